@@ -1,0 +1,308 @@
+"""Wiring: an omniline application from a validated config."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from omniline.config.loader import key_path
+from omniline.config.models import Config
+from omniline.dialogs import Dialogs
+from omniline.engine.clock import SystemClock
+from omniline.engine.ports import Capabilities, Channel, Clock, Receipt, Store
+from omniline.errors import ConfigError, OmnilineError
+from omniline.line import Line
+from omniline.model import ChannelRef, Identity, InboundEvent, StoredMessage
+from omniline.outbox import Outbox
+from omniline.pipeline.router import Router
+from omniline.pipeline.runner import Pipeline
+from omniline.pipeline.serializer import KeyedSerializer
+from omniline.plugins import ChannelPlugin, channel_plugin
+from omniline.scheduler import Scheduler
+from omniline.store import open_store, upgrade
+
+log = logging.getLogger("omniline.app")
+
+
+def import_bot(path: str, where: str) -> Router:
+    module_name, _, attribute = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+        obj = getattr(module, attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"{where}: cannot import bot {path!r}: {exc}") from exc
+    if not isinstance(obj, Router):
+        raise ConfigError(f"{where}: {path!r} is a {type(obj).__name__}, not an omniline Router")
+    return obj
+
+
+class _Host:
+    """What channels get from the application (see ``ChannelHost``)."""
+
+    def __init__(self, app: Omniline) -> None:
+        self._app = app
+
+    @property
+    def clock(self) -> Clock:
+        return self._app.clock
+
+    async def history(
+        self, identity: Identity, *, after_id: int = 0, limit: int = 100
+    ) -> list[StoredMessage]:
+        return await self._app.store.identity_history(identity, after_id=after_id, limit=limit)
+
+    async def update_profile(self, identity: Identity) -> None:
+        await self._app.store.update_profile(identity)
+
+    def author_name(self, author: str) -> str | None:
+        kind, _, ident = author.partition(":")
+        if kind == "operator":
+            return self._app.operator_names.get(ident, ident)
+        if kind == "bot":
+            return None
+        return None
+
+
+class Omniline:
+    """One omniline process: store, channels, pipeline, outbox, timers and the HTTP server.
+
+    ::
+
+        app = Omniline(load_config("omniline.yaml"))
+        await app.start()
+        ...
+        await app.stop()
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        bots: Mapping[str, Router] | None = None,
+        channel_plugins: Mapping[str, ChannelPlugin[Any]] | None = None,
+        migrate: bool = False,
+        serve_http: bool = True,
+        recovery_grace: float | None = None,
+    ) -> None:
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        self.migrate = migrate
+        self.serve_http = serve_http
+        self._recovery_grace = recovery_grace
+        self._plugin_overrides = dict(channel_plugins or {})
+        self.operator_names = {o.id: o.name for o in config.operators}
+        self.lines: dict[str, Line] = {}
+        for i, lc in enumerate(config.lines):
+            bot = (bots or {}).get(lc.id)
+            if bot is None and lc.bot is not None:
+                bot = import_bot(lc.bot, f"{key_path(['lines', i, 'bot'])}")
+            self.lines[lc.id] = Line(
+                id=lc.id,
+                name=lc.name,
+                bot=bot,
+                handoff_phrases=frozenset(p.casefold() for p in lc.handoff_phrases),
+                handoff_on_bot_error=lc.handoff_on_bot_error,
+                handoff_when_unhandled=lc.handoff_when_unhandled,
+            )
+        self.channels: dict[ChannelRef, Channel] = {}
+        self._line_of: dict[ChannelRef, str] = {}
+        self._serializer = KeyedSerializer()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._runner: web.AppRunner | None = None
+        self._store: Store | None = None
+        self._started = False
+        self.web = web.Application()
+        self.pipeline: Pipeline
+        self.outbox: Outbox
+        self.dialogs: Dialogs
+        self.scheduler: Scheduler
+
+    # --- accessors --------------------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise OmnilineError("the application is not started")
+        return self._store
+
+    def channel_plugin(self, channel_type: str) -> ChannelPlugin[Any]:
+        return self._plugin_overrides.get(channel_type) or channel_plugin(channel_type)
+
+    def capabilities(self, ref: ChannelRef) -> Capabilities:
+        channel = self.channels.get(ref)
+        return channel.capabilities if channel is not None else Capabilities()
+
+    @property
+    def url(self) -> str:
+        """Where the HTTP server listens (after ``start``)."""
+        if self.config.server.public_url:
+            return self.config.server.public_url.rstrip("/")
+        host, port = self.config.server.host, self.bound_port
+        return f"http://{host}:{port}"
+
+    @property
+    def bound_port(self) -> int:
+        if self._runner is not None:
+            for site in self._runner.sites:
+                server = getattr(site, "_server", None)
+                sockets = getattr(server, "sockets", None) or []
+                for sock in sockets:
+                    return int(sock.getsockname()[1])
+        return self.config.server.port
+
+    # --- life cycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._started:
+            raise OmnilineError("the application is started already")
+        storage = self.config.storage
+        if self.migrate:
+            await upgrade(storage.url)
+        self._store = await open_store(
+            storage.url,
+            self.clock,
+            sqlite_synchronous=storage.sqlite_synchronous,
+            pool_size=storage.pool_size,
+        )
+        try:
+            await self._start_parts()
+        except BaseException:
+            await self._store.close()
+            self._store = None
+            raise
+        self._started = True
+
+    async def _start_parts(self) -> None:
+        store = self.store
+        self._build_channels()
+        oc = self.config.outbox
+        self.outbox = Outbox(
+            store,
+            self.channels,
+            clock=self.clock,
+            max_attempts=oc.max_attempts,
+            base_delay=oc.base_delay,
+            max_delay=oc.max_delay,
+            lease=oc.lease,
+            poll_interval=oc.poll_interval,
+        )
+        self.pipeline = Pipeline(
+            store,
+            self.lines,
+            clock=self.clock,
+            capabilities=self.capabilities,
+            deliver=self.outbox.push,
+            serializer=self._serializer,
+        )
+        self.dialogs = Dialogs(
+            store,
+            clock=self.clock,
+            serializer=self._serializer,
+            capabilities=self.capabilities,
+            deliver=self.outbox.push,
+        )
+        self.scheduler = Scheduler(store, self.clock, poll_interval=oc.poll_interval)
+        grace = self._recovery_grace
+        if grace is None:
+            grace = 0.0 if self.config.storage.url.startswith("sqlite") else 120.0
+        from datetime import timedelta
+
+        recovered = await self.pipeline.recover(before=self.clock.now() - timedelta(seconds=grace))
+        if recovered:
+            log.info("recovered %d inbound events left unprocessed by the last run", recovered)
+        for ref, channel in self.channels.items():
+            await channel.start(self._sink_for(self._line_of[ref]))
+        self._tasks.append(asyncio.create_task(self.outbox.run(), name="omniline-outbox"))
+        self._tasks.append(asyncio.create_task(self.scheduler.run(), name="omniline-scheduler"))
+        if self.serve_http:
+            await self._serve()
+
+    def _build_channels(self) -> None:
+        from omniline.channels.webhook import WebhookChannel, mount
+
+        host = _Host(self)
+        for li, lc in enumerate(self.config.lines):
+            for ci, cc in enumerate(lc.channels):
+                ref = ChannelRef(type=cc.type, account=cc.account)
+                where = key_path(["lines", li, "channels", ci])
+                try:
+                    plugin = self.channel_plugin(cc.type)
+                    channel = plugin.create(ref, cc.settings, host)
+                except OmnilineError as exc:
+                    raise ConfigError(f"{where}: {exc}") from exc
+                except ValueError as exc:
+                    raise ConfigError(f"{where}.settings: {exc}") from exc
+                self.channels[ref] = channel
+                self._line_of[ref] = lc.id
+                if isinstance(channel, WebhookChannel):
+                    mount(self.web, channel)
+
+    def _sink_for(self, line_id: str) -> Any:
+        line = self.lines[line_id]
+
+        async def sink(event: InboundEvent) -> Receipt:
+            receipt = await self.store.ingest(
+                event, line_id=line_id, initial_status=line.initial_status
+            )
+            if not receipt.duplicate:
+                self.pipeline.submit(event, receipt, line_id)
+            return receipt
+
+        return sink
+
+    async def _serve(self) -> None:
+        async def health(request: web.Request) -> web.Response:
+            return web.json_response({"status": "ok"})
+
+        self.web.router.add_get("/healthz", health)
+        self._runner = web.AppRunner(self.web, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(
+            self._runner, self.config.server.host, self.config.server.port, shutdown_timeout=10.0
+        )
+        await site.start()
+
+    async def idle(self) -> None:
+        """Wait until every accepted message has been processed and every delivery attempted."""
+        while True:
+            await self._serializer.join()
+            await self.outbox.idle()
+            if not self._serializer.busy_keys:
+                return
+
+    async def stop(self) -> None:
+        """Stop accepting, finish what is in flight, and close. Nothing accepted is lost: what is
+        not finished stays in the database and is picked up on the next start."""
+        if not self._started:
+            return
+        self._started = False
+        if self._runner is not None:
+            await self._runner.shutdown()
+        for channel in self.channels.values():
+            try:
+                await channel.stop()
+            except Exception:
+                log.exception("channel %s failed to stop cleanly", channel.ref)
+        await self._serializer.join()
+        await self.outbox.stop()
+        self.scheduler.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.store.close()
+        self._store = None
+
+

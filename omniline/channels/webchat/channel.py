@@ -1,0 +1,375 @@
+"""The built-in web chat: an embeddable widget, a JSON API and a WebSocket for the visitor.
+
+A visitor is an identity of channel type ``webchat``. The browser keeps the visitor's id and a token
+(an HMAC of the id under the channel's secret) in localStorage, so the same visitor comes back across
+page loads and reads their history. Every message the widget posts carries a client-made id: it is
+the inbox key, so a retried post is stored once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+
+from omniline.channels.webchat.protocol import PostMessage, Profile, WireMessage
+from omniline.engine.ports import Capabilities, ChannelHost, Delivery, InboundSink
+from omniline.model import ChannelRef, ContactShare, Identity, InboundEvent, InboundMessage
+
+log = logging.getLogger("omniline.channel.webchat")
+
+STATIC = Path(__file__).parent / "static"
+MAX_BODY = 64 * 1024
+HISTORY_PAGE = 100
+
+
+class WebchatSettings(BaseModel):
+    """Settings of one web-chat account."""
+
+    model_config = {"extra": "forbid"}
+
+    secret: SecretStr = Field(min_length=16)
+    """Signs visitor tokens. Keep it stable: changing it makes every visitor a new one."""
+    allowed_origins: list[str] = Field(default_factory=lambda: ["*"])
+    """Sites that may embed the widget (``https://example.com``), or ``*`` for any."""
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+    def response(self) -> web.Response:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        return web.json_response({"error": body}, status=self.status)
+
+
+def _validation_error(exc: ValidationError) -> _ApiError:
+    first = exc.errors(include_url=False)[0]
+    field = ".".join(str(p) for p in first["loc"]) or None
+    return _ApiError(422, "invalid", first["msg"], field)
+
+
+class WebchatChannel:
+    """The web chat of one account, served under ``/channels/webchat/{account}/``."""
+
+    def __init__(self, ref: ChannelRef, settings: WebchatSettings, host: ChannelHost) -> None:
+        self._ref = ref
+        self._settings = settings
+        self._host = host
+        self._key = settings.secret.get_secret_value().encode()
+        self._sink: InboundSink | None = None
+        self._sockets: dict[str, set[web.WebSocketResponse]] = {}
+        self._capabilities = Capabilities(
+            max_text_length=100_000, buttons=True, inline_buttons=True, attachments=True
+        )
+
+    # --- Channel ----------------------------------------------------------------------------------
+
+    @property
+    def ref(self) -> ChannelRef:
+        return self._ref
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    async def start(self, sink: InboundSink) -> None:
+        self._sink = sink
+
+    async def stop(self) -> None:
+        self._sink = None
+        sockets = [ws for group in self._sockets.values() for ws in group]
+        await asyncio.gather(
+            *(ws.close(code=1001, message=b"server shutdown") for ws in sockets),
+            return_exceptions=True,
+        )
+
+    async def send(self, delivery: Delivery) -> str:
+        """The history is the web chat's mailbox: the message is readable from now on, and pushed
+        at once to the visitor's open windows."""
+        message = delivery.message
+        wire = WireMessage.build(
+            id=delivery.message_id,
+            direction="out",
+            author=delivery.author,
+            author_name=self._host.author_name(delivery.author),
+            text=message.text,
+            buttons=message.buttons,
+            attachments=message.attachments,
+            created_at=self._host.clock.now(),
+        )
+        await self._push(delivery.recipient.external_id, wire)
+        return str(delivery.message_id)
+
+    # --- tokens -----------------------------------------------------------------------------------
+
+    def _sign(self, visitor_id: str) -> str:
+        mac = hmac.new(self._key, f"{self._ref.account}:{visitor_id}".encode(), hashlib.sha256)
+        return f"{visitor_id}.{_b64(mac.digest())}"
+
+    def visitor_of(self, token: str | None) -> str:
+        """The visitor a token names, checked in constant time."""
+        if not token or token.count(".") != 1:
+            raise _ApiError(401, "unauthorized", "missing or malformed visitor token")
+        visitor_id = token.split(".", 1)[0]
+        if not hmac.compare_digest(self._sign(visitor_id).encode(), token.encode()):
+            raise _ApiError(401, "unauthorized", "invalid visitor token")
+        return visitor_id
+
+    def _identity(self, visitor_id: str, profile: Profile | None = None) -> Identity:
+        fields: dict[str, str] = {}
+        if profile is not None:
+            if profile.name:
+                fields["name"] = profile.name
+            if profile.phone:
+                fields["phone"] = profile.phone
+            if profile.email:
+                fields["email"] = str(profile.email)
+        return Identity(
+            channel=self._ref,
+            external_id=visitor_id,
+            display_name=profile.name if profile is not None and profile.name else None,
+            profile=fields,
+        )
+
+    # --- HTTP -------------------------------------------------------------------------------------
+
+    def routes(self) -> Sequence[web.AbstractRouteDef]:
+        return [
+            web.get("/widget.js", self._widget),
+            web.get("/demo", self._demo),
+            web.route("OPTIONS", "/api/{tail:.*}", self._preflight),
+            web.post("/api/visitors", self._api(self._new_visitor)),
+            web.post("/api/messages", self._api(self._post_message)),
+            web.get("/api/messages", self._api(self._history)),
+            web.post("/api/profile", self._api(self._profile)),
+            web.get("/api/ws", self._websocket),
+        ]
+
+    def _cors(self, request: web.Request, response: web.StreamResponse) -> None:
+        origin = request.headers.get("Origin")
+        allowed = self._settings.allowed_origins
+        if origin and ("*" in allowed or origin in allowed):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            response.headers["Access-Control-Max-Age"] = "600"
+
+    async def _preflight(self, request: web.Request) -> web.Response:
+        response = web.Response(status=204)
+        self._cors(request, response)
+        return response
+
+    def _api(self, handler: Any) -> Any:
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            try:
+                response: web.StreamResponse = await handler(request)
+            except _ApiError as exc:
+                response = exc.response()
+            except ValidationError as exc:
+                response = _validation_error(exc).response()
+            self._cors(request, response)
+            return response
+
+        return wrapped
+
+    async def _body(self, request: web.Request) -> Any:
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            raise _ApiError(413, "too_large", f"the request body is over {MAX_BODY} bytes")
+        raw = await request.content.read(MAX_BODY + 1)
+        if len(raw) > MAX_BODY:
+            raise _ApiError(413, "too_large", f"the request body is over {MAX_BODY} bytes")
+        if not raw.strip():
+            return {}
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise _ApiError(400, "bad_json", "the request body is not valid JSON") from None
+
+    def _visitor(self, request: web.Request) -> str:
+        header = request.headers.get("Authorization", "")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else None
+        return self.visitor_of(token)
+
+    async def _new_visitor(self, request: web.Request) -> web.Response:
+        profile = Profile.model_validate(await self._body(request))
+        visitor_id = _b64(secrets.token_bytes(16))
+        if profile.name or profile.phone or profile.email:
+            await self._host.update_profile(self._identity(visitor_id, profile))
+        return web.json_response(
+            {"visitor_id": visitor_id, "token": self._sign(visitor_id)}, status=201
+        )
+
+    async def _post_message(self, request: web.Request) -> web.Response:
+        visitor_id = self._visitor(request)
+        body = await self._body(request)
+        post = PostMessage.model_validate(body)
+        message_id, duplicate = await self._accept(visitor_id, post, body)
+        return web.json_response({"message_id": message_id, "duplicate": duplicate})
+
+    async def _accept(self, visitor_id: str, post: PostMessage, raw: Any) -> tuple[int, bool]:
+        sink = self._sink
+        if sink is None:
+            raise _ApiError(503, "unavailable", "the chat is not running; try again shortly")
+        event = InboundEvent(
+            event_id=f"{visitor_id}:{post.client_message_id}",
+            identity=self._identity(visitor_id),
+            message=InboundMessage(text=post.text or None, button_payload=post.button_payload),
+            received_at=self._host.clock.now(),
+            raw=raw,
+        )
+        try:
+            receipt = await sink(event)
+        except Exception:
+            log.exception("could not store a web-chat message")
+            raise _ApiError(503, "unavailable", "the message could not be stored; retry") from None
+        if not receipt.duplicate:
+            wire = WireMessage.build(
+                id=receipt.message_id,
+                direction="in",
+                author="client",
+                author_name=None,
+                text=event.message.text,
+                buttons=(),
+                attachments=(),
+                created_at=event.received_at,
+            )
+            await self._push(visitor_id, wire)
+        return receipt.message_id, receipt.duplicate
+
+    async def _history(self, request: web.Request) -> web.Response:
+        visitor_id = self._visitor(request)
+        try:
+            after = int(request.query.get("after", "0"))
+            limit = min(HISTORY_PAGE, max(1, int(request.query.get("limit", str(HISTORY_PAGE)))))
+        except ValueError:
+            raise _ApiError(400, "bad_query", "after and limit must be whole numbers") from None
+        messages = await self._wire_history(visitor_id, after, limit)
+        return web.json_response({"messages": [m.model_dump(mode="json") for m in messages]})
+
+    async def _wire_history(self, visitor_id: str, after: int, limit: int) -> list[WireMessage]:
+        stored = await self._host.history(self._identity(visitor_id), after_id=after, limit=limit)
+        return [WireMessage.of(m, self._host.author_name(m.author)) for m in stored]
+
+    async def _profile(self, request: web.Request) -> web.Response:
+        visitor_id = self._visitor(request)
+        profile = Profile.model_validate(await self._body(request))
+        identity = self._identity(visitor_id, profile)
+        await self._host.update_profile(identity)
+        if profile.phone and self._sink is not None:
+            # A phone given in the form counts as a shared contact, like Telegram's contact button.
+            event = InboundEvent(
+                event_id=f"{visitor_id}:profile:{_b64(hashlib.sha256(profile.phone.encode()).digest()[:9])}",
+                identity=identity,
+                message=InboundMessage(contact=ContactShare(phone=profile.phone, name=profile.name)),
+                received_at=self._host.clock.now(),
+                raw=profile.model_dump(mode="json"),
+            )
+            await self._sink(event)
+        return web.json_response({"ok": True})
+
+    # --- WebSocket --------------------------------------------------------------------------------
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        try:
+            visitor_id = self.visitor_of(request.query.get("token"))
+            after = int(request.query.get("after", "0"))
+        except _ApiError as exc:
+            return exc.response()
+        except ValueError:
+            return _ApiError(400, "bad_query", "after must be a whole number").response()
+        ws = web.WebSocketResponse(heartbeat=25.0, max_msg_size=MAX_BODY)
+        await ws.prepare(request)
+        # Register first, then catch up: a message sent meanwhile comes twice, never not at all
+        # (the widget shows each id once).
+        self._sockets.setdefault(visitor_id, set()).add(ws)
+        try:
+            while True:
+                page = await self._wire_history(visitor_id, after, HISTORY_PAGE)
+                for wire in page:
+                    await ws.send_str(self._frame(wire))
+                    after = wire.id
+                if len(page) < HISTORY_PAGE:
+                    break
+            async for frame in ws:
+                if frame.type is WSMsgType.TEXT:
+                    await self._on_frame(ws, visitor_id, frame.data)
+        finally:
+            group = self._sockets.get(visitor_id)
+            if group is not None:
+                group.discard(ws)
+                if not group:
+                    del self._sockets[visitor_id]
+        return ws
+
+    async def _on_frame(self, ws: web.WebSocketResponse, visitor_id: str, data: str) -> None:
+        try:
+            body = json.loads(data)
+            if not isinstance(body, dict) or body.get("type") != "message":
+                raise _ApiError(400, "bad_frame", "expected {\"type\": \"message\", ...}")
+            body = {k: v for k, v in body.items() if k != "type"}
+            post = PostMessage.model_validate(body)
+            message_id, _ = await self._accept(visitor_id, post, body)
+        except ValueError as exc:
+            error = (
+                _validation_error(exc)
+                if isinstance(exc, ValidationError)
+                else _ApiError(400, "bad_json", "the frame is not valid JSON")
+            )
+            await ws.send_json({"type": "error", "code": error.code, "message": error.message})
+            return
+        except _ApiError as exc:
+            await ws.send_json({"type": "error", "code": exc.code, "message": exc.message})
+            return
+        await ws.send_json(
+            {"type": "ack", "client_message_id": post.client_message_id, "message_id": message_id}
+        )
+
+    @staticmethod
+    def _frame(wire: WireMessage) -> str:
+        return json.dumps({"type": "message", "message": wire.model_dump(mode="json")})
+
+    async def _push(self, visitor_id: str, wire: WireMessage) -> None:
+        sockets = self._sockets.get(visitor_id)
+        if not sockets:
+            return
+        frame = self._frame(wire)
+        for ws in list(sockets):
+            try:
+                await ws.send_str(frame)
+            except (ConnectionError, RuntimeError):
+                sockets.discard(ws)
+
+    # --- pages ------------------------------------------------------------------------------------
+
+    async def _widget(self, request: web.Request) -> web.StreamResponse:
+        response = web.FileResponse(
+            STATIC / "widget.js", headers={"Content-Type": "application/javascript"}
+        )
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
+
+    async def _demo(self, request: web.Request) -> web.Response:
+        html = (STATIC / "demo.html").read_text(encoding="utf-8")
+        src = f"/channels/{self._ref.type}/{self._ref.account}/widget.js"
+        html = html.replace("{{WIDGET_SRC}}", src).replace("{{ACCOUNT}}", self._ref.account)
+        return web.Response(text=html, content_type="text/html")

@@ -1,0 +1,128 @@
+"""Reading a configuration file: YAML, ``${ENV_VAR}`` secrets, and errors that point at the key."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from omniline.config.models import Config
+from omniline.errors import ConfigError, PluginError
+
+ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def key_path(loc: Sequence[int | str]) -> str:
+    """``("lines", 0, "channels", 1, "type")`` as ``lines[0].channels[1].type``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def format_validation_error(source: str, exc: ValidationError, prefix: Sequence[int | str] = ()) -> str:
+    lines = [f"{source}: invalid configuration:"]
+    for err in exc.errors(include_url=False):
+        loc = [*prefix, *(p for p in err["loc"] if not isinstance(p, str) or not p.startswith("function-"))]
+        msg = err["msg"]
+        if err["type"] == "missing":
+            msg = "this key is required"
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling)"
+        given = err.get("input")
+        shown = "" if err["type"] in ("missing", "extra_forbidden") or isinstance(given, dict | list) else f" (got {given!r})"
+        lines.append(f"  {source}: {key_path(loc)}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def _substitute(value: Any, loc: list[int | str], source: str) -> Any:
+    if isinstance(value, str):
+
+        def repl(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            found = os.environ.get(name)
+            if found is None:
+                if default is not None:
+                    return default
+                raise ConfigError(
+                    f"{source}: {key_path(loc)}: environment variable {name} is not set"
+                )
+            return found
+
+        return ENV_PATTERN.sub(repl, value)
+    if isinstance(value, dict):
+        return {k: _substitute(v, [*loc, str(k)], source) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, [*loc, i], source) for i, v in enumerate(value)]
+    return value
+
+
+def parse_config(data: Any, *, source: str = "<config>", base_dir: Path | None = None) -> Config:
+    """Validate already-parsed config data (environment references are resolved first)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the file must hold a mapping of sections (lines, storage, ...)")
+    data = _substitute(data, [], source)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(source, exc)) from None
+    if base_dir is not None:
+        config = _resolve_paths(config, base_dir)
+    _validate_channel_settings(config, source)
+    return config
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate the YAML file at ``path``."""
+    file = Path(path)
+    source = str(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read it: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{source}: not valid YAML{where}: {problem}") from None
+    return parse_config(data, source=source, base_dir=file.resolve().parent)
+
+
+def _resolve_paths(config: Config, base_dir: Path) -> Config:
+    url = config.storage.url
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/"):
+        absolute = (base_dir / url[len(prefix) :]).resolve()
+        storage = config.storage.model_copy(update={"url": f"{prefix}{absolute}"})
+        config = config.model_copy(update={"storage": storage})
+    return config
+
+
+def _validate_channel_settings(config: Config, source: str) -> None:
+    from omniline.plugins import channel_plugin
+
+    for li, line in enumerate(config.lines):
+        for ci, channel in enumerate(line.channels):
+            where = ["lines", li, "channels", ci]
+            try:
+                plugin = channel_plugin(channel.type)
+            except PluginError as exc:
+                raise ConfigError(f"{source}: {key_path([*where, 'type'])}: {exc}") from None
+            try:
+                plugin.config_model.model_validate(channel.settings)
+            except ValidationError as exc:
+                raise ConfigError(
+                    format_validation_error(source, exc, [*where, "settings"])
+                ) from None

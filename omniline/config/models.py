@@ -1,0 +1,96 @@
+"""The configuration file's shape, as pydantic models."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from omniline.model.identity import NAME_PATTERN
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StorageConfig(_Section):
+    url: str = "sqlite:///omniline-data/omniline.db"
+    """``sqlite:///path/file.db`` (relative paths are taken from the config file's folder) or
+    ``postgresql://user:password@host:5432/database``."""
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    """NORMAL survives a crash of the process; FULL also survives a power loss, at a cost."""
+    pool_size: int = Field(default=20, ge=1, le=200)
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str | None = None
+    """How browsers and platforms reach this server (for links and webhooks), if not host:port."""
+
+
+class OutboxConfig(_Section):
+    max_attempts: int = Field(default=10, ge=1, le=1000)
+    base_delay: float = Field(default=1.0, gt=0)
+    max_delay: float = Field(default=300.0, gt=0)
+    lease: float = Field(default=60.0, ge=1)
+    poll_interval: float = Field(default=1.0, gt=0)
+
+
+class ChannelConfig(_Section):
+    type: str = Field(pattern=NAME_PATTERN)
+    account: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")
+    settings: dict[str, Any] = Field(default_factory=dict)
+    """Validated by the channel plugin's own config model."""
+
+
+class OperatorConfig(_Section):
+    id: str = Field(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")
+    name: str = Field(min_length=1)
+
+
+class LineConfig(_Section):
+    id: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(min_length=1)
+    bot: str | None = None
+    """Import path of the line's bot router, ``package.module:attribute``."""
+    channels: list[ChannelConfig] = Field(min_length=1)
+    handoff_phrases: list[str] = Field(default_factory=lambda: ["operator", "human", "оператор"])
+    handoff_on_bot_error: bool = True
+    handoff_when_unhandled: bool = True
+
+    @model_validator(mode="after")
+    def _bot_path(self) -> LineConfig:
+        if self.bot is not None and ":" not in self.bot:
+            raise ValueError("bot must be an import path like 'mypackage.bot:router'")
+        return self
+
+
+class Config(_Section):
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    operators: list[OperatorConfig] = Field(default_factory=list)
+    lines: list[LineConfig] = Field(min_length=1)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _unique(self) -> Config:
+        seen_lines: set[str] = set()
+        seen_channels: set[tuple[str, str]] = set()
+        for line in self.lines:
+            if line.id in seen_lines:
+                raise ValueError(f"line id {line.id!r} is used twice")
+            seen_lines.add(line.id)
+            for ch in line.channels:
+                key = (ch.type, ch.account)
+                if key in seen_channels:
+                    raise ValueError(
+                        f"channel {ch.type}/{ch.account} is attached twice; "
+                        "a channel account belongs to one line"
+                    )
+                seen_channels.add(key)
+        ops = [o.id for o in self.operators]
+        if len(ops) != len(set(ops)):
+            raise ValueError("operator ids must be unique")
+        return self

@@ -1,0 +1,6 @@
+"""Domain rules as pure code over ports; the ports themselves live in ``omniline.engine.ports``."""
+
+from omniline.engine.clock import SystemClock
+from omniline.engine.lifecycle import TRANSITIONS, Transition, next_status
+
+__all__ = ["TRANSITIONS", "SystemClock", "Transition", "next_status"]

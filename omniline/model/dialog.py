@@ -1,0 +1,71 @@
+"""A dialog as stored: one episode of conversation between a client and a line."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import AwareDatetime
+
+from omniline.model._base import Frozen
+from omniline.model.identity import Identity
+from omniline.model.messages import Attachment, Button, ContactShare, Location
+
+
+class DialogStatus(StrEnum):
+    BOT = "bot"
+    QUEUED = "queued"
+    OFFERED = "offered"
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+class Dialog(Frozen):
+    id: int
+    line_id: str
+    client_id: int
+    identity: Identity
+    status: DialogStatus
+    operator_id: str | None = None
+    pinned: bool = False
+    opened_at: AwareDatetime
+    closed_at: AwareDatetime | None = None
+    rating: int | None = None
+    pending_buttons: tuple[tuple[Button, ...], ...] = ()
+    """Buttons last shown to the client as a numbered list (their channel has no buttons): a reply
+    that is just one of the numbers stands for pressing that button."""
+
+    @property
+    def held_by_operator(self) -> bool:
+        """True while a human holds the dialog: bot handlers never run then."""
+        return self.status in (DialogStatus.QUEUED, DialogStatus.OFFERED, DialogStatus.ACTIVE)
+
+
+class Direction(StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+class Visibility(StrEnum):
+    CLIENT = "client"
+    """The client sees it (everything they sent, everything sent to them)."""
+    OPERATORS = "operators"
+    """Operators only: whispers and system notes. Never delivered to, nor read back by, the client."""
+
+
+class StoredMessage(Frozen):
+    """A message in a dialog's history."""
+
+    id: int
+    dialog_id: int
+    client_id: int
+    direction: Direction
+    visibility: Visibility
+    author: str
+    """``client``, ``bot``, ``system`` or ``operator:<id>``."""
+    text: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    contact: ContactShare | None = None
+    location: Location | None = None
+    button_payload: str | None = None
+    created_at: AwareDatetime

@@ -1,0 +1,161 @@
+"""The outbox worker: sends stored outbound messages with retries, back-off and rate limits.
+
+Every message is in the database before anything is sent. Deliveries to one recipient go out in
+order, one at a time; different recipients are sent concurrently. A failure the platform calls
+permanent marks the message failed at once; any other failure is retried with exponential back-off
+and jitter (never sooner than the platform's ``retry_after``) until ``max_attempts``, then failed with
+the last reason. Rows claimed by a process that died are claimed again once their lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Mapping
+from datetime import timedelta
+
+from omniline.engine.ports import Channel, Clock, Delivery, OutboxResult, Store
+from omniline.errors import DeliveryError
+from omniline.model import ChannelRef
+from omniline.pipeline.serializer import KeyedSerializer
+from omniline.ratelimit import RateLimiter
+
+log = logging.getLogger("omniline.outbox")
+
+
+class Outbox:
+    def __init__(
+        self,
+        store: Store,
+        channels: Mapping[ChannelRef, Channel],
+        *,
+        clock: Clock,
+        max_attempts: int = 10,
+        base_delay: float = 1.0,
+        max_delay: float = 300.0,
+        lease: float = 60.0,
+        poll_interval: float = 1.0,
+        batch: int = 200,
+    ) -> None:
+        self._store = store
+        self._channels = channels
+        self._clock = clock
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.lease = lease
+        self.poll_interval = poll_interval
+        self._batch = batch
+        self._senders = KeyedSerializer()
+        self._limiters: dict[ChannelRef, RateLimiter] = {}
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+
+    def push(self, deliveries: list[Delivery]) -> None:
+        """Send deliveries that were just stored and leased to this process."""
+        for delivery in deliveries:
+            key = (delivery.recipient.channel, delivery.recipient.external_id)
+            self._senders.submit(key, lambda d=delivery: self._send(d))  # type: ignore[misc]
+
+    def _limiter(self, ref: ChannelRef, channel: Channel) -> RateLimiter:
+        limiter = self._limiters.get(ref)
+        if limiter is None:
+            caps = channel.capabilities
+            limiter = RateLimiter(self._clock, caps.global_rate, caps.per_chat_rate)
+            self._limiters[ref] = limiter
+        return limiter
+
+    async def _send(self, delivery: Delivery) -> None:
+        ref = delivery.recipient.channel
+        channel = self._channels.get(ref)
+        if channel is None:
+            result = OutboxResult(
+                outbox_id=delivery.outbox_id,
+                outcome="failed",
+                error=f"channel {ref} is not configured",
+            )
+        else:
+            await self._limiter(ref, channel).acquire(delivery.recipient.external_id)
+            result = await self._attempt(channel, delivery)
+        try:
+            await self._store.finish_outbox([result])
+        except Exception:  # the lease runs out and the row is sent again: at least once
+            log.exception("could not record the outcome of outbox row %s", delivery.outbox_id)
+
+    async def _attempt(self, channel: Channel, delivery: Delivery) -> OutboxResult:
+        try:
+            platform_id = await channel.send(delivery)
+        except DeliveryError as exc:
+            return self._failure(delivery, exc.reason, exc.permanent, exc.retry_after)
+        except Exception as exc:
+            log.warning(
+                "sending outbox row %s failed: %r", delivery.outbox_id, exc, exc_info=True
+            )
+            return self._failure(delivery, f"{type(exc).__name__}: {exc}", False, None)
+        return OutboxResult(
+            outbox_id=delivery.outbox_id, outcome="sent", platform_message_id=platform_id
+        )
+
+    def _failure(
+        self, delivery: Delivery, reason: str, permanent: bool, retry_after: float | None
+    ) -> OutboxResult:
+        if permanent:
+            return OutboxResult(outbox_id=delivery.outbox_id, outcome="failed", error=reason)
+        if delivery.attempt >= self.max_attempts:
+            return OutboxResult(
+                outbox_id=delivery.outbox_id,
+                outcome="failed",
+                error=f"gave up after {delivery.attempt} attempts: {reason}",
+            )
+        delay = self.backoff(delivery.attempt)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        self._wake.set()
+        return OutboxResult(
+            outbox_id=delivery.outbox_id,
+            outcome="retry",
+            error=reason,
+            next_attempt_at=self._clock.now() + timedelta(seconds=delay),
+        )
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds before attempt ``attempt + 1``: exponential, capped, with full jitter on top half."""
+        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    async def run_due(self) -> int:
+        """Claim and send every delivery that is due (retries, and leftovers of a restart)."""
+        total = 0
+        while True:
+            due = await self._store.claim_outbox(
+                now=self._clock.now(), lease=self.lease, limit=self._batch
+            )
+            self.push(due)
+            total += len(due)
+            if len(due) < self._batch:
+                return total
+
+    async def run(self) -> None:
+        """Poll for due deliveries until ``stop``."""
+        while not self._stopping.is_set():
+            try:
+                await self.run_due()
+            except Exception:
+                log.exception("outbox poll failed; trying again")
+            self._wake.clear()
+            sleeper = asyncio.ensure_future(self._clock.sleep(self.poll_interval))
+            waker = asyncio.ensure_future(self._wake.wait())
+            stopper = asyncio.ensure_future(self._stopping.wait())
+            await asyncio.wait({sleeper, waker, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (sleeper, waker, stopper):
+                task.cancel()
+
+    async def idle(self) -> None:
+        """Wait until every delivery handed to this worker has been attempted."""
+        await self._senders.join()
+
+    async def stop(self) -> None:
+        """Stop polling and let deliveries in flight finish."""
+        self._stopping.set()
+        await self._senders.join()

@@ -1,0 +1,96 @@
+"""Runs stored inbound events through the middleware chain, one dialog at a time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from omniline.engine.ports import Capabilities, Clock, Delivery, Receipt, Store
+from omniline.errors import DialogConflict
+from omniline.line import Line
+from omniline.model import ChannelRef, Dialog, InboundEvent
+from omniline.pipeline.builtins import BUILTINS
+from omniline.pipeline.context import MessageContext
+from omniline.pipeline.middleware import MiddlewareChain
+from omniline.pipeline.serializer import KeyedSerializer
+
+log = logging.getLogger("omniline.pipeline")
+
+MAX_CONFLICT_RETRIES = 3
+
+
+class Pipeline:
+    """The inbound half of omniline. ``submit`` returns at once; the work is serialized by dialog."""
+
+    def __init__(
+        self,
+        store: Store,
+        lines: Mapping[str, Line],
+        *,
+        clock: Clock,
+        capabilities: Callable[[ChannelRef], Capabilities],
+        deliver: Callable[[list[Delivery]], None],
+        serializer: KeyedSerializer | None = None,
+    ) -> None:
+        self._store = store
+        self._lines = lines
+        self._clock = clock
+        self._capabilities = capabilities
+        self._deliver = deliver
+        self.serializer = serializer or KeyedSerializer()
+        self.middlewares = MiddlewareChain(dict(BUILTINS))
+
+    def submit(self, event: InboundEvent, receipt: Receipt, line_id: str) -> None:
+        self.serializer.submit(receipt.dialog_id, lambda: self._run(event, receipt, line_id))
+
+    async def recover(self, *, before: datetime) -> int:
+        """Submit every stored event received before ``before`` whose run never finished (after a
+        crash), oldest first. Returns how many."""
+        count = 0
+        while True:
+            pending = await self._store.pending_inbound(before=before, limit=500)
+            if not pending:
+                return count
+            for item in pending:
+                self.submit(item.event, item.receipt, item.line_id)
+            count += len(pending)
+            await self.serializer.join()
+
+    async def _run(self, event: InboundEvent, receipt: Receipt, line_id: str) -> None:
+        line = self._lines.get(line_id)
+        if line is None:
+            log.error("event %s belongs to unknown line %r; kept unprocessed", receipt.inbox_id, line_id)
+            return
+        dialog: Dialog | None = receipt.dialog
+        for _ in range(MAX_CONFLICT_RETRIES):
+            if dialog is None:
+                dialog = await self._store.dialog(receipt.dialog_id)
+                if dialog is None:
+                    log.error("dialog %s of event %s is gone", receipt.dialog_id, receipt.inbox_id)
+                    return
+            ctx = MessageContext(
+                event=event,
+                receipt=receipt,
+                line=line,
+                dialog=dialog,
+                capabilities=self._capabilities(event.identity.channel),
+                now=self._clock.now(),
+            )
+            await self.middlewares(event, ctx)
+            error = ctx.state.get("error")
+            try:
+                deliveries = await self._store.apply(
+                    dialog.id,
+                    ctx.actions,
+                    inbox_id=receipt.inbox_id,
+                    inbox_error=str(error) if error is not None else None,
+                    guard=dialog.status,
+                )
+            except DialogConflict:
+                dialog = None  # someone acted on the dialog meanwhile: decide again, afresh
+                continue
+            if deliveries:
+                self._deliver(deliveries)
+            return
+        log.error("event %s: the dialog kept changing; left for recovery", receipt.inbox_id)

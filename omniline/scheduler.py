@@ -1,0 +1,85 @@
+"""Durable timers: rows with a due time, claimed by a loop and fired once.
+
+A timer is named by (kind, key); setting it again moves it. Handlers are registered per kind. A
+claimed timer carries a lease: if its process dies before the handler finishes, another claim fires
+it again once the lease has run out, so handlers must be idempotent (fire "at least once, and once
+done, never again"). On PostgreSQL the claim skips rows other workers hold (``SKIP LOCKED``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from omniline.engine.ports import Clock, Store, Timer
+
+log = logging.getLogger("omniline.scheduler")
+
+TimerHandler = Callable[[Timer], Awaitable[None]]
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        lease: float = 60.0,
+        poll_interval: float = 1.0,
+        batch: int = 100,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._handlers: dict[str, TimerHandler] = {}
+        self.lease = lease
+        self.poll_interval = poll_interval
+        self._batch = batch
+        self._stopping = asyncio.Event()
+
+    def on(self, kind: str, handler: TimerHandler) -> None:
+        """Fire ``handler`` for due timers of ``kind``."""
+        if kind in self._handlers:
+            raise ValueError(f"a handler for timers of kind {kind!r} is registered already")
+        self._handlers[kind] = handler
+
+    async def run_due(self) -> int:
+        """Fire every due timer now. Returns how many fired."""
+        fired = 0
+        while True:
+            due = await self._store.claim_timers(
+                now=self._clock.now(), lease=self.lease, limit=self._batch
+            )
+            for timer in due:
+                if await self._fire(timer):
+                    fired += 1
+            if len(due) < self._batch:
+                return fired
+
+    async def _fire(self, timer: Timer) -> bool:
+        handler = self._handlers.get(timer.kind)
+        if handler is None:
+            log.error("no handler for timer kind %r (timer %s); it fires again later", timer.kind, timer.id)
+            return False
+        try:
+            await handler(timer)
+        except Exception:
+            log.exception("timer %s (%s/%s) failed; it fires again after its lease", timer.id, timer.kind, timer.key)
+            return False
+        await self._store.finish_timer(timer.id)
+        return True
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.run_due()
+            except Exception:
+                log.exception("timer poll failed; trying again")
+            sleeper = asyncio.ensure_future(self._clock.sleep(self.poll_interval))
+            stopper = asyncio.ensure_future(self._stopping.wait())
+            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            sleeper.cancel()
+            stopper.cancel()
+
+    def stop(self) -> None:
+        self._stopping.set()

@@ -1,0 +1,163 @@
+"""The database schema, as SQLAlchemy Core tables. Alembic migrations are written from it.
+
+Times are stored as float seconds since the epoch (UTC) and structured content as JSON text, so that
+SQLite and PostgreSQL take the very same statements and the hot path needs no type adapters.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+"""SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids."""
+
+Time = sa.Float(precision=53)
+
+clients = sa.Table(
+    "clients",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("display_name", sa.Text),
+    sa.Column("created_at", Time, nullable=False),
+)
+
+identities = sa.Table(
+    "identities",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("client_id", Id, sa.ForeignKey("clients.id"), nullable=False, index=True),
+    sa.Column("channel_type", sa.Text, nullable=False),
+    sa.Column("account", sa.Text, nullable=False),
+    sa.Column("external_id", sa.Text, nullable=False),
+    sa.Column("display_name", sa.Text),
+    sa.Column("profile", sa.Text, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.UniqueConstraint("channel_type", "account", "external_id"),
+)
+
+OPEN = sa.text("status <> 'closed'")
+
+dialogs = sa.Table(
+    "dialogs",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("line_id", sa.Text, nullable=False),
+    sa.Column("client_id", Id, sa.ForeignKey("clients.id"), nullable=False, index=True),
+    sa.Column("identity_id", Id, sa.ForeignKey("identities.id"), nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("operator_id", sa.Text),
+    sa.Column("pinned", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("opened_at", Time, nullable=False),
+    sa.Column("closed_at", Time),
+    sa.Column("last_client_at", Time),
+    sa.Column("rating", sa.Integer),
+    sa.Column("choices", sa.Text),
+    sa.Index("ix_dialogs_identity_line", "identity_id", "line_id"),
+    sa.Index("ix_dialogs_line_status", "line_id", "status"),
+    # At most one dialog that is not closed per identity and line, even across worker processes.
+    sa.Index(
+        "uq_dialogs_open_identity_line",
+        "identity_id",
+        "line_id",
+        unique=True,
+        sqlite_where=OPEN,
+        postgresql_where=OPEN,
+    ),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("dialog_id", Id, sa.ForeignKey("dialogs.id"), nullable=False),
+    sa.Column("client_id", Id, nullable=False),
+    sa.Column("identity_id", Id, nullable=False),
+    sa.Column("direction", sa.Text, nullable=False),
+    sa.Column("visibility", sa.Text, nullable=False),
+    sa.Column("author", sa.Text, nullable=False),
+    sa.Column("text", sa.Text),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Index("ix_messages_dialog", "dialog_id", "id"),
+    sa.Index("ix_messages_client", "client_id", "id"),
+    sa.Index("ix_messages_identity", "identity_id", "id"),
+)
+
+inbox = sa.Table(
+    "inbox",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("channel_type", sa.Text, nullable=False),
+    sa.Column("account", sa.Text, nullable=False),
+    sa.Column("event_id", sa.Text, nullable=False),
+    sa.Column("line_id", sa.Text, nullable=False),
+    sa.Column("dialog_id", Id),
+    sa.Column("message_id", Id),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("received_at", Time, nullable=False),
+    sa.Column("processed_at", Time),
+    sa.UniqueConstraint("channel_type", "account", "event_id"),
+    sa.Index("ix_inbox_status", "status", "id"),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("delivery_key", sa.Text, nullable=False, unique=True),
+    sa.Column("dialog_id", Id, nullable=False),
+    sa.Column("message_id", Id, nullable=False),
+    sa.Column("identity_id", Id, nullable=False),
+    sa.Column("author", sa.Text, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", Time, nullable=False),
+    sa.Column("lease_until", Time),
+    sa.Column("platform_message_id", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("sent_at", Time),
+    sa.Index("ix_outbox_due", "status", "next_attempt_at"),
+)
+
+dialog_events = sa.Table(
+    "dialog_events",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("dialog_id", Id, sa.ForeignKey("dialogs.id"), nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("at", Time, nullable=False),
+    sa.Column("actor", sa.Text),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Index("ix_dialog_events_dialog", "dialog_id", "id"),
+    sa.Index("ix_dialog_events_at", "at"),
+)
+
+timers = sa.Table(
+    "timers",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("dialog_id", Id),
+    sa.Column("due_at", Time, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("lease_until", Time),
+    sa.Column("fired_at", Time),
+    sa.UniqueConstraint("kind", "key"),
+    sa.Index("ix_timers_due", "status", "due_at"),
+)

@@ -1,0 +1,192 @@
+"""The SQL store: the :class:`~omniline.engine.ports.Store` port over SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from functools import partial
+
+from pydantic import JsonValue
+
+from omniline.engine.ports import (
+    Clock,
+    Delivery,
+    DialogAction,
+    OutboxResult,
+    PendingInbound,
+    Receipt,
+    Timer,
+)
+from omniline.model import Dialog, DialogEvent, DialogStatus, Identity, InboundEvent, StoredMessage
+from omniline.store import units
+from omniline.store.executor import Executor, Tx
+
+
+class SqlStore:
+    """Durable state in one SQL database. Every method is one unit of work, one transaction."""
+
+    def __init__(self, executor: Executor, clock: Clock, *, outbox_lease: float = 60.0) -> None:
+        self._x = executor
+        self._clock = clock
+        self._lease = outbox_lease
+
+    @property
+    def dialect_name(self) -> str:
+        return self._x.dialect_name
+
+    async def ingest(
+        self, event: InboundEvent, *, line_id: str, initial_status: DialogStatus
+    ) -> Receipt:
+        payload = event.model_dump_json()
+        return await self._x.run(
+            partial(
+                units.ingest,
+                event=event,
+                payload=payload,
+                line_id=line_id,
+                initial_status=initial_status,
+                now=self._clock.now(),
+            )
+        )
+
+    async def pending_inbound(
+        self, *, before: datetime, limit: int = 500
+    ) -> list[PendingInbound]:
+        return await self._x.run(
+            partial(units.pending_inbound, before=before, limit=limit), readonly=True
+        )
+
+    async def apply(
+        self,
+        dialog_id: int,
+        actions: Sequence[DialogAction],
+        *,
+        inbox_id: int | None = None,
+        inbox_error: str | None = None,
+        guard: DialogStatus | None = None,
+    ) -> list[Delivery]:
+        return await self._x.run(
+            partial(
+                units.apply,
+                dialog_id=dialog_id,
+                actions=tuple(actions),
+                inbox_id=inbox_id,
+                inbox_error=inbox_error,
+                guard=guard,
+                now=self._clock.now(),
+                lease=self._lease,
+            )
+        )
+
+    async def fail_inbound(self, inbox_id: int, error: str) -> None:
+        """Mark an inbound event whose pipeline run failed, so that it is not replayed forever."""
+        now = units.ts(self._clock.now())
+
+        def unit(tx: Tx) -> None:
+            tx.run(tx.q.inbox_done, {"inbox_id": inbox_id, "status": "failed", "error": error, "now": now})
+
+        await self._x.run(unit)
+
+    async def claim_outbox(self, *, now: datetime, lease: float, limit: int) -> list[Delivery]:
+        return await self._x.run(partial(units.claim_outbox, now=now, lease=lease, limit=limit))
+
+    async def finish_outbox(self, results: Sequence[OutboxResult]) -> None:
+        if results:
+            await self._x.run(
+                partial(units.finish_outbox, results=tuple(results), now=self._clock.now())
+            )
+
+    async def outbox_status(self, outbox_id: int) -> OutboxResult | None:
+        return await self._x.run(partial(units.outbox_status, outbox_id=outbox_id), readonly=True)
+
+    async def dialog(self, dialog_id: int) -> Dialog | None:
+        return await self._x.run(partial(units.dialog, dialog_id=dialog_id), readonly=True)
+
+    async def open_dialog_of(self, identity: Identity, line_id: str) -> Dialog | None:
+        return await self._x.run(
+            partial(units.open_dialog_of, identity=identity, line_id=line_id), readonly=True
+        )
+
+    async def dialog_events(self, dialog_id: int) -> list[DialogEvent]:
+        return await self._x.run(partial(units.dialog_events, dialog_id=dialog_id), readonly=True)
+
+    async def messages(
+        self, dialog_id: int, *, after_id: int = 0, limit: int = 100, with_internal: bool = False
+    ) -> list[StoredMessage]:
+        return await self._x.run(
+            partial(
+                units.messages_of,
+                owner="dialog",
+                owner_id=dialog_id,
+                after_id=after_id,
+                limit=limit,
+                with_internal=with_internal,
+            ),
+            readonly=True,
+        )
+
+    async def client_history(
+        self, client_id: int, *, after_id: int = 0, limit: int = 100, with_internal: bool = False
+    ) -> list[StoredMessage]:
+        return await self._x.run(
+            partial(
+                units.messages_of,
+                owner="client",
+                owner_id=client_id,
+                after_id=after_id,
+                limit=limit,
+                with_internal=with_internal,
+            ),
+            readonly=True,
+        )
+
+    async def identity_history(
+        self, identity: Identity, *, after_id: int = 0, limit: int = 100
+    ) -> list[StoredMessage]:
+        return await self._x.run(
+            partial(units.identity_history, identity=identity, after_id=after_id, limit=limit),
+            readonly=True,
+        )
+
+    async def update_profile(self, identity: Identity) -> None:
+        await self._x.run(partial(units.update_profile, identity=identity, now=self._clock.now()))
+
+    async def schedule_timer(
+        self,
+        kind: str,
+        key: str,
+        due_at: datetime,
+        *,
+        dialog_id: int | None = None,
+        data: JsonValue = None,
+    ) -> None:
+        await self._x.run(
+            partial(
+                units.schedule_timer,
+                kind=kind,
+                key=key,
+                due_at=due_at,
+                dialog_id=dialog_id,
+                data=data,
+            )
+        )
+
+    async def cancel_timer(self, kind: str, key: str) -> None:
+        def unit(tx: Tx) -> None:
+            tx.run(tx.q.timer_cancel, {"kind": kind, "key": key})
+
+        await self._x.run(unit)
+
+    async def claim_timers(self, *, now: datetime, lease: float, limit: int) -> list[Timer]:
+        return await self._x.run(partial(units.claim_timers, now=now, lease=lease, limit=limit))
+
+    async def finish_timer(self, timer_id: int) -> None:
+        now = units.ts(self._clock.now())
+
+        def unit(tx: Tx) -> None:
+            tx.run(tx.q.timer_done, {"timer_id": timer_id, "now": now})
+
+        await self._x.run(unit)
+
+    async def close(self) -> None:
+        await self._x.close()

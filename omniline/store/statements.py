@@ -1,0 +1,466 @@
+"""Every statement the store runs, written once in SQLAlchemy Core and compiled once per dialect.
+
+The hot path hands the compiled SQL straight to the driver: SQLAlchemy's per-statement machinery
+costs ten times the SQL itself on SQLite (see PERFORMANCE.md), compiling does not need repeating.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.dml import Insert
+
+from omniline.store.schema import (
+    clients,
+    dialog_events,
+    dialogs,
+    identities,
+    inbox,
+    messages,
+    outbox,
+    timers,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A statement compiled for one dialect: positional SQL plus the order of its parameters."""
+
+    sql: str
+    names: tuple[str, ...]
+    defaults: Mapping[str, Any]
+
+    def args(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        defaults = self.defaults
+        return tuple(params[n] if n in params else defaults[n] for n in self.names)
+
+
+def _compile(stmt: sa.ClauseElement, dialect: Dialect) -> Query:
+    compiled = stmt.compile(dialect=dialect)
+    names = tuple(compiled.positiontup or ())
+    return Query(sql=compiled.string, names=names, defaults=dict(compiled.params))
+
+
+P = sa.bindparam
+MESSAGE_COLUMNS = (
+    messages.c.id,
+    messages.c.dialog_id,
+    messages.c.client_id,
+    messages.c.direction,
+    messages.c.visibility,
+    messages.c.author,
+    messages.c.text,
+    messages.c.content,
+    messages.c.created_at,
+)
+DIALOG_COLUMNS = (
+    dialogs.c.id,
+    dialogs.c.line_id,
+    dialogs.c.client_id,
+    dialogs.c.status,
+    dialogs.c.operator_id,
+    dialogs.c.pinned,
+    dialogs.c.opened_at,
+    dialogs.c.closed_at,
+    dialogs.c.rating,
+    dialogs.c.choices,
+    identities.c.id,
+    identities.c.channel_type,
+    identities.c.account,
+    identities.c.external_id,
+    identities.c.display_name,
+    identities.c.profile,
+)
+OUTBOX_COLUMNS = (
+    outbox.c.id,
+    outbox.c.delivery_key,
+    outbox.c.dialog_id,
+    outbox.c.message_id,
+    outbox.c.identity_id,
+    outbox.c.payload,
+    outbox.c.attempts,
+    outbox.c.author,
+)
+
+
+class Statements:
+    """The compiled statements for one dialect, as attributes."""
+
+    def __init__(self, dialect: Dialect, insert: Callable[[sa.Table], Insert]) -> None:
+        c = _compile
+        d = dialect
+        self.dialect_name = dialect.name
+
+        # inbox
+        self.inbox_insert = c(
+            insert(inbox)
+            .values(
+                channel_type=P("channel_type"),
+                account=P("account"),
+                event_id=P("event_id"),
+                line_id=P("line_id"),
+                payload=P("payload"),
+                status="pending",
+                received_at=P("now"),
+            )
+            .on_conflict_do_nothing(  # type: ignore[attr-defined]
+                index_elements=["channel_type", "account", "event_id"]
+            )
+            .returning(inbox.c.id),
+            d,
+        )
+        self.inbox_by_key = c(
+            sa.select(inbox.c.id, inbox.c.dialog_id, inbox.c.message_id).where(
+                inbox.c.channel_type == P("channel_type"),
+                inbox.c.account == P("account"),
+                inbox.c.event_id == P("event_id"),
+            ),
+            d,
+        )
+        self.inbox_placed = c(
+            sa.update(inbox)
+            .where(inbox.c.id == P("inbox_id"))
+            .values(dialog_id=P("dialog_id"), message_id=P("message_id")),
+            d,
+        )
+        self.inbox_done = c(
+            sa.update(inbox)
+            .where(inbox.c.id == P("inbox_id"))
+            .values(status=P("status"), error=P("error"), processed_at=P("now")),
+            d,
+        )
+        self.inbox_pending = c(
+            sa.select(
+                inbox.c.id, inbox.c.dialog_id, inbox.c.message_id, inbox.c.line_id, inbox.c.payload
+            )
+            .where(
+                inbox.c.status == "pending",
+                inbox.c.dialog_id.is_not(None),
+                inbox.c.received_at < P("before"),
+            )
+            .order_by(inbox.c.id)
+            .limit(P("limit")),
+            d,
+        )
+
+        # clients and identities
+        self.client_insert = c(
+            insert(clients)
+            .values(display_name=P("display_name"), created_at=P("now"))
+            .returning(clients.c.id),
+            d,
+        )
+        self.identity_by_key = c(
+            sa.select(
+                identities.c.id,
+                identities.c.client_id,
+                identities.c.display_name,
+                identities.c.profile,
+            ).where(
+                identities.c.channel_type == P("channel_type"),
+                identities.c.account == P("account"),
+                identities.c.external_id == P("external_id"),
+            ),
+            d,
+        )
+        self.identity_insert = c(
+            insert(identities)
+            .values(
+                client_id=P("client_id"),
+                channel_type=P("channel_type"),
+                account=P("account"),
+                external_id=P("external_id"),
+                display_name=P("display_name"),
+                profile=P("profile"),
+                created_at=P("now"),
+                updated_at=P("now"),
+            )
+            .on_conflict_do_nothing(  # type: ignore[attr-defined]
+                index_elements=["channel_type", "account", "external_id"]
+            )
+            .returning(identities.c.id),
+            d,
+        )
+        self.identity_update = c(
+            sa.update(identities)
+            .where(identities.c.id == P("identity_id"))
+            .values(display_name=P("display_name"), profile=P("profile"), updated_at=P("now")),
+            d,
+        )
+        self.identity_one = c(
+            sa.select(
+                identities.c.id,
+                identities.c.channel_type,
+                identities.c.account,
+                identities.c.external_id,
+                identities.c.display_name,
+                identities.c.profile,
+            ).where(identities.c.id == P("identity_id")),
+            d,
+        )
+
+        # dialogs
+        joined = dialogs.join(identities, identities.c.id == dialogs.c.identity_id)
+        self.dialog_open_of = c(
+            sa.select(*DIALOG_COLUMNS)
+            .select_from(joined)
+            .where(
+                dialogs.c.identity_id == P("identity_id"),
+                dialogs.c.line_id == P("line_id"),
+                dialogs.c.status != "closed",
+            ),
+            d,
+        )
+        self.dialog_by_id = c(
+            sa.select(*DIALOG_COLUMNS).select_from(joined).where(dialogs.c.id == P("dialog_id")),
+            d,
+        )
+        self.dialog_insert = c(
+            insert(dialogs)
+            .values(
+                line_id=P("line_id"),
+                client_id=P("client_id"),
+                identity_id=P("identity_id"),
+                status=P("status"),
+                pinned=False,
+                opened_at=P("now"),
+            )
+            .on_conflict_do_nothing(  # type: ignore[attr-defined]
+                index_elements=["identity_id", "line_id"], index_where=sa.text("status <> 'closed'")
+            )
+            .returning(dialogs.c.id),
+            d,
+        )
+        self.dialog_client_wrote = c(
+            sa.update(dialogs).where(dialogs.c.id == P("dialog_id")).values(last_client_at=P("now")),
+            d,
+        )
+        self.dialog_set_status = c(
+            sa.update(dialogs)
+            .where(dialogs.c.id == P("dialog_id"), dialogs.c.status == P("expected"))
+            .values(
+                status=P("status"),
+                operator_id=P("operator_id"),
+                closed_at=P("closed_at"),
+            ),
+            d,
+        )
+        self.dialog_set_choices = c(
+            sa.update(dialogs).where(dialogs.c.id == P("dialog_id")).values(choices=P("choices")),
+            d,
+        )
+
+        # messages
+        self.message_insert = c(
+            insert(messages)
+            .values(
+                dialog_id=P("dialog_id"),
+                client_id=P("client_id"),
+                identity_id=P("identity_id"),
+                direction=P("direction"),
+                visibility=P("visibility"),
+                author=P("author"),
+                text=P("text"),
+                content=P("content"),
+                created_at=P("now"),
+            )
+            .returning(messages.c.id),
+            d,
+        )
+        for name, column in (
+            ("dialog", messages.c.dialog_id),
+            ("client", messages.c.client_id),
+            ("identity", messages.c.identity_id),
+        ):
+            for internal in (False, True):
+                conditions = [column == P("owner_id"), messages.c.id > P("after_id")]
+                if not internal:
+                    conditions.append(messages.c.visibility == "client")
+                stmt = (
+                    sa.select(*MESSAGE_COLUMNS)
+                    .where(*conditions)
+                    .order_by(messages.c.id)
+                    .limit(P("limit"))
+                )
+                setattr(self, f"messages_of_{name}{'_all' if internal else ''}", c(stmt, d))
+
+        # dialog events
+        self.event_insert = c(
+            insert(dialog_events).values(
+                dialog_id=P("dialog_id"),
+                kind=P("kind"),
+                at=P("at"),
+                actor=P("actor"),
+                data=P("data"),
+            ),
+            d,
+        )
+        self.events_of_dialog = c(
+            sa.select(dialog_events.c.data)
+            .where(dialog_events.c.dialog_id == P("dialog_id"))
+            .order_by(dialog_events.c.id),
+            d,
+        )
+
+        # outbox
+        self.outbox_insert = c(
+            insert(outbox)
+            .values(
+                delivery_key=P("delivery_key"),
+                dialog_id=P("dialog_id"),
+                message_id=P("message_id"),
+                identity_id=P("identity_id"),
+                author=P("author"),
+                payload=P("payload"),
+                status=P("status"),
+                attempts=P("attempts"),
+                next_attempt_at=P("now"),
+                lease_until=P("lease_until"),
+                created_at=P("now"),
+            )
+            .returning(outbox.c.id),
+            d,
+        )
+        due = (
+            sa.select(outbox.c.id)
+            .where(
+                sa.or_(
+                    sa.and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= P("now")),
+                    sa.and_(outbox.c.status == "sending", outbox.c.lease_until <= P("now")),
+                )
+            )
+            .order_by(outbox.c.id)
+            .limit(P("limit"))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        self.outbox_claim = c(
+            sa.update(outbox)
+            .where(outbox.c.id.in_(due))
+            .values(status="sending", lease_until=P("lease_until"), attempts=outbox.c.attempts + 1)
+            .returning(*OUTBOX_COLUMNS),
+            d,
+        )
+        self.outbox_sent = c(
+            sa.update(outbox)
+            .where(outbox.c.id == P("outbox_id"))
+            .values(
+                status="sent",
+                platform_message_id=P("platform_message_id"),
+                sent_at=P("now"),
+                lease_until=None,
+            ),
+            d,
+        )
+        self.outbox_retry = c(
+            sa.update(outbox)
+            .where(outbox.c.id == P("outbox_id"))
+            .values(
+                status="pending",
+                error=P("error"),
+                next_attempt_at=P("next_attempt_at"),
+                lease_until=None,
+            ),
+            d,
+        )
+        self.outbox_failed = c(
+            sa.update(outbox)
+            .where(outbox.c.id == P("outbox_id"))
+            .values(status="failed", error=P("error"), lease_until=None),
+            d,
+        )
+        self.outbox_by_id = c(
+            sa.select(
+                outbox.c.id,
+                outbox.c.status,
+                outbox.c.platform_message_id,
+                outbox.c.error,
+                outbox.c.next_attempt_at,
+            ).where(outbox.c.id == P("outbox_id")),
+            d,
+        )
+
+        # timers
+        self.timer_upsert = c(
+            insert(timers)
+            .values(
+                kind=P("kind"),
+                key=P("key"),
+                dialog_id=P("dialog_id"),
+                due_at=P("due_at"),
+                data=P("data"),
+                status="pending",
+            )
+            .on_conflict_do_update(  # type: ignore[attr-defined]
+                index_elements=["kind", "key"],
+                set_={
+                    "dialog_id": P("dialog_id"),
+                    "due_at": P("due_at"),
+                    "data": P("data"),
+                    "status": "pending",
+                    "lease_until": None,
+                    "fired_at": None,
+                },
+            ),
+            d,
+        )
+        self.timer_cancel = c(
+            sa.delete(timers).where(timers.c.kind == P("kind"), timers.c.key == P("key")), d
+        )
+        due_timers = (
+            sa.select(timers.c.id)
+            .where(
+                sa.or_(
+                    sa.and_(timers.c.status == "pending", timers.c.due_at <= P("now")),
+                    sa.and_(timers.c.status == "claimed", timers.c.lease_until <= P("now")),
+                )
+            )
+            .order_by(timers.c.due_at, timers.c.id)
+            .limit(P("limit"))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        self.timer_claim = c(
+            sa.update(timers)
+            .where(timers.c.id.in_(due_timers))
+            .values(status="claimed", lease_until=P("lease_until"))
+            .returning(
+                timers.c.id,
+                timers.c.kind,
+                timers.c.key,
+                timers.c.due_at,
+                timers.c.dialog_id,
+                timers.c.data,
+            ),
+            d,
+        )
+        self.timer_done = c(
+            sa.update(timers)
+            .where(timers.c.id == P("timer_id"), timers.c.status == "claimed")
+            .values(status="done", fired_at=P("now"), lease_until=None),
+            d,
+        )
+
+
+_cache: dict[str, Statements] = {}
+
+
+def statements_for(dialect_name: str) -> Statements:
+    """The compiled statements for ``sqlite`` or ``postgresql`` (compiled on first use)."""
+    found = _cache.get(dialect_name)
+    if found is None:
+        if dialect_name == "sqlite":
+            found = Statements(sqlite.dialect(paramstyle="qmark"), sqlite.insert)
+        elif dialect_name == "postgresql":
+            from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+
+            found = Statements(asyncpg_dialect(), postgresql.insert)
+        else:
+            raise ValueError(f"unsupported database dialect {dialect_name!r}")
+        _cache[dialect_name] = found
+    return found

@@ -1,0 +1,536 @@
+"""The store's units of work: plain functions of a transaction, shared by SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+
+from pydantic import JsonValue
+
+from omniline.engine.ports import (
+    Delivery,
+    DialogAction,
+    LogAction,
+    OutboxResult,
+    PendingInbound,
+    Receipt,
+    SendAction,
+    StatusAction,
+    Timer,
+)
+from omniline.errors import DialogConflict, DialogError
+from omniline.model import (
+    Attachment,
+    Button,
+    ChannelRef,
+    ContactShare,
+    Dialog,
+    DialogEvent,
+    DialogStatus,
+    Direction,
+    Identity,
+    InboundEvent,
+    Location,
+    Opened,
+    OutboundMessage,
+    StoredMessage,
+    Visibility,
+    dialog_event_adapter,
+    parse_dialog_event,
+)
+from omniline.model._base import Frozen
+from omniline.store.executor import Row, Tx
+
+
+class MessageContent(Frozen):
+    """The structured part of a stored message, kept as JSON beside its text."""
+
+    attachments: tuple[Attachment, ...] = ()
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    contact: ContactShare | None = None
+    location: Location | None = None
+    button_payload: str | None = None
+
+
+class _Choices(Frozen):
+    buttons: tuple[tuple[Button, ...], ...]
+
+
+def ts(value: datetime) -> float:
+    return value.timestamp()
+
+
+def dt(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+# --- rows to models -------------------------------------------------------------------------------
+
+
+def identity_from(row: Row, offset: int) -> Identity:
+    return Identity(
+        channel=ChannelRef(type=row[offset], account=row[offset + 1]),
+        external_id=row[offset + 2],
+        display_name=row[offset + 3],
+        profile=json.loads(row[offset + 4]),
+    )
+
+
+def dialog_from(row: Row) -> Dialog:
+    choices = _Choices.model_validate_json(row[9]).buttons if row[9] else ()
+    return Dialog(
+        id=row[0],
+        line_id=row[1],
+        client_id=row[2],
+        status=DialogStatus(row[3]),
+        operator_id=row[4],
+        pinned=bool(row[5]),
+        opened_at=dt(row[6]),
+        closed_at=dt(row[7]) if row[7] is not None else None,
+        rating=row[8],
+        pending_buttons=choices,
+        identity=identity_from(row, 11),
+    )
+
+
+def message_from(row: Row) -> StoredMessage:
+    content = MessageContent.model_validate_json(row[7])
+    return StoredMessage(
+        id=row[0],
+        dialog_id=row[1],
+        client_id=row[2],
+        direction=Direction(row[3]),
+        visibility=Visibility(row[4]),
+        author=row[5],
+        text=row[6],
+        attachments=content.attachments,
+        buttons=content.buttons,
+        contact=content.contact,
+        location=content.location,
+        button_payload=content.button_payload,
+        created_at=dt(row[8]),
+    )
+
+
+# --- ingest ---------------------------------------------------------------------------------------
+
+
+def _identity_ids(tx: Tx, identity: Identity, now: float) -> tuple[int, int]:
+    """(identity id, client id) for ``identity``, creating both on first contact and merging newer
+    profile fields into a known identity."""
+    q = tx.q
+    key = {
+        "channel_type": identity.channel.type,
+        "account": identity.channel.account,
+        "external_id": identity.external_id,
+    }
+    row = tx.first(q.identity_by_key, key)
+    if row is None:
+        client = tx.first(q.client_insert, {"display_name": identity.display_name, "now": now})
+        assert client is not None
+        created = tx.first(
+            q.identity_insert,
+            {
+                **key,
+                "client_id": client[0],
+                "display_name": identity.display_name,
+                "profile": json.dumps(identity.profile),
+                "now": now,
+            },
+        )
+        if created is not None:
+            return int(created[0]), int(client[0])
+        row = tx.first(q.identity_by_key, key)  # another worker created it meanwhile
+        assert row is not None
+    identity_id, client_id, name, profile_json = row[0], row[1], row[2], row[3]
+    profile = json.loads(profile_json)
+    merged = {**profile, **identity.profile}
+    new_name = identity.display_name or name
+    if merged != profile or new_name != name:
+        tx.run(
+            q.identity_update,
+            {
+                "identity_id": identity_id,
+                "display_name": new_name,
+                "profile": json.dumps(merged),
+                "now": now,
+            },
+        )
+    return int(identity_id), int(client_id)
+
+
+def _log(tx: Tx, dialog_id: int, event: DialogEvent) -> None:
+    tx.run(
+        tx.q.event_insert,
+        {
+            "dialog_id": dialog_id,
+            "kind": event.kind,
+            "at": ts(event.at),
+            "actor": event.actor,
+            "data": dialog_event_adapter.dump_json(event).decode(),
+        },
+    )
+
+
+def ingest(
+    tx: Tx,
+    event: InboundEvent,
+    payload: str,
+    *,
+    line_id: str,
+    initial_status: DialogStatus,
+    now: datetime,
+) -> Receipt:
+    q = tx.q
+    at = ts(now)
+    channel = event.identity.channel
+    key = {"channel_type": channel.type, "account": channel.account, "event_id": event.event_id}
+    row = tx.first(q.inbox_insert, {**key, "line_id": line_id, "payload": payload, "now": at})
+    if row is None:
+        known = tx.first(q.inbox_by_key, key)
+        assert known is not None
+        return Receipt(duplicate=True, inbox_id=known[0], dialog_id=known[1], message_id=known[2])
+    inbox_id = int(row[0])
+    identity_id, client_id = _identity_ids(tx, event.identity, at)
+    dialog_row = tx.first(q.dialog_open_of, {"identity_id": identity_id, "line_id": line_id})
+    if dialog_row is None:
+        created = tx.first(
+            q.dialog_insert,
+            {
+                "line_id": line_id,
+                "client_id": client_id,
+                "identity_id": identity_id,
+                "status": initial_status.value,
+                "now": at,
+            },
+        )
+        if created is not None:
+            _log(tx, int(created[0]), Opened(at=now, actor="client"))
+        # Read it back whole; also covers another worker having opened it meanwhile.
+        dialog_row = tx.first(q.dialog_open_of, {"identity_id": identity_id, "line_id": line_id})
+        assert dialog_row is not None
+    dialog = dialog_from(dialog_row)
+    dialog_id = dialog.id
+    message = event.message
+    content = MessageContent(
+        attachments=message.attachments,
+        contact=message.contact,
+        location=message.location,
+        button_payload=message.button_payload,
+    )
+    inserted = tx.first(
+        q.message_insert,
+        {
+            "dialog_id": dialog_id,
+            "client_id": client_id,
+            "identity_id": identity_id,
+            "direction": Direction.IN.value,
+            "visibility": Visibility.CLIENT.value,
+            "author": "client",
+            "text": message.text,
+            "content": content.model_dump_json(exclude_defaults=True),
+            "now": at,
+        },
+    )
+    assert inserted is not None
+    message_id = int(inserted[0])
+    tx.run(q.inbox_placed, {"inbox_id": inbox_id, "dialog_id": dialog_id, "message_id": message_id})
+    tx.run(q.dialog_client_wrote, {"dialog_id": dialog_id, "now": at})
+    return Receipt(
+        duplicate=False,
+        inbox_id=inbox_id,
+        dialog_id=dialog_id,
+        message_id=message_id,
+        dialog=dialog,
+    )
+
+
+def pending_inbound(tx: Tx, *, before: datetime, limit: int) -> list[PendingInbound]:
+    found = []
+    for row in tx.rows(tx.q.inbox_pending, {"before": ts(before), "limit": limit}):
+        found.append(
+            PendingInbound(
+                receipt=Receipt(
+                    duplicate=False, inbox_id=row[0], dialog_id=row[1], message_id=row[2]
+                ),
+                line_id=row[3],
+                event=InboundEvent.model_validate_json(row[4]),
+            )
+        )
+    return found
+
+
+# --- dialog actions and the outbox ----------------------------------------------------------------
+
+
+def apply(
+    tx: Tx,
+    dialog_id: int,
+    actions: Sequence[DialogAction],
+    *,
+    inbox_id: int | None,
+    inbox_error: str | None = None,
+    guard: DialogStatus | None,
+    now: datetime,
+    lease: float,
+) -> list[Delivery]:
+    q = tx.q
+    at = ts(now)
+    row = tx.first(q.dialog_by_id, {"dialog_id": dialog_id})
+    if row is None:
+        raise DialogError(f"dialog {dialog_id} does not exist")
+    if guard is not None and row[3] != guard.value:
+        raise DialogConflict(f"dialog {dialog_id} is {row[3]} now, not {guard.value}")
+    client_id, identity_id = row[2], row[10]
+    recipient = identity_from(row, 11)
+    deliveries: list[Delivery] = []
+    for action in actions:
+        if isinstance(action, SendAction):
+            deliveries.extend(
+                _send(tx, action, dialog_id, client_id, identity_id, recipient, at, lease)
+            )
+        elif isinstance(action, LogAction):
+            _log(tx, dialog_id, action.event)
+        elif isinstance(action, StatusAction):
+            changed = tx.run(
+                q.dialog_set_status,
+                {
+                    "dialog_id": dialog_id,
+                    "expected": action.expected.value,
+                    "status": action.status.value,
+                    "operator_id": action.operator_id,
+                    "closed_at": at if action.status is DialogStatus.CLOSED else None,
+                },
+            )
+            if changed != 1:
+                raise DialogConflict(
+                    f"dialog {dialog_id} is no longer {action.expected.value}; "
+                    "another action changed it first"
+                )
+    if inbox_id is not None:
+        status = "failed" if inbox_error is not None else "done"
+        tx.run(
+            q.inbox_done, {"inbox_id": inbox_id, "status": status, "error": inbox_error, "now": at}
+        )
+    return deliveries
+
+
+def _send(
+    tx: Tx,
+    action: SendAction,
+    dialog_id: int,
+    client_id: int,
+    identity_id: int,
+    recipient: Identity,
+    at: float,
+    lease: float,
+) -> list[Delivery]:
+    q = tx.q
+    message = action.message
+    content = MessageContent(attachments=message.attachments, buttons=message.buttons)
+    inserted = tx.first(
+        q.message_insert,
+        {
+            "dialog_id": dialog_id,
+            "client_id": client_id,
+            "identity_id": identity_id,
+            "direction": Direction.OUT.value,
+            "visibility": action.visibility.value,
+            "author": action.author,
+            "text": message.text,
+            "content": content.model_dump_json(exclude_defaults=True),
+            "now": at,
+        },
+    )
+    assert inserted is not None
+    message_id = int(inserted[0])
+    if action.visibility is not Visibility.CLIENT:
+        return []  # operator-only content never reaches the outbox
+    degraded = bool(message.buttons) and not any(p.buttons for p in action.parts)
+    tx.run(
+        q.dialog_set_choices,
+        {
+            "dialog_id": dialog_id,
+            "choices": _Choices(buttons=message.buttons).model_dump_json() if degraded else None,
+        },
+    )
+    deliveries = []
+    for part_no, part in enumerate(action.parts):
+        key = f"m{message_id}.{part_no}"
+        created = tx.first(
+            q.outbox_insert,
+            {
+                "delivery_key": key,
+                "dialog_id": dialog_id,
+                "message_id": message_id,
+                "identity_id": identity_id,
+                "author": action.author,
+                "payload": part.model_dump_json(exclude_defaults=True),
+                "status": "sending",
+                "attempts": 1,
+                "lease_until": at + lease,
+                "now": at,
+            },
+        )
+        assert created is not None
+        deliveries.append(
+            Delivery(
+                outbox_id=created[0],
+                delivery_key=key,
+                dialog_id=dialog_id,
+                message_id=message_id,
+                recipient=recipient,
+                message=part,
+                author=action.author,
+            )
+        )
+    return deliveries
+
+
+def claim_outbox(tx: Tx, *, now: datetime, lease: float, limit: int) -> list[Delivery]:
+    at = ts(now)
+    rows = tx.rows(tx.q.outbox_claim, {"now": at, "lease_until": at + lease, "limit": limit})
+    recipients: dict[int, Identity] = {}
+    deliveries = []
+    for row in sorted(rows, key=lambda r: int(r[0])):
+        identity_id = int(row[4])
+        recipient = recipients.get(identity_id)
+        if recipient is None:
+            found = tx.first(tx.q.identity_one, {"identity_id": identity_id})
+            assert found is not None
+            recipient = recipients[identity_id] = identity_from(found, 1)
+        deliveries.append(
+            Delivery(
+                outbox_id=row[0],
+                delivery_key=row[1],
+                dialog_id=row[2],
+                message_id=row[3],
+                recipient=recipient,
+                message=OutboundMessage.model_validate_json(row[5]),
+                attempt=row[6],
+                author=row[7],
+            )
+        )
+    return deliveries
+
+
+def finish_outbox(tx: Tx, results: Sequence[OutboxResult], *, now: datetime) -> None:
+    q = tx.q
+    at = ts(now)
+    for r in results:
+        if r.outcome == "sent":
+            tx.run(
+                q.outbox_sent,
+                {"outbox_id": r.outbox_id, "platform_message_id": r.platform_message_id, "now": at},
+            )
+        elif r.outcome == "retry":
+            due = ts(r.next_attempt_at) if r.next_attempt_at is not None else at
+            tx.run(q.outbox_retry, {"outbox_id": r.outbox_id, "error": r.error, "next_attempt_at": due})
+        else:
+            tx.run(q.outbox_failed, {"outbox_id": r.outbox_id, "error": r.error})
+
+
+def outbox_status(tx: Tx, outbox_id: int) -> OutboxResult | None:
+    row = tx.first(tx.q.outbox_by_id, {"outbox_id": outbox_id})
+    if row is None:
+        return None
+    status = row[1]
+    outcome = {"sent": "sent", "failed": "failed"}.get(status, "retry")
+    return OutboxResult(
+        outbox_id=row[0],
+        outcome=outcome,
+        platform_message_id=row[2],
+        error=row[3],
+        next_attempt_at=dt(row[4]),
+    )
+
+
+# --- reads ----------------------------------------------------------------------------------------
+
+
+def dialog(tx: Tx, dialog_id: int) -> Dialog | None:
+    row = tx.first(tx.q.dialog_by_id, {"dialog_id": dialog_id})
+    return dialog_from(row) if row is not None else None
+
+
+def open_dialog_of(tx: Tx, identity: Identity, line_id: str) -> Dialog | None:
+    found = tx.first(
+        tx.q.identity_by_key,
+        {
+            "channel_type": identity.channel.type,
+            "account": identity.channel.account,
+            "external_id": identity.external_id,
+        },
+    )
+    if found is None:
+        return None
+    row = tx.first(tx.q.dialog_open_of, {"identity_id": found[0], "line_id": line_id})
+    return dialog_from(row) if row is not None else None
+
+
+def dialog_events(tx: Tx, dialog_id: int) -> list[DialogEvent]:
+    return [parse_dialog_event(r[0]) for r in tx.rows(tx.q.events_of_dialog, {"dialog_id": dialog_id})]
+
+
+def messages_of(
+    tx: Tx, owner: str, owner_id: int, *, after_id: int, limit: int, with_internal: bool
+) -> list[StoredMessage]:
+    query = getattr(tx.q, f"messages_of_{owner}{'_all' if with_internal else ''}")
+    rows = tx.rows(query, {"owner_id": owner_id, "after_id": after_id, "limit": limit})
+    return [message_from(r) for r in rows]
+
+
+def identity_history(
+    tx: Tx, identity: Identity, *, after_id: int, limit: int
+) -> list[StoredMessage]:
+    found = tx.first(
+        tx.q.identity_by_key,
+        {
+            "channel_type": identity.channel.type,
+            "account": identity.channel.account,
+            "external_id": identity.external_id,
+        },
+    )
+    if found is None:
+        return []
+    return messages_of(
+        tx, "identity", int(found[0]), after_id=after_id, limit=limit, with_internal=False
+    )
+
+
+def update_profile(tx: Tx, identity: Identity, now: datetime) -> None:
+    _identity_ids(tx, identity, ts(now))
+
+
+# --- timers ---------------------------------------------------------------------------------------
+
+
+def schedule_timer(
+    tx: Tx, kind: str, key: str, due_at: datetime, dialog_id: int | None, data: JsonValue
+) -> None:
+    tx.run(
+        tx.q.timer_upsert,
+        {
+            "kind": kind,
+            "key": key,
+            "dialog_id": dialog_id,
+            "due_at": ts(due_at),
+            "data": json.dumps(data),
+        },
+    )
+
+
+def claim_timers(tx: Tx, *, now: datetime, lease: float, limit: int) -> list[Timer]:
+    at = ts(now)
+    rows = tx.rows(tx.q.timer_claim, {"now": at, "lease_until": at + lease, "limit": limit})
+    timers = [
+        Timer(
+            id=r[0], kind=r[1], key=r[2], due_at=dt(r[3]), dialog_id=r[4], data=json.loads(r[5])
+        )
+        for r in rows
+    ]
+    return sorted(timers, key=lambda t: (t.due_at, t.id))
+
+
