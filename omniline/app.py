@@ -269,11 +269,12 @@ class Omniline:
         )
         await site.start()
 
-    async def idle(self) -> None:
-        """Wait until every accepted message has been processed and every delivery attempted."""
+    async def idle(self, *, paced: bool = True) -> None:
+        """Wait until every accepted message has been processed and every delivery attempted
+        (``paced=False``: or waiting for its rate-limit slot)."""
         while True:
             await self._serializer.join()
-            await self.outbox.idle()
+            await (self.outbox.idle() if paced else self.outbox.settled())
             if not self._serializer.busy_keys:
                 return
 

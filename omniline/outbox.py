@@ -49,6 +49,7 @@ class Outbox:
         self._batch = batch
         self._senders = KeyedSerializer()
         self._limiters: dict[ChannelRef, RateLimiter] = {}
+        self._pacing: set[tuple[ChannelRef, str]] = set()
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
 
@@ -76,7 +77,14 @@ class Outbox:
                 error=f"channel {ref} is not configured",
             )
         else:
-            await self._limiter(ref, channel).acquire(delivery.recipient.external_id)
+            chat = delivery.recipient.external_id
+            wait = self._limiter(ref, channel).reserve(chat)
+            if wait > 0:
+                self._pacing.add((ref, chat))
+                try:
+                    await self._clock.sleep(wait)
+                finally:
+                    self._pacing.discard((ref, chat))
             result = await self._attempt(channel, delivery)
         try:
             await self._store.finish_outbox([result])
@@ -154,6 +162,12 @@ class Outbox:
     async def idle(self) -> None:
         """Wait until every delivery handed to this worker has been attempted."""
         await self._senders.join()
+
+    async def settled(self) -> None:
+        """Wait until every delivery handed over has been attempted or waits for its rate-limit
+        slot (with a virtual clock, those wait until the test moves time)."""
+        while not set(self._senders.keys()) <= self._pacing:
+            await asyncio.sleep(0.001)
 
     async def stop(self) -> None:
         """Stop polling and let deliveries in flight finish."""

@@ -39,8 +39,14 @@ class RateLimiter:
         self._chats: OrderedDict[str, _Gcra] = OrderedDict()
 
     async def acquire(self, chat: str) -> None:
+        wait = self.reserve(chat)
+        if wait > 0:
+            await self._clock.sleep(wait)
+
+    def reserve(self, chat: str) -> float:
+        """Take the next slot for ``chat``; returns the seconds to wait before using it."""
         if self._global is None and self._per_chat_rate is None:
-            return
+            return 0.0
         now = self._clock.now().timestamp()
         wait = 0.0
         if self._per_chat_rate is not None:
@@ -53,5 +59,4 @@ class RateLimiter:
             wait = cell.reserve(now)
         if self._global is not None:
             wait += self._global.reserve(now + wait)
-        if wait > 0:
-            await self._clock.sleep(wait)
+        return wait

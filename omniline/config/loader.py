@@ -14,6 +14,8 @@ from pydantic import ValidationError
 from omniline.config.models import Config
 from omniline.errors import ConfigError, PluginError
 
+SECRET_KEY = re.compile(r"(?i)secret|token|password|key")
+"""Values under keys like these are never repeated in error messages."""
 ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -38,7 +40,9 @@ def format_validation_error(source: str, exc: ValidationError, prefix: Sequence[
         elif err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling)"
         given = err.get("input")
-        shown = "" if err["type"] in ("missing", "extra_forbidden") or isinstance(given, dict | list) else f" (got {given!r})"
+        secret = any(isinstance(p, str) and SECRET_KEY.search(p) for p in loc)
+        quiet = err["type"] in ("missing", "extra_forbidden") or isinstance(given, dict | list)
+        shown = "" if quiet or secret else f" (got {given!r})"
         lines.append(f"  {source}: {key_path(loc)}: {msg}{shown}")
     return "\n".join(lines)
 

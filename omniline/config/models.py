@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from omniline.model.identity import NAME_PATTERN
 
@@ -59,11 +59,12 @@ class LineConfig(_Section):
     handoff_on_bot_error: bool = True
     handoff_when_unhandled: bool = True
 
-    @model_validator(mode="after")
-    def _bot_path(self) -> LineConfig:
-        if self.bot is not None and ":" not in self.bot:
-            raise ValueError("bot must be an import path like 'mypackage.bot:router'")
-        return self
+    @field_validator("bot")
+    @classmethod
+    def _bot_path(cls, value: str | None) -> str | None:
+        if value is not None and ":" not in value:
+            raise ValueError("expected an import path like 'mypackage.bot:router'")
+        return value
 
 
 class Config(_Section):

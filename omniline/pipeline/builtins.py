@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from omniline.channels.degrade import button_for_number
+from omniline.engine.lifecycle import Transition, next_status
 from omniline.engine.ports import LogAction, StatusAction
 from omniline.model import Closed, DialogStatus, HandedOff, InboundEvent, Queued
 from omniline.pipeline.context import MessageContext
@@ -66,7 +67,8 @@ async def bot(call_next: Next, event: InboundEvent, ctx: MessageContext) -> None
     await call_next(event, ctx)
 
 
-def _transition(ctx: MessageContext, status: DialogStatus) -> None:
+def _transition(ctx: MessageContext, transition: Transition) -> None:
+    status = next_status(ctx.dialog.status, transition)
     ctx.actions.append(StatusAction(expected=ctx.dialog.status, status=status))
     ctx.dialog = ctx.dialog.model_copy(update={"status": status})
 
@@ -74,10 +76,10 @@ def _transition(ctx: MessageContext, status: DialogStatus) -> None:
 async def handoff(call_next: Next, event: InboundEvent, ctx: MessageContext) -> None:
     now = ctx.now
     if ctx.close_requested and ctx.dialog.status is not DialogStatus.CLOSED:
-        _transition(ctx, DialogStatus.CLOSED)
+        _transition(ctx, Transition.CLOSE)
         ctx.actions.append(LogAction(event=Closed(at=now, actor="bot", reason=ctx.close_reason)))
     elif ctx.handoff_requested and ctx.dialog.status is DialogStatus.BOT:
-        _transition(ctx, DialogStatus.QUEUED)
+        _transition(ctx, Transition.HANDOFF)
         ctx.actions.append(
             LogAction(event=HandedOff(at=now, actor="bot", reason=ctx.handoff_reason))
         )

@@ -54,6 +54,10 @@ class KeyedSerializer:
             if not self._queues:
                 self._idle.set()
 
+    def keys(self) -> list[Hashable]:
+        """The keys with work queued or running."""
+        return list(self._queues)
+
     @property
     def busy_keys(self) -> int:
         return len(self._queues)

@@ -178,8 +178,9 @@ class Kit:
         return ScriptedOperator(self, operator_id)
 
     async def settle(self) -> None:
-        """Wait until everything accepted is processed and every due delivery attempted."""
-        await self.app.idle()
+        """Wait until everything accepted is processed and every due delivery attempted (or waits
+        for its rate-limit slot, which comes when the test moves the clock)."""
+        await self.app.idle(paced=False)
 
     async def advance(self, seconds: float) -> None:
         """Move the virtual clock, firing due timers and retrying due deliveries."""

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
 from omniline.channels.webchat.protocol import PostMessage, Profile, WireMessage
 from omniline.engine.ports import Capabilities, ChannelHost, Delivery, InboundSink
@@ -38,10 +38,17 @@ class WebchatSettings(BaseModel):
 
     model_config = {"extra": "forbid"}
 
-    secret: SecretStr = Field(min_length=16)
+    secret: SecretStr
     """Signs visitor tokens. Keep it stable: changing it makes every visitor a new one."""
     allowed_origins: list[str] = Field(default_factory=lambda: ["*"])
     """Sites that may embed the widget (``https://example.com``), or ``*`` for any."""
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("the secret must be at least 16 characters long")
+        return value
 
 
 def _b64(raw: bytes) -> str:

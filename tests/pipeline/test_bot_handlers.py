@@ -1,0 +1,319 @@
+"""Bot handlers on a line, end to end through the pipeline with the testing kit."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from omniline import (
+    Button,
+    ButtonPressed,
+    Capabilities,
+    Command,
+    DialogStatus,
+    MessageContext,
+    Regex,
+    Router,
+    Text,
+)
+from omniline.model import InboundEvent
+from omniline.pipeline import Next
+from omniline.testing import Kit
+
+
+def make_bot() -> Router:
+    bot = Router()
+
+    @bot.message(Command("start"))
+    async def start(ctx: MessageContext) -> None:
+        ctx.reply("Welcome!", buttons=[[Button(text="Prices", payload="prices")]])
+
+    @bot.message(ButtonPressed("prices"))
+    async def prices(ctx: MessageContext) -> None:
+        ctx.reply("Espresso 2 EUR")
+
+    @bot.message(Text("hello", "hi"))
+    async def hello(ctx: MessageContext) -> None:
+        ctx.reply("Hello there")
+
+    @bot.message(Regex(r"order #(\d+)"))
+    async def order(ctx: MessageContext) -> None:
+        assert ctx.match is not None
+        ctx.reply(f"Order {ctx.match.group(1)} is on its way")
+
+    @bot.message(Text("bye"))
+    async def bye(ctx: MessageContext) -> None:
+        ctx.reply("Goodbye")
+        ctx.close("client said bye")
+
+    @bot.message(Text("help me"))
+    async def human(ctx: MessageContext) -> None:
+        ctx.reply("Passing you to a colleague")
+        ctx.handoff("bot cannot help")
+
+    return bot
+
+
+async def test_handlers_are_chosen_by_filters() -> None:
+    async with Kit(bot=make_bot()) as kit:
+        ann = kit.client("ann")
+        await ann.says("/start")
+        await ann.presses("prices")
+        await ann.says("HELLO")
+        await ann.says("where is order #42?")
+        assert ann.received == [
+            "Welcome!",
+            "Espresso 2 EUR",
+            "Hello there",
+            "Order 42 is on its way",
+        ]
+        assert (await ann.dialog()).status is DialogStatus.BOT
+
+
+async def test_reply_keeps_buttons_for_channels_that_show_them() -> None:
+    async with Kit(bot=make_bot()) as kit:
+        await kit.client("ann").says("/start")
+        sent = kit.channel.sent[-1].message
+        assert sent.buttons == ((Button(text="Prices", payload="prices"),),)
+
+
+async def test_numbered_reply_presses_the_button_where_the_channel_has_none() -> None:
+    caps = Capabilities(buttons=False, inline_buttons=False)
+    async with Kit(bot=make_bot(), capabilities=caps) as kit:
+        ann = kit.client("ann")
+        await ann.says("/start")
+        assert ann.last == "Welcome!\n\n1. Prices"
+        await ann.says("1")
+        assert ann.last == "Espresso 2 EUR"
+
+
+async def test_handler_asks_for_handoff_and_the_bot_stays_silent_after() -> None:
+    async with Kit(bot=make_bot()) as kit:
+        ann = kit.client("ann")
+        await ann.says("help me")
+        assert ann.last == "Passing you to a colleague"
+        dialog = await ann.dialog()
+        assert dialog.status is DialogStatus.QUEUED
+        await ann.says("hello")
+        assert ann.received == ["Passing you to a colleague"]
+        kinds = [e.kind for e in await kit.app.store.dialog_events(dialog.id)]
+        assert kinds == ["opened", "handed_off", "queued"]
+
+
+async def test_client_asks_for_a_person_with_a_phrase() -> None:
+    async with Kit(bot=make_bot()) as kit:
+        ann = kit.client("ann")
+        await ann.says("Operator")
+        assert (await ann.dialog()).status is DialogStatus.QUEUED
+        assert ann.received == []
+
+
+async def test_client_asks_for_a_person_with_the_handoff_button() -> None:
+    async with Kit(bot=make_bot()) as kit:
+        ann = kit.client("ann")
+        await ann.presses("omniline:operator")
+        assert (await ann.dialog()).status is DialogStatus.QUEUED
+
+
+async def test_bot_never_answers_a_dialog_an_operator_holds() -> None:
+    async with Kit(bot=make_bot(), operators={"anna": "Anna"}) as kit:
+        ann = kit.client("ann")
+        await ann.says("Operator")
+        await kit.operator("anna").accepts(ann)
+        await ann.says("/start")
+        await ann.says("hello")
+        assert ann.received == []
+        await kit.operator("anna").replies(ann, "Anna here, how can I help?")
+        assert ann.received == ["Anna here, how can I help?"]
+
+
+async def test_bot_closes_the_dialog_and_the_next_message_opens_a_new_one() -> None:
+    async with Kit(bot=make_bot()) as kit:
+        ann = kit.client("ann")
+        first = await ann.says("bye")
+        assert ann.last == "Goodbye"
+        closed = await kit.app.store.dialog(first.dialog_id)
+        assert closed is not None and closed.status is DialogStatus.CLOSED
+        second = await ann.says("hello")
+        assert second.dialog_id != first.dialog_id
+        history = await kit.app.store.client_history(closed.client_id)
+        assert [m.text for m in history] == ["bye", "Goodbye", "hello", "Hello there"]
+
+
+async def test_unhandled_message_goes_to_operators_by_default() -> None:
+    async with Kit(bot=make_bot()) as kit:
+        ann = kit.client("ann")
+        await ann.says("something the bot does not know")
+        assert (await ann.dialog()).status is DialogStatus.QUEUED
+
+
+async def test_unhandled_message_stays_with_the_bot_when_the_line_says_so() -> None:
+    async with Kit(bot=make_bot(), line_settings={"handoff_when_unhandled": False}) as kit:
+        ann = kit.client("ann")
+        await ann.says("something the bot does not know")
+        assert (await ann.dialog()).status is DialogStatus.BOT
+
+
+async def test_a_line_without_a_bot_queues_every_new_dialog() -> None:
+    async with Kit() as kit:
+        ann = kit.client("ann")
+        await ann.says("hello")
+        assert (await ann.dialog()).status is DialogStatus.QUEUED
+        assert ann.received == []
+
+
+async def test_failing_handler_sends_nothing_half_done_and_hands_off() -> None:
+    bot = Router()
+
+    @bot.message()
+    async def broken(ctx: MessageContext) -> None:
+        ctx.reply("this must not be sent")
+        raise RuntimeError("bug in the bot")
+
+    async with Kit(bot=bot) as kit:
+        ann = kit.client("ann")
+        receipt = await ann.says("hello")
+        assert ann.received == []
+        assert (await ann.dialog()).status is DialogStatus.QUEUED
+        # the event is finished (failed, with the reason), so a restart does not replay it
+        assert await kit.app.store.pending_inbound(before=kit.clock.now()) == []
+        assert receipt.duplicate is False
+
+
+async def test_messages_of_one_dialog_are_handled_in_order_one_at_a_time() -> None:
+    bot = Router()
+    seen: list[str] = []
+    running = 0
+
+    @bot.message()
+    async def slow(ctx: MessageContext) -> None:
+        nonlocal running
+        running += 1
+        assert running == 1, "two messages of one dialog ran at once"
+        await asyncio.sleep(0.001)
+        seen.append(ctx.text)
+        running -= 1
+        ctx.reply(f"got {ctx.text}")
+
+    async with Kit(bot=bot) as kit:
+        texts = [f"m{i}" for i in range(30)]
+        for text in texts:  # arrive back to back, before any is processed
+            await kit.channel.receive("ann", text)
+        await kit.settle()
+        assert seen == texts
+        assert kit.channel.texts_to("ann") == [f"got {t}" for t in texts]
+
+
+async def test_different_dialogs_are_handled_concurrently() -> None:
+    bot = Router()
+    both_inside = asyncio.Event()
+    inside = 0
+
+    @bot.message()
+    async def wait_for_the_other(ctx: MessageContext) -> None:
+        nonlocal inside
+        inside += 1
+        if inside == 2:
+            both_inside.set()
+        await asyncio.wait_for(both_inside.wait(), timeout=5)
+        ctx.reply("done")
+
+    async with Kit(bot=bot) as kit:
+        await kit.channel.receive("ann", "hi")
+        await kit.channel.receive("bob", "hi")
+        await kit.settle()
+        assert kit.channel.texts_to("ann") == ["done"]
+        assert kit.channel.texts_to("bob") == ["done"]
+
+
+async def test_a_redelivered_event_is_handled_once() -> None:
+    async with Kit(bot=make_bot()) as kit:
+        ann = kit.client("ann")
+        first = await ann.says("hello", event_id="upd-1")
+        again = await ann.says("hello", event_id="upd-1")
+        assert again.duplicate and again.message_id == first.message_id
+        assert ann.received == ["Hello there"]
+
+
+async def test_user_middlewares_run_where_they_are_placed() -> None:
+    calls: list[str] = []
+
+    async def before_bot(call_next: Next, event: InboundEvent, ctx: MessageContext) -> None:
+        calls.append("before bot")
+        ctx.state["greeting"] = "Hi from middleware"
+        await call_next(event, ctx)
+
+    async def first_of_all(call_next: Next, event: InboundEvent, ctx: MessageContext) -> None:
+        calls.append("first")
+        await call_next(event, ctx)
+
+    bot = Router()
+
+    @bot.message()
+    async def handler(ctx: MessageContext) -> None:
+        calls.append("handler")
+        ctx.reply(str(ctx.state["greeting"]))
+
+    async with Kit(bot=bot) as kit:
+        chain = kit.app.pipeline.middlewares
+        chain.add(before_bot, before="bot")
+        chain.add(first_of_all, before="errors")
+        assert chain.order == [
+            "first_of_all",
+            "errors",
+            "dialog",
+            "operator_gate",
+            "human_request",
+            "before_bot",
+            "bot",
+            "handoff",
+        ]
+        ann = kit.client("ann")
+        await ann.says("x")
+        assert calls == ["first", "before bot", "handler"]
+        assert ann.last == "Hi from middleware"
+
+
+async def test_a_middleware_that_does_not_call_next_stops_the_run() -> None:
+    async def silence(call_next: Next, event: InboundEvent, ctx: MessageContext) -> None:
+        return None
+
+    async with Kit(bot=make_bot()) as kit:
+        kit.app.pipeline.middlewares.add(silence, after="dialog")
+        ann = kit.client("ann")
+        await ann.says("hello")
+        assert ann.received == []
+
+
+def test_middleware_placement_is_checked() -> None:
+    from omniline.pipeline.builtins import BUILTINS
+    from omniline.pipeline.middleware import MiddlewareChain
+
+    chain = MiddlewareChain(dict(BUILTINS))
+
+    async def mw(call_next: Next, event: InboundEvent, ctx: MessageContext) -> None:
+        await call_next(event, ctx)
+
+    with pytest.raises(ValueError, match="unknown built-in"):
+        chain.add(mw, before="nope")
+    with pytest.raises(ValueError, match="exactly one"):
+        chain.add(mw)
+    with pytest.raises(ValueError, match="exactly one"):
+        chain.add(mw, before="bot", after="bot")
+
+
+async def test_whispers_never_reach_the_client() -> None:
+    async with Kit(operators={"anna": "Anna", "boris": "Boris"}) as kit:
+        ann = kit.client("ann")
+        await ann.says("I need help")
+        anna = kit.operator("anna")
+        await anna.accepts(ann)
+        await anna.whispers(ann, "VIP client, be nice")
+        await anna.replies(ann, "Hello!")
+        assert ann.received == ["Hello!"]
+        assert [m.text for m in await ann.history()] == ["I need help", "Hello!"]
+        dialog = await ann.dialog()
+        internal = await kit.app.store.messages(dialog.id, with_internal=True)
+        assert "VIP client, be nice" in [m.text for m in internal]
+        assert all(d.message.text != "VIP client, be nice" for d in kit.channel.attempts)

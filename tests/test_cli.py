@@ -1,0 +1,136 @@
+"""The ``omniline`` command line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from omniline.cli import cli
+
+CONFIG = """
+storage:
+  url: sqlite:///db/omniline.db
+server:
+  port: {port}
+lines:
+  - id: support
+    name: Support
+    bot: omniline.demo.bot:bot
+    channels:
+      - type: webchat
+        account: site
+        settings: {{secret: "0123456789abcdef0123"}}
+"""
+
+runner = CliRunner()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def config_file(tmp_path: Path, port: int = 8080) -> Path:
+    path = tmp_path / "omniline.yaml"
+    path.write_text(CONFIG.format(port=port), encoding="utf-8")
+    return path
+
+
+def test_check_config_accepts_a_good_file(tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["check-config", "-c", str(config_file(tmp_path))])
+    assert result.exit_code == 0, result.output
+    assert "OK (1 line(s), 1 channel(s))" in result.output
+
+
+def test_check_config_names_the_problem(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(CONFIG.format(port=8080).replace("account: site", "account: 'a b'"))
+    result = runner.invoke(cli, ["check-config", "-c", str(path)])
+    assert result.exit_code == 1
+    assert f"{path}: lines[0].channels[0].account: String should match pattern" in result.output
+
+
+def test_check_config_imports_the_bot(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(CONFIG.format(port=8080).replace("omniline.demo.bot:bot", "omniline.demo:nope"))
+    result = runner.invoke(cli, ["check-config", "-c", str(path)])
+    assert result.exit_code == 1
+    assert "lines[0].bot: cannot import bot 'omniline.demo:nope'" in result.output
+
+
+def test_db_upgrade_migrates_and_says_so(tmp_path: Path) -> None:
+    path = config_file(tmp_path)
+    first = runner.invoke(cli, ["db", "upgrade", "-c", str(path)])
+    assert first.exit_code == 0, first.output
+    assert "migrated the database from empty to revision" in first.output
+    again = runner.invoke(cli, ["db", "upgrade", "-c", str(path)])
+    assert "the database is up to date" in again.output
+    current = runner.invoke(cli, ["db", "current", "-c", str(path)])
+    assert "up to date" in current.output
+
+
+def test_run_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    path = config_file(tmp_path, port=free_port())
+    result = runner.invoke(cli, ["run", "-c", str(path)])
+    assert result.exit_code == 1
+    assert "the database is empty" in result.output
+    assert "run `omniline db upgrade -c CONFIG` first" in result.output
+
+
+def test_plugins_lists_the_web_chat() -> None:
+    result = runner.invoke(cli, ["plugins"])
+    assert result.exit_code == 0, result.output
+    assert "omniline.channels" in result.output and "webchat" in result.output
+
+
+def wait_for(url: str, proc: subprocess.Popen[bytes], log: Path, deadline: float = 30) -> bytes:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            pytest.fail(f"the process exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                body: bytes = response.read()
+                return body
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"{url} did not answer in {deadline} s:\n{log.read_text()}")
+
+
+def test_demo_starts_on_its_own_defaults_and_stops_on_sigint(tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "demo.log"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "omniline", "demo", "--port", str(port)],
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        page = wait_for(f"http://127.0.0.1:{port}/", proc, log)
+        assert b'/channels/webchat/site/widget.js' in page
+        script = wait_for(f"http://127.0.0.1:{port}/channels/webchat/site/widget.js", proc, log)
+        assert b"OmnilineChat" in script
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    output = log.read_text()
+    assert f"http://127.0.0.1:{port}/" in output
+    assert "Anna Petrova (anna)" in output
+    assert (tmp_path / "omniline-demo" / "omniline.db").exists()
