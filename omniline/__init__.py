@@ -7,7 +7,15 @@ operators.
 
 from omniline.app import Omniline
 from omniline.config import Config, load_config
-from omniline.engine.ports import Capabilities, Channel, ChannelHost, Clock, Delivery, Receipt, Store
+from omniline.engine.ports import (
+    Capabilities,
+    Channel,
+    ChannelHost,
+    Clock,
+    Delivery,
+    Receipt,
+    Store,
+)
 from omniline.errors import (
     ChannelError,
     ConfigError,
@@ -81,17 +89,17 @@ __all__ = [
     "Line",
     "Location",
     "MessageContext",
-    "OmnilineError",
     "Omniline",
+    "OmnilineError",
     "OutboundMessage",
     "PluginError",
     "Receipt",
     "Regex",
     "Router",
     "SchemaOutdatedError",
-    "StoredMessage",
     "Store",
     "StoreError",
+    "StoredMessage",
     "Text",
     "WebhookRejected",
     "load_config",

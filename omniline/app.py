@@ -305,5 +305,3 @@ class Omniline:
             self._runner = None
         await self.store.close()
         self._store = None
-
-

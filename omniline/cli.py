@@ -72,12 +72,16 @@ def _run(app: Omniline, on_started: str | None = None) -> None:
     except OmnilineError as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:
-        raise _fail(f"cannot listen on {app.config.server.host}:{app.config.server.port}: {exc}") from None
+        raise _fail(
+            f"cannot listen on {app.config.server.host}:{app.config.server.port}: {exc}"
+        ) from None
 
 
 @cli.command()
 def demo(
-    data: Annotated[Path, typer.Option(help="Folder for the demo's database.")] = Path("omniline-demo"),
+    data: Annotated[Path, typer.Option(help="Folder for the demo's database.")] = Path(
+        "omniline-demo"
+    ),
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
 ) -> None:

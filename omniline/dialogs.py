@@ -71,7 +71,9 @@ class Dialogs:
         deliveries: list[Delivery] = result
         return deliveries
 
-    def _move(self, dialog: Dialog, transition: Transition, operator_id: str | None) -> StatusAction:
+    def _move(
+        self, dialog: Dialog, transition: Transition, operator_id: str | None
+    ) -> StatusAction:
         return StatusAction(
             expected=dialog.status,
             status=next_status(dialog.status, transition),
@@ -83,7 +85,9 @@ class Dialogs:
 
         def decide(dialog: Dialog) -> list[DialogAction]:
             now = self._clock.now()
-            event: DialogEvent = Accepted(at=now, actor=f"operator:{operator_id}", operator_id=operator_id)
+            event: DialogEvent = Accepted(
+                at=now, actor=f"operator:{operator_id}", operator_id=operator_id
+            )
             return [self._move(dialog, Transition.ACCEPT, operator_id), LogAction(event=event)]
 
         await self._act(dialog_id, decide)

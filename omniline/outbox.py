@@ -97,9 +97,7 @@ class Outbox:
         except DeliveryError as exc:
             return self._failure(delivery, exc.reason, exc.permanent, exc.retry_after)
         except Exception as exc:
-            log.warning(
-                "sending outbox row %s failed: %r", delivery.outbox_id, exc, exc_info=True
-            )
+            log.warning("sending outbox row %s failed: %r", delivery.outbox_id, exc, exc_info=True)
             return self._failure(delivery, f"{type(exc).__name__}: {exc}", False, None)
         return OutboxResult(
             outbox_id=delivery.outbox_id, outcome="sent", platform_message_id=platform_id
@@ -129,7 +127,7 @@ class Outbox:
 
     def backoff(self, attempt: int) -> float:
         """Seconds before attempt ``attempt + 1``: exponential, capped, with full jitter on top half."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        ceiling: float = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     async def run_due(self) -> int:
@@ -166,7 +164,8 @@ class Outbox:
     async def settled(self) -> None:
         """Wait until every delivery handed over has been attempted or waits for its rate-limit
         slot (with a virtual clock, those wait until the test moves time)."""
-        while not set(self._senders.keys()) <= self._pacing:
+        # Polled: pacing sleeps belong to the clock, and a test's virtual clock wakes nobody here.
+        while not set(self._senders.keys()) <= self._pacing:  # noqa: ASYNC110
             await asyncio.sleep(0.001)
 
     async def stop(self) -> None:

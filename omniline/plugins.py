@@ -127,11 +127,6 @@ def channel_plugin(channel_type: str) -> ChannelPlugin[Any]:
     return plugin
 
 
-def validate_settings(plugin: ChannelPlugin[Any], settings: dict[str, Any]) -> BaseModel:
-    """The plugin's config, validated (raises pydantic's ``ValidationError``)."""
-    return plugin.config_model.model_validate(settings)
-
-
 __all__ = [
     "API_VERSION",
     "ChannelPlugin",

@@ -32,7 +32,9 @@ class RateLimiter:
     at most ``per_chat_rate`` a second to one chat; ``None`` means no limit. Per-chat state is
     bounded: the least recently used chats are forgotten first."""
 
-    def __init__(self, clock: Clock, global_rate: float | None, per_chat_rate: float | None) -> None:
+    def __init__(
+        self, clock: Clock, global_rate: float | None, per_chat_rate: float | None
+    ) -> None:
         self._clock = clock
         self._global = _Gcra(global_rate, burst=global_rate) if global_rate else None
         self._per_chat_rate = per_chat_rate

@@ -59,12 +59,21 @@ class Scheduler:
     async def _fire(self, timer: Timer) -> bool:
         handler = self._handlers.get(timer.kind)
         if handler is None:
-            log.error("no handler for timer kind %r (timer %s); it fires again later", timer.kind, timer.id)
+            log.error(
+                "no handler for timer kind %r (timer %s); it fires again later",
+                timer.kind,
+                timer.id,
+            )
             return False
         try:
             await handler(timer)
         except Exception:
-            log.exception("timer %s (%s/%s) failed; it fires again after its lease", timer.id, timer.kind, timer.key)
+            log.exception(
+                "timer %s (%s/%s) failed; it fires again after its lease",
+                timer.id,
+                timer.kind,
+                timer.key,
+            )
             return False
         await self._store.finish_timer(timer.id)
         return True

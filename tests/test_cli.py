@@ -121,7 +121,7 @@ def test_demo_starts_on_its_own_defaults_and_stops_on_sigint(tmp_path: Path) -> 
         )
     try:
         page = wait_for(f"http://127.0.0.1:{port}/", proc, log)
-        assert b'/channels/webchat/site/widget.js' in page
+        assert b"/channels/webchat/site/widget.js" in page
         script = wait_for(f"http://127.0.0.1:{port}/channels/webchat/site/widget.js", proc, log)
         assert b"OmnilineChat" in script
         proc.send_signal(signal.SIGINT)

@@ -92,5 +92,7 @@ def test_a_plugin_object_of_the_wrong_kind_is_refused(site: Path) -> None:
 
 
 def test_an_unknown_channel_type_lists_what_is_installed() -> None:
-    with pytest.raises(PluginError, match=r"no channel plugin 'nope' is installed \(installed: .*webchat"):
+    with pytest.raises(
+        PluginError, match=r"no channel plugin 'nope' is installed \(installed: .*webchat"
+    ):
         channel_plugin("nope")

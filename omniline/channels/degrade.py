@@ -69,7 +69,9 @@ def degrade(message: OutboundMessage, caps: Capabilities) -> tuple[OutboundMessa
     attachments = message.attachments
     if attachments and not caps.attachments:
         links = [a.url or a.name or a.file_id or "" for a in attachments]
-        note = "\n".join(f"[{a.kind.value}] {link}" for a, link in zip(attachments, links, strict=True))
+        note = "\n".join(
+            f"[{a.kind.value}] {link}" for a, link in zip(attachments, links, strict=True)
+        )
         text = f"{text}\n{note}" if text else note
         attachments = ()
     texts = split_text(text, caps.max_text_length) if text else []

@@ -30,10 +30,15 @@ def key_path(loc: Sequence[int | str]) -> str:
     return out or "(top level)"
 
 
-def format_validation_error(source: str, exc: ValidationError, prefix: Sequence[int | str] = ()) -> str:
+def format_validation_error(
+    source: str, exc: ValidationError, prefix: Sequence[int | str] = ()
+) -> str:
     lines = [f"{source}: invalid configuration:"]
     for err in exc.errors(include_url=False):
-        loc = [*prefix, *(p for p in err["loc"] if not isinstance(p, str) or not p.startswith("function-"))]
+        loc = [
+            *prefix,
+            *(p for p in err["loc"] if not isinstance(p, str) or not p.startswith("function-")),
+        ]
         msg = err["msg"]
         if err["type"] == "missing":
             msg = "this key is required"
@@ -72,7 +77,9 @@ def _substitute(value: Any, loc: list[int | str], source: str) -> Any:
 def parse_config(data: Any, *, source: str = "<config>", base_dir: Path | None = None) -> Config:
     """Validate already-parsed config data (environment references are resolved first)."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the file must hold a mapping of sections (lines, storage, ...)")
+        raise ConfigError(
+            f"{source}: the file must hold a mapping of sections (lines, storage, ...)"
+        )
     data = _substitute(data, [], source)
     try:
         config = Config.model_validate(data)
@@ -119,7 +126,7 @@ def _validate_channel_settings(config: Config, source: str) -> None:
 
     for li, line in enumerate(config.lines):
         for ci, channel in enumerate(line.channels):
-            where = ["lines", li, "channels", ci]
+            where: list[int | str] = ["lines", li, "channels", ci]
             try:
                 plugin = channel_plugin(channel.type)
             except PluginError as exc:

@@ -12,7 +12,7 @@ from enum import StrEnum
 from omniline.errors import DialogError
 from omniline.model import DialogStatus
 
-B, Q, O, A, C = (
+BOT, QUEUED, OFFERED, ACTIVE, CLOSED = (
     DialogStatus.BOT,
     DialogStatus.QUEUED,
     DialogStatus.OFFERED,
@@ -34,15 +34,15 @@ class Transition(StrEnum):
 
 
 TRANSITIONS: dict[Transition, dict[DialogStatus, DialogStatus]] = {
-    Transition.HANDOFF: {B: Q},
-    Transition.OFFER: {Q: O},
-    Transition.ACCEPT: {O: A, Q: A},
-    Transition.SKIP: {O: Q},
-    Transition.TIMEOUT: {O: Q},
-    Transition.TRANSFER: {A: Q, O: Q},
-    Transition.BACK_TO_BOT: {Q: B, O: B, A: B},
-    Transition.CLOSE: {B: C, Q: C, O: C, A: C},
-    Transition.REOPEN: {C: Q},
+    Transition.HANDOFF: {BOT: QUEUED},
+    Transition.OFFER: {QUEUED: OFFERED},
+    Transition.ACCEPT: {OFFERED: ACTIVE, QUEUED: ACTIVE},
+    Transition.SKIP: {OFFERED: QUEUED},
+    Transition.TIMEOUT: {OFFERED: QUEUED},
+    Transition.TRANSFER: {ACTIVE: QUEUED, OFFERED: QUEUED},
+    Transition.BACK_TO_BOT: {QUEUED: BOT, OFFERED: BOT, ACTIVE: BOT},
+    Transition.CLOSE: {BOT: CLOSED, QUEUED: CLOSED, OFFERED: CLOSED, ACTIVE: CLOSED},
+    Transition.REOPEN: {CLOSED: QUEUED},
 }
 
 

@@ -198,9 +198,10 @@ class Store(Protocol):
         ...
 
     async def pending_inbound(
-        self, *, before: datetime, limit: int = 500
+        self, *, before: datetime, after_id: int = 0, limit: int = 500
     ) -> list[PendingInbound]:
-        """Stored inbound events received before ``before`` whose processing never finished."""
+        """Stored inbound events received before ``before`` whose processing never finished, with
+        inbox ids above ``after_id``, oldest first."""
         ...
 
     async def apply(

@@ -75,8 +75,10 @@ class InboundMessage(Frozen):
             and self.location is None
             and self.button_payload is None
         ):
-            raise ValueError("an inbound message needs text, an attachment, a contact, "
-                             "a location or a button press")
+            raise ValueError(
+                "an inbound message needs text, an attachment, a contact, "
+                "a location or a button press"
+            )
         return self
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+
 from omniline.channels.degrade import button_for_number
 from omniline.engine.lifecycle import Transition, next_status
 from omniline.engine.ports import LogAction, StatusAction

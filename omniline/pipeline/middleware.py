@@ -62,7 +62,7 @@ class MiddlewareChain:
         anchor = before or after
         if anchor not in BUILTIN_ORDER:
             raise ValueError(f"unknown built-in middleware {anchor!r}; one of {BUILTIN_ORDER}")
-        label = name or getattr(middleware, "__name__", type(middleware).__name__)
+        label = name or str(getattr(middleware, "__name__", type(middleware).__name__))
         self._placed.append(Placed(middleware, label, before, after))
         self._folded = None
 

@@ -48,19 +48,23 @@ class Pipeline:
         """Submit every stored event received before ``before`` whose run never finished (after a
         crash), oldest first. Returns how many."""
         count = 0
+        after_id = 0  # a cursor: an event left pending again (unknown line...) is not re-read
         while True:
-            pending = await self._store.pending_inbound(before=before, limit=500)
-            if not pending:
-                return count
+            pending = await self._store.pending_inbound(before=before, after_id=after_id, limit=500)
             for item in pending:
                 self.submit(item.event, item.receipt, item.line_id)
             count += len(pending)
             await self.serializer.join()
+            if len(pending) < 500:
+                return count
+            after_id = pending[-1].receipt.inbox_id
 
     async def _run(self, event: InboundEvent, receipt: Receipt, line_id: str) -> None:
         line = self._lines.get(line_id)
         if line is None:
-            log.error("event %s belongs to unknown line %r; kept unprocessed", receipt.inbox_id, line_id)
+            log.error(
+                "event %s belongs to unknown line %r; kept unprocessed", receipt.inbox_id, line_id
+            )
             return
         dialog: Dialog | None = receipt.dialog
         for _ in range(MAX_CONFLICT_RETRIES):

@@ -10,6 +10,7 @@ same unit code serves both.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -26,8 +27,11 @@ Row = Sequence[Any]
 
 
 class Cursor(Protocol):
-    description: Any
-    rowcount: int
+    @property
+    def description(self) -> Any: ...
+
+    @property
+    def rowcount(self) -> int: ...
 
     def execute(self, sql: str, args: Sequence[Any]) -> Any: ...
 
@@ -174,7 +178,7 @@ class SqliteExecutor:
                 conn.execute("SAVEPOINT unit")
                 try:
                     value = job.unit(tx)
-                except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+                except BaseException as exc:
                     conn.execute("ROLLBACK TO unit")
                     conn.execute("RELEASE unit")
                     outcomes.append((job.future, False, exc))
@@ -191,10 +195,8 @@ class SqliteExecutor:
         for job, outcome in zip(batch, outcomes, strict=True):
             by_loop.setdefault(job.loop, []).append(outcome)
         for loop, results in by_loop.items():
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop is gone; nobody waits any more
                 loop.call_soon_threadsafe(_settle, results)
-            except RuntimeError:  # the loop is gone; nobody waits any more
-                pass
 
     def _read_loop(self) -> None:
         conn = connect_sqlite(self._path, self._synchronous)
@@ -208,14 +210,12 @@ class SqliteExecutor:
                 value = job.unit(tx)
                 conn.execute("COMMIT")
                 outcome = (job.future, True, value)
-            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+            except BaseException as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 outcome = (job.future, False, exc)
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop is gone; nobody waits any more
                 job.loop.call_soon_threadsafe(_settle, [outcome])
-            except RuntimeError:
-                pass
         conn.close()
 
     async def close(self) -> None:

@@ -50,10 +50,11 @@ class SqlStore:
         )
 
     async def pending_inbound(
-        self, *, before: datetime, limit: int = 500
+        self, *, before: datetime, after_id: int = 0, limit: int = 500
     ) -> list[PendingInbound]:
         return await self._x.run(
-            partial(units.pending_inbound, before=before, limit=limit), readonly=True
+            partial(units.pending_inbound, before=before, after_id=after_id, limit=limit),
+            readonly=True,
         )
 
     async def apply(
@@ -83,7 +84,10 @@ class SqlStore:
         now = units.ts(self._clock.now())
 
         def unit(tx: Tx) -> None:
-            tx.run(tx.q.inbox_done, {"inbox_id": inbox_id, "status": "failed", "error": error, "now": now})
+            tx.run(
+                tx.q.inbox_done,
+                {"inbox_id": inbox_id, "status": "failed", "error": error, "now": now},
+            )
 
         await self._x.run(unit)
 

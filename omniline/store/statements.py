@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert
 
 from omniline.store.schema import (
@@ -42,6 +43,7 @@ class Query:
 
 def _compile(stmt: sa.ClauseElement, dialect: Dialect) -> Query:
     compiled = stmt.compile(dialect=dialect)
+    assert isinstance(compiled, SQLCompiler)
     names = tuple(compiled.positiontup or ())
     return Query(sql=compiled.string, names=names, defaults=dict(compiled.params))
 
@@ -142,6 +144,7 @@ class Statements:
                 inbox.c.status == "pending",
                 inbox.c.dialog_id.is_not(None),
                 inbox.c.received_at < P("before"),
+                inbox.c.id > P("after_id"),
             )
             .order_by(inbox.c.id)
             .limit(P("limit")),
@@ -237,7 +240,9 @@ class Statements:
             d,
         )
         self.dialog_client_wrote = c(
-            sa.update(dialogs).where(dialogs.c.id == P("dialog_id")).values(last_client_at=P("now")),
+            sa.update(dialogs)
+            .where(dialogs.c.id == P("dialog_id"))
+            .values(last_client_at=P("now")),
             d,
         )
         self.dialog_set_status = c(
@@ -459,7 +464,7 @@ def statements_for(dialect_name: str) -> Statements:
         elif dialect_name == "postgresql":
             from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
-            found = Statements(asyncpg_dialect(), postgresql.insert)
+            found = Statements(asyncpg_dialect(), postgresql.insert)  # type: ignore[no-untyped-call]
         else:
             raise ValueError(f"unsupported database dialect {dialect_name!r}")
         _cache[dialect_name] = found

@@ -6,7 +6,6 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-
 from pydantic import JsonValue
 
 from omniline.engine.ports import (
@@ -247,9 +246,10 @@ def ingest(
     )
 
 
-def pending_inbound(tx: Tx, *, before: datetime, limit: int) -> list[PendingInbound]:
+def pending_inbound(tx: Tx, *, before: datetime, after_id: int, limit: int) -> list[PendingInbound]:
     found = []
-    for row in tx.rows(tx.q.inbox_pending, {"before": ts(before), "limit": limit}):
+    params = {"before": ts(before), "after_id": after_id, "limit": limit}
+    for row in tx.rows(tx.q.inbox_pending, params):
         found.append(
             PendingInbound(
                 receipt=Receipt(
@@ -427,7 +427,9 @@ def finish_outbox(tx: Tx, results: Sequence[OutboxResult], *, now: datetime) -> 
             )
         elif r.outcome == "retry":
             due = ts(r.next_attempt_at) if r.next_attempt_at is not None else at
-            tx.run(q.outbox_retry, {"outbox_id": r.outbox_id, "error": r.error, "next_attempt_at": due})
+            tx.run(
+                q.outbox_retry, {"outbox_id": r.outbox_id, "error": r.error, "next_attempt_at": due}
+            )
         else:
             tx.run(q.outbox_failed, {"outbox_id": r.outbox_id, "error": r.error})
 
@@ -471,7 +473,9 @@ def open_dialog_of(tx: Tx, identity: Identity, line_id: str) -> Dialog | None:
 
 
 def dialog_events(tx: Tx, dialog_id: int) -> list[DialogEvent]:
-    return [parse_dialog_event(r[0]) for r in tx.rows(tx.q.events_of_dialog, {"dialog_id": dialog_id})]
+    return [
+        parse_dialog_event(r[0]) for r in tx.rows(tx.q.events_of_dialog, {"dialog_id": dialog_id})
+    ]
 
 
 def messages_of(
@@ -526,11 +530,7 @@ def claim_timers(tx: Tx, *, now: datetime, lease: float, limit: int) -> list[Tim
     at = ts(now)
     rows = tx.rows(tx.q.timer_claim, {"now": at, "lease_until": at + lease, "limit": limit})
     timers = [
-        Timer(
-            id=r[0], kind=r[1], key=r[2], due_at=dt(r[3]), dialog_id=r[4], data=json.loads(r[5])
-        )
+        Timer(id=r[0], kind=r[1], key=r[2], due_at=dt(r[3]), dialog_id=r[4], data=json.loads(r[5]))
         for r in rows
     ]
     return sorted(timers, key=lambda t: (t.due_at, t.id))
-
-

@@ -135,6 +135,4 @@ def fake_channel_plugin(channel: FakeChannel) -> ChannelPlugin[FakeChannelSettin
         channel.bind(host.clock)
         return channel
 
-    return ChannelPlugin(
-        name=channel.ref.type, config_model=FakeChannelSettings, factory=factory
-    )
+    return ChannelPlugin(name=channel.ref.type, config_model=FakeChannelSettings, factory=factory)

@@ -14,11 +14,12 @@ import re
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from omniline.app import Omniline
 from omniline.demo import demo_config
@@ -33,6 +34,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 DEMO_PATH = "/channels/webchat/site/demo"
+
+# Generous for a loaded CI machine; a passing run waits far less.
+expect.set_options(timeout=10_000)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -83,10 +87,8 @@ async def app(tmp_path: Path) -> AsyncIterator[Omniline]:
         await app.stop()
 
 
-async def _new_context(
-    browser: Browser, request: pytest.FixtureRequest, artifacts: Path, **options: object
-) -> BrowserContext:
-    context = await browser.new_context(**options)  # type: ignore[arg-type]
+async def _new_context(browser: Browser, **options: Any) -> BrowserContext:
+    context = await browser.new_context(**options)
     context.set_default_timeout(10_000)
     return context
 
@@ -110,7 +112,7 @@ async def context(
 ) -> AsyncIterator[BrowserContext]:
     """A fresh browser profile at laptop size. Depends on ``app`` so that it closes (and with it
     the widget's WebSocket) before the application stops."""
-    ctx = await _new_context(browser, request, artifacts, viewport={"width": 1280, "height": 800})
+    ctx = await _new_context(browser, viewport={"width": 1280, "height": 800})
     try:
         yield ctx
     finally:
@@ -124,8 +126,6 @@ async def phone_context(
     """A fresh browser profile the size of a phone screen."""
     ctx = await _new_context(
         browser,
-        request,
-        artifacts,
         viewport={"width": 375, "height": 740},
         is_mobile=True,
         has_touch=True,

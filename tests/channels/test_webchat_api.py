@@ -134,7 +134,9 @@ async def test_requests_without_a_valid_token_are_refused(
     client: TestClient[Any, Any], headers: dict[str, str], code: str
 ) -> None:
     response = await client.post(
-        f"{BASE}/api/messages", json={"client_message_id": "msg-00001", "text": "x"}, headers=headers
+        f"{BASE}/api/messages",
+        json={"client_message_id": "msg-00001", "text": "x"},
+        headers=headers,
     )
     assert response.status == 401
     assert (await response.json())["error"]["code"] == code
@@ -239,7 +241,9 @@ async def test_the_socket_catches_up_then_pushes_live_and_acks(
         assert texts == {"two", "echo: two"}
         # an operator's answer arrives live with the operator's name
         ref = next(iter(app.channels))
-        dialog = await app.store.open_dialog_of(Identity(channel=ref, external_id=visitor), "support")
+        dialog = await app.store.open_dialog_of(
+            Identity(channel=ref, external_id=visitor), "support"
+        )
         assert dialog is not None
         await app.dialogs.handoff(dialog.id)
         await app.dialogs.accept(dialog.id, "anna")

@@ -317,3 +317,28 @@ async def test_whispers_never_reach_the_client() -> None:
         internal = await kit.app.store.messages(dialog.id, with_internal=True)
         assert "VIP client, be nice" in [m.text for m in internal]
         assert all(d.message.text != "VIP client, be nice" for d in kit.channel.attempts)
+
+
+async def test_recovery_does_not_loop_on_an_event_it_cannot_process(tmp_path: object) -> None:
+    """Regression: recovery re-read events left pending (e.g. of a removed line) forever."""
+    from datetime import timedelta
+    from pathlib import Path
+
+    from omniline.model import ChannelRef, Identity, InboundMessage
+
+    assert isinstance(tmp_path, Path)
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    async with Kit(database_url=url) as kit:
+        event = InboundEvent(
+            event_id="orphan-1",
+            identity=Identity(channel=ChannelRef(type="fake", account="test"), external_id="ann"),
+            message=InboundMessage(text="hello"),
+            received_at=kit.clock.now(),
+        )
+        await kit.app.store.ingest(event, line_id="removed", initial_status=DialogStatus.BOT)
+    async with Kit(database_url=url) as kit:
+        later = kit.clock.now() + timedelta(days=1)
+        recovered = await asyncio.wait_for(kit.app.pipeline.recover(before=later), timeout=10)
+        assert recovered == 1
+        still = await kit.app.store.pending_inbound(before=later)
+        assert [p.event.event_id for p in still] == ["orphan-1"]  # kept for when the line returns

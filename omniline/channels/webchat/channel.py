@@ -286,7 +286,9 @@ class WebchatChannel:
             event = InboundEvent(
                 event_id=f"{visitor_id}:profile:{_b64(hashlib.sha256(profile.phone.encode()).digest()[:9])}",
                 identity=identity,
-                message=InboundMessage(contact=ContactShare(phone=profile.phone, name=profile.name)),
+                message=InboundMessage(
+                    contact=ContactShare(phone=profile.phone, name=profile.name)
+                ),
                 received_at=self._host.clock.now(),
                 raw=profile.model_dump(mode="json"),
             )
@@ -331,7 +333,7 @@ class WebchatChannel:
         try:
             body = json.loads(data)
             if not isinstance(body, dict) or body.get("type") != "message":
-                raise _ApiError(400, "bad_frame", "expected {\"type\": \"message\", ...}")
+                raise _ApiError(400, "bad_frame", 'expected {"type": "message", ...}')
             body = {k: v for k, v in body.items() if k != "type"}
             post = PostMessage.model_validate(body)
             message_id, _ = await self._accept(visitor_id, post, body)

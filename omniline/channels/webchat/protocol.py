@@ -83,11 +83,13 @@ class WireMessage(BaseModel):
         return cls(
             id=id,
             direction=direction,
-            author=kind if kind in ("client", "bot", "operator") else "system",  # type: ignore[arg-type]
+            author=kind if kind in ("client", "bot", "operator") else "system",
             author_name=author_name,
             text=text,
             buttons=[[WireButton(text=b.text, payload=b.payload) for b in row] for row in buttons],
-            attachments=[WireAttachment(kind=a.kind.value, url=a.url, name=a.name) for a in attachments],
+            attachments=[
+                WireAttachment(kind=a.kind.value, url=a.url, name=a.name) for a in attachments
+            ],
             created_at=created_at,
         )
 

@@ -119,9 +119,7 @@ def inbound(
     """An inbound event from ``external_id``, received now, with a fresh event id unless given."""
     return InboundEvent(
         event_id=event_id or f"evt-{next(_event_ids)}",
-        identity=identity(
-            external_id, channel=channel, display_name=display_name, profile=profile
-        ),
+        identity=identity(external_id, channel=channel, display_name=display_name, profile=profile),
         message=message or InboundMessage(text=text),
         received_at=clock.now(),
         raw=raw,
@@ -157,7 +155,9 @@ def whisper(text: str = "VIP client, be quick", *, author: str = "operator:op-1"
     )
 
 
-def move(expected: DialogStatus, status: DialogStatus, operator_id: str | None = None) -> StatusAction:
+def move(
+    expected: DialogStatus, status: DialogStatus, operator_id: str | None = None
+) -> StatusAction:
     return StatusAction(expected=expected, status=status, operator_id=operator_id)
 
 
@@ -423,9 +423,7 @@ class StoreConformance:
         [message] = await store.messages(receipt.dialog_id)
         assert message.text == text
 
-    async def test_inbound_attachments_round_trip(
-        self, store: Store, clock: VirtualClock
-    ) -> None:
+    async def test_inbound_attachments_round_trip(self, store: Store, clock: VirtualClock) -> None:
         attachments = (
             Attachment(
                 kind=AttachmentKind.IMAGE,
@@ -504,9 +502,7 @@ class StoreConformance:
     # --- profile ----------------------------------------------------------------------------------
 
     async def test_ingest_merges_profile_fields(self, store: Store, clock: VirtualClock) -> None:
-        first = inbound(
-            clock, display_name="Ann", profile={"username": "ann", "language": "en"}
-        )
+        first = inbound(clock, display_name="Ann", profile={"username": "ann", "language": "en"})
         await ingest(store, first)
         second = inbound(clock, profile={"phone": "+15550100", "language": "de"})
         receipt = await ingest(store, second)
@@ -674,9 +670,7 @@ class StoreConformance:
 
         assert [m.id for m in await store.messages(dialog_id, limit=2)] == ids[:2]
         assert [m.id for m in await store.messages(dialog_id, after_id=ids[1])] == ids[2:]
-        assert [m.id for m in await store.messages(dialog_id, after_id=ids[1], limit=2)] == ids[
-            2:4
-        ]
+        assert [m.id for m in await store.messages(dialog_id, after_id=ids[1], limit=2)] == ids[2:4]
         assert [m.id for m in await store.client_history(client_id, after_id=ids[3])] == ids[4:]
         assert [m.id for m in await store.identity_history(identity(), limit=3)] == ids[:3]
         assert [m.id for m in await store.identity_history(identity(), after_id=ids[2])] == ids[3:]
@@ -813,9 +807,7 @@ class StoreConformance:
     async def test_matching_guard_applies(self, store: Store, clock: VirtualClock) -> None:
         receipt = await ingest(store, inbound(clock))
 
-        deliveries = await store.apply(
-            receipt.dialog_id, [send(), move(BOT, QUEUED)], guard=BOT
-        )
+        deliveries = await store.apply(receipt.dialog_id, [send(), move(BOT, QUEUED)], guard=BOT)
 
         assert len(deliveries) == 1
         dialog = await store.dialog(receipt.dialog_id)
@@ -1286,7 +1278,11 @@ class StoreConformance:
         }
 
         await store.schedule_timer(
-            "offer_timeout", str(receipt.dialog_id), clock.now(), dialog_id=receipt.dialog_id, data=data
+            "offer_timeout",
+            str(receipt.dialog_id),
+            clock.now(),
+            dialog_id=receipt.dialog_id,
+            data=data,
         )
 
         [timer] = await self._timers(store, clock)
