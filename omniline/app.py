@@ -7,11 +7,13 @@ import contextlib
 import importlib
 import logging
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
+from pydantic import ValidationError
 
-from omniline.config.loader import key_path
+from omniline.config.loader import format_validation_error, key_path
 from omniline.config.models import Config
 from omniline.dialogs import Dialogs
 from omniline.engine.clock import SystemClock
@@ -20,6 +22,8 @@ from omniline.errors import ConfigError, OmnilineError
 from omniline.line import Line
 from omniline.model import ChannelRef, Identity, InboundEvent, StoredMessage
 from omniline.outbox import Outbox
+from omniline.pipeline.builtins import BUILTINS
+from omniline.pipeline.middleware import MiddlewareChain
 from omniline.pipeline.router import Router
 from omniline.pipeline.runner import Pipeline
 from omniline.pipeline.serializer import KeyedSerializer
@@ -96,6 +100,8 @@ class Omniline:
         self.migrate = migrate
         self.serve_http = serve_http
         self._recovery_grace = recovery_grace
+        self.recovery_interval = 60.0
+        """Seconds between sweeps for stored events whose processing failed."""
         self._plugin_overrides = dict(channel_plugins or {})
         self.operator_names = {o.id: o.name for o in config.operators}
         self.lines: dict[str, Line] = {}
@@ -114,6 +120,8 @@ class Omniline:
         self.channels: dict[ChannelRef, Channel] = {}
         self._line_of: dict[ChannelRef, str] = {}
         self._serializer = KeyedSerializer()
+        self.middlewares = MiddlewareChain(dict(BUILTINS))
+        """The pipeline's middlewares: add yours before ``start`` (``add(mw, before="bot")``)."""
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
         self._store: Store | None = None
@@ -170,6 +178,7 @@ class Omniline:
             self.clock,
             sqlite_synchronous=storage.sqlite_synchronous,
             pool_size=storage.pool_size,
+            outbox_lease=self.config.outbox.lease,
         )
         try:
             await self._start_parts()
@@ -200,6 +209,7 @@ class Omniline:
             capabilities=self.capabilities,
             deliver=self.outbox.push,
             serializer=self._serializer,
+            middlewares=self.middlewares,
         )
         self.dialogs = Dialogs(
             store,
@@ -209,18 +219,14 @@ class Omniline:
             deliver=self.outbox.push,
         )
         self.scheduler = Scheduler(store, self.clock, poll_interval=oc.poll_interval)
-        grace = self._recovery_grace
-        if grace is None:
-            grace = 0.0 if self.config.storage.url.startswith("sqlite") else 120.0
-        from datetime import timedelta
-
-        recovered = await self.pipeline.recover(before=self.clock.now() - timedelta(seconds=grace))
+        recovered = await self.recover()
         if recovered:
             log.info("recovered %d inbound events left unprocessed by the last run", recovered)
         for ref, channel in self.channels.items():
             await channel.start(self._sink_for(self._line_of[ref]))
         self._tasks.append(asyncio.create_task(self.outbox.run(), name="omniline-outbox"))
         self._tasks.append(asyncio.create_task(self.scheduler.run(), name="omniline-scheduler"))
+        self._tasks.append(asyncio.create_task(self._recovery_loop(), name="omniline-recovery"))
         if self.serve_http:
             await self._serve()
 
@@ -237,12 +243,36 @@ class Omniline:
                     channel = plugin.create(ref, cc.settings, host)
                 except OmnilineError as exc:
                     raise ConfigError(f"{where}: {exc}") from exc
-                except ValueError as exc:
-                    raise ConfigError(f"{where}.settings: {exc}") from exc
+                except ValidationError as exc:
+                    raise ConfigError(
+                        format_validation_error(
+                            "config", exc, ["lines", li, "channels", ci, "settings"]
+                        )
+                    ) from None
                 self.channels[ref] = channel
                 self._line_of[ref] = lc.id
                 if isinstance(channel, WebhookChannel):
                     mount(self.web, channel)
+
+    async def recover(self) -> int:
+        """Process stored events whose processing never finished. On SQLite one process owns the
+        database, so every such event not queued here is an orphan; on PostgreSQL other workers
+        may be busy with recent ones, so only events older than the grace period are taken."""
+        grace = self._recovery_grace
+        if grace is None:
+            grace = 0.0 if self.config.storage.url.startswith("sqlite") else 120.0
+        return await self.pipeline.recover(before=self.clock.now() - timedelta(seconds=grace))
+
+    async def _recovery_loop(self) -> None:
+        while True:
+            await self.clock.sleep(self.recovery_interval)
+            try:
+                count = await self.recover()
+            except Exception:
+                log.exception("recovery sweep failed; trying again later")
+                continue
+            if count:
+                log.warning("recovered %d inbound events whose processing had failed", count)
 
     def _sink_for(self, line_id: str) -> Any:
         line = self.lines[line_id]

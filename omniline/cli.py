@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -16,6 +18,7 @@ from omniline.app import Omniline
 from omniline.config import Config, load_config
 from omniline.errors import OmnilineError
 from omniline.plugins import installed, load
+from omniline.store import parse_url
 
 cli = typer.Typer(
     name="omniline",
@@ -38,10 +41,15 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _load(path: Path) -> Config:
+    # Bots are named by import path; like other servers, look for them in the current folder too.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
-        return load_config(path)
+        config = load_config(path)
+        parse_url(config.storage.url)
     except OmnilineError as exc:
         raise _fail(str(exc)) from None
+    return config
 
 
 def _logging(level: str) -> None:
@@ -58,6 +66,9 @@ async def _serve(app: Omniline, on_started: str | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await app.start()
+    if app.config.server.gc_freeze:
+        gc.collect()
+        gc.freeze()
     if on_started:
         typer.echo(on_started.replace("{url}", app.url))
     typer.echo("Press Ctrl+C to stop.", err=True)

@@ -50,12 +50,16 @@ class Outbox:
         self._senders = KeyedSerializer()
         self._limiters: dict[ChannelRef, RateLimiter] = {}
         self._pacing: set[tuple[ChannelRef, str]] = set()
+        self._queued: set[int] = set()
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
 
     def push(self, deliveries: list[Delivery]) -> None:
         """Send deliveries that were just stored and leased to this process."""
         for delivery in deliveries:
+            if delivery.outbox_id in self._queued:
+                continue  # queued here already (its lease ran out while it waited its turn)
+            self._queued.add(delivery.outbox_id)
             key = (delivery.recipient.channel, delivery.recipient.external_id)
             self._senders.submit(key, lambda d=delivery: self._send(d))  # type: ignore[misc]
 
@@ -68,6 +72,12 @@ class Outbox:
         return limiter
 
     async def _send(self, delivery: Delivery) -> None:
+        try:
+            await self._deliver(delivery)
+        finally:
+            self._queued.discard(delivery.outbox_id)
+
+    async def _deliver(self, delivery: Delivery) -> None:
         ref = delivery.recipient.channel
         channel = self._channels.get(ref)
         if channel is None:
@@ -126,7 +136,8 @@ class Outbox:
         )
 
     def backoff(self, attempt: int) -> float:
-        """Seconds before attempt ``attempt + 1``: exponential, capped, with full jitter on top half."""
+        """Seconds before attempt ``attempt + 1``: exponential and capped; the upper half of the
+        interval is random, so many failing deliveries do not all come back at once."""
         ceiling: float = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 

@@ -27,6 +27,9 @@ class ServerConfig(_Section):
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: str | None = None
     """How browsers and platforms reach this server (for links and webhooks), if not host:port."""
+    gc_freeze: bool = True
+    """Move start-up objects out of the garbage collector's reach (``gc.freeze()``): the collector's
+    pauses over them set the latency tail otherwise."""
 
 
 class OutboxConfig(_Section):

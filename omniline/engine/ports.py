@@ -200,7 +200,7 @@ class Store(Protocol):
     async def pending_inbound(
         self, *, before: datetime, after_id: int = 0, limit: int = 500
     ) -> list[PendingInbound]:
-        """Stored inbound events received before ``before`` whose processing never finished, with
+        """Stored inbound events received at or before ``before`` whose processing never finished, with
         inbox ids above ``after_id``, oldest first."""
         ...
 

@@ -25,6 +25,7 @@ async def errors(call_next: Next, event: InboundEvent, ctx: MessageContext) -> N
             event.event_id,
         )
         ctx.actions.clear()  # nothing half done: what the handler recorded is dropped
+        ctx.close_requested = ctx.handoff_requested = False
         ctx.state["error"] = f"{type(exc).__name__}: {exc}"
         if ctx.line.handoff_on_bot_error and ctx.dialog.status is DialogStatus.BOT:
             ctx.handoff(reason="bot error")
@@ -47,7 +48,9 @@ async def dialog(call_next: Next, event: InboundEvent, ctx: MessageContext) -> N
 
 
 async def operator_gate(call_next: Next, event: InboundEvent, ctx: MessageContext) -> None:
-    if ctx.dialog.held_by_operator:
+    # Only a dialog that is with the bot goes on: one a human holds never reaches the bot, and
+    # neither does one closed between the message's arrival and its turn here.
+    if ctx.dialog.status is not DialogStatus.BOT:
         return
     await call_next(event, ctx)
 

@@ -52,6 +52,7 @@ class Router:
     async def dispatch(self, ctx: MessageContext) -> bool:
         """Run the first matching handler. Returns whether one ran."""
         for registered in self._handlers:
+            ctx.match = None  # a match belongs to the handler whose filters all passed
             if all(f.check(ctx) for f in registered.filters):
                 await registered.handler(ctx)
                 return True

@@ -32,6 +32,7 @@ class Pipeline:
         capabilities: Callable[[ChannelRef], Capabilities],
         deliver: Callable[[list[Delivery]], None],
         serializer: KeyedSerializer | None = None,
+        middlewares: MiddlewareChain | None = None,
     ) -> None:
         self._store = store
         self._lines = lines
@@ -39,21 +40,39 @@ class Pipeline:
         self._capabilities = capabilities
         self._deliver = deliver
         self.serializer = serializer or KeyedSerializer()
-        self.middlewares = MiddlewareChain(dict(BUILTINS))
+        self.middlewares = middlewares or MiddlewareChain(dict(BUILTINS))
+        self._in_flight: set[int] = set()
 
     def submit(self, event: InboundEvent, receipt: Receipt, line_id: str) -> None:
-        self.serializer.submit(receipt.dialog_id, lambda: self._run(event, receipt, line_id))
+        """Queue a stored event for its dialog's turn (once: an event already queued is skipped)."""
+        if receipt.inbox_id in self._in_flight:
+            return
+        self._in_flight.add(receipt.inbox_id)
+        self.serializer.submit(receipt.dialog_id, lambda: self._guarded(event, receipt, line_id))
+
+    async def _guarded(self, event: InboundEvent, receipt: Receipt, line_id: str) -> None:
+        try:
+            await self._run(event, receipt, line_id)
+        except Exception:
+            log.exception(
+                "event %s could not be processed; it stays stored and is tried again by recovery",
+                receipt.inbox_id,
+            )
+        finally:
+            self._in_flight.discard(receipt.inbox_id)
 
     async def recover(self, *, before: datetime) -> int:
         """Submit every stored event received before ``before`` whose run never finished (after a
-        crash), oldest first. Returns how many."""
+        crash, or a failure of the database meanwhile), oldest first, skipping events queued in
+        this process. Returns how many were submitted."""
         count = 0
         after_id = 0  # a cursor: an event left pending again (unknown line...) is not re-read
         while True:
             pending = await self._store.pending_inbound(before=before, after_id=after_id, limit=500)
             for item in pending:
-                self.submit(item.event, item.receipt, item.line_id)
-            count += len(pending)
+                if item.receipt.inbox_id not in self._in_flight:
+                    self.submit(item.event, item.receipt, item.line_id)
+                    count += 1
             await self.serializer.join()
             if len(pending) < 500:
                 return count

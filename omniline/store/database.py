@@ -22,7 +22,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from omniline.engine.ports import Clock
 from omniline.errors import SchemaOutdatedError, StoreError
-from omniline.store.executor import PostgresExecutor, SqliteExecutor
+from omniline.store.executor import (
+    Executor,
+    InlineSqliteExecutor,
+    PostgresExecutor,
+    SqliteExecutor,
+)
 from omniline.store.sql_store import SqlStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -32,8 +37,13 @@ def parse_url(url: str) -> URL:
     """The URL, checked: a SQLite file or a PostgreSQL database."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise StoreError(f"not a database URL: {url!r} ({exc})") from None
+        parsed.port  # noqa: B018 - a bad port only shows when read
+    except (ArgumentError, ValueError):
+        # The URL may hold a password: it is not repeated here.
+        raise StoreError(
+            "storage.url is not a database URL: expected sqlite:///path/to/file.db or "
+            "postgresql://user:password@host:5432/database"
+        ) from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if not parsed.database or parsed.database == ":memory:":
@@ -113,18 +123,27 @@ async def check_schema(url: str) -> None:
 
 
 async def open_store(
-    url: str, clock: Clock, *, sqlite_synchronous: str = "NORMAL", pool_size: int = 20
+    url: str,
+    clock: Clock,
+    *,
+    sqlite_synchronous: str = "NORMAL",
+    pool_size: int = 20,
+    outbox_lease: float = 60.0,
 ) -> SqlStore:
     """Open the store at ``url``. The schema must be current (see :func:`check_schema`)."""
     await check_schema(url)
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         assert parsed.database is not None
-        executor: SqliteExecutor | PostgresExecutor = await asyncio.to_thread(
-            SqliteExecutor, parsed.database, synchronous=sqlite_synchronous
-        )
+        executor: Executor
+        if sqlite_synchronous.upper() == "NORMAL":
+            executor = InlineSqliteExecutor(parsed.database)
+        else:  # every commit waits for the disk: keep that off the event loop
+            executor = await asyncio.to_thread(
+                SqliteExecutor, parsed.database, synchronous=sqlite_synchronous
+            )
     else:
         executor = PostgresExecutor(
             _async_url(parsed).render_as_string(hide_password=False), pool_size=pool_size
         )
-    return SqlStore(executor, clock)
+    return SqlStore(executor, clock, outbox_lease=outbox_lease)

@@ -59,7 +59,6 @@ dialogs = sa.Table(
     sa.Column("pinned", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("opened_at", Time, nullable=False),
     sa.Column("closed_at", Time),
-    sa.Column("last_client_at", Time),
     sa.Column("rating", sa.Integer),
     sa.Column("choices", sa.Text),
     sa.Index("ix_dialogs_identity_line", "identity_id", "line_id"),

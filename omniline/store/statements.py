@@ -7,7 +7,7 @@ costs ten times the SQL itself on SQLite (see PERFORMANCE.md), compiling does no
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,27 +28,45 @@ from omniline.store.schema import (
 )
 
 
-@dataclass(frozen=True, slots=True)
 class Query:
     """A statement compiled for one dialect: positional SQL plus the order of its parameters."""
 
-    sql: str
-    names: tuple[str, ...]
-    defaults: Mapping[str, Any]
+    __slots__ = ("_pick", "defaults", "names", "sql")
+
+    def __init__(self, sql: str, names: tuple[str, ...], defaults: Mapping[str, Any]) -> None:
+        self.sql = sql
+        self.names = names
+        self.defaults = dict(defaults)
+        pick = itemgetter(*names) if names else None
+        self._pick: Callable[[Mapping[str, Any]], Any] | None = pick
 
     def args(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
-        defaults = self.defaults
-        return tuple(params[n] if n in params else defaults[n] for n in self.names)
+        """The positional arguments, from named ``params`` (constants of the statement filled in)."""
+        if self._pick is None:
+            return ()
+        values = self._pick({**self.defaults, **params} if self.defaults else params)
+        return values if len(self.names) > 1 else (values,)
 
 
 def _compile(stmt: sa.ClauseElement, dialect: Dialect) -> Query:
     compiled = stmt.compile(dialect=dialect)
     assert isinstance(compiled, SQLCompiler)
     names = tuple(compiled.positiontup or ())
-    return Query(sql=compiled.string, names=names, defaults=dict(compiled.params))
+    # Values written into the statement (constants); the others must come with each execution.
+    constants = {n: compiled.binds[n].value for n in names if not compiled.binds[n].required}
+    return Query(compiled.string, names, constants)
 
 
 P = sa.bindparam
+
+
+def lit(value: str) -> sa.ColumnElement[str]:
+    """A constant written into the SQL. A bound value would keep SQLite from proving that a partial
+    index applies when the statement is prepared, and it then re-plans on every execution."""
+    assert "'" not in value
+    return sa.literal_column(f"'{value}'", sa.Text)
+
+
 MESSAGE_COLUMNS = (
     messages.c.id,
     messages.c.dialog_id,
@@ -141,9 +159,9 @@ class Statements:
                 inbox.c.id, inbox.c.dialog_id, inbox.c.message_id, inbox.c.line_id, inbox.c.payload
             )
             .where(
-                inbox.c.status == "pending",
+                inbox.c.status == lit("pending"),
                 inbox.c.dialog_id.is_not(None),
-                inbox.c.received_at < P("before"),
+                inbox.c.received_at <= P("before"),
                 inbox.c.id > P("after_id"),
             )
             .order_by(inbox.c.id)
@@ -215,7 +233,29 @@ class Statements:
             .where(
                 dialogs.c.identity_id == P("identity_id"),
                 dialogs.c.line_id == P("line_id"),
-                dialogs.c.status != "closed",
+                dialogs.c.status != lit("closed"),
+            ),
+            d,
+        )
+        # One round: the identity and its open dialog on the line (dialog columns NULL if none).
+        open_on_line = sa.and_(
+            dialogs.c.identity_id == identities.c.id,
+            dialogs.c.line_id == P("line_id"),
+            dialogs.c.status != lit("closed"),
+        )
+        self.identity_with_open_dialog = c(
+            sa.select(
+                identities.c.id,
+                identities.c.client_id,
+                identities.c.display_name,
+                identities.c.profile,
+                *DIALOG_COLUMNS,
+            )
+            .select_from(identities.outerjoin(dialogs, open_on_line))
+            .where(
+                identities.c.channel_type == P("channel_type"),
+                identities.c.account == P("account"),
+                identities.c.external_id == P("external_id"),
             ),
             d,
         )
@@ -237,12 +277,6 @@ class Statements:
                 index_elements=["identity_id", "line_id"], index_where=sa.text("status <> 'closed'")
             )
             .returning(dialogs.c.id),
-            d,
-        )
-        self.dialog_client_wrote = c(
-            sa.update(dialogs)
-            .where(dialogs.c.id == P("dialog_id"))
-            .values(last_client_at=P("now")),
             d,
         )
         self.dialog_set_status = c(
@@ -285,7 +319,7 @@ class Statements:
             for internal in (False, True):
                 conditions = [column == P("owner_id"), messages.c.id > P("after_id")]
                 if not internal:
-                    conditions.append(messages.c.visibility == "client")
+                    conditions.append(messages.c.visibility == lit("client"))
                 stmt = (
                     sa.select(*MESSAGE_COLUMNS)
                     .where(*conditions)
@@ -335,8 +369,10 @@ class Statements:
             sa.select(outbox.c.id)
             .where(
                 sa.or_(
-                    sa.and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= P("now")),
-                    sa.and_(outbox.c.status == "sending", outbox.c.lease_until <= P("now")),
+                    sa.and_(
+                        outbox.c.status == lit("pending"), outbox.c.next_attempt_at <= P("now")
+                    ),
+                    sa.and_(outbox.c.status == lit("sending"), outbox.c.lease_until <= P("now")),
                 )
             )
             .order_by(outbox.c.id)
@@ -421,8 +457,8 @@ class Statements:
             sa.select(timers.c.id)
             .where(
                 sa.or_(
-                    sa.and_(timers.c.status == "pending", timers.c.due_at <= P("now")),
-                    sa.and_(timers.c.status == "claimed", timers.c.lease_until <= P("now")),
+                    sa.and_(timers.c.status == lit("pending"), timers.c.due_at <= P("now")),
+                    sa.and_(timers.c.status == lit("claimed"), timers.c.lease_until <= P("now")),
                 )
             )
             .order_by(timers.c.due_at, timers.c.id)
@@ -446,7 +482,7 @@ class Statements:
         )
         self.timer_done = c(
             sa.update(timers)
-            .where(timers.c.id == P("timer_id"), timers.c.status == "claimed")
+            .where(timers.c.id == P("timer_id"), timers.c.status == lit("claimed"))
             .values(status="done", fired_at=P("now"), lease_until=None),
             d,
         )

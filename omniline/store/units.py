@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from pydantic import JsonValue
 
@@ -69,11 +70,20 @@ def dt(value: float) -> datetime:
 
 
 def identity_from(row: Row, offset: int) -> Identity:
+    return _identity(*row[offset : offset + 5])
+
+
+@lru_cache(maxsize=4096)
+def _identity(
+    channel_type: str, account: str, external_id: str, display_name: str | None, profile: str
+) -> Identity:
+    """Identities are immutable values: the same row makes the same object, so recent ones are
+    kept rather than parsed again for every message (bounded, least recently used go first)."""
     return Identity(
-        channel=ChannelRef(type=row[offset], account=row[offset + 1]),
-        external_id=row[offset + 2],
-        display_name=row[offset + 3],
-        profile=json.loads(row[offset + 4]),
+        channel=ChannelRef(type=channel_type, account=account),
+        external_id=external_id,
+        display_name=display_name,
+        profile=json.loads(profile),
     )
 
 
@@ -116,16 +126,24 @@ def message_from(row: Row) -> StoredMessage:
 # --- ingest ---------------------------------------------------------------------------------------
 
 
-def _identity_ids(tx: Tx, identity: Identity, now: float) -> tuple[int, int]:
-    """(identity id, client id) for ``identity``, creating both on first contact and merging newer
-    profile fields into a known identity."""
-    q = tx.q
-    key = {
+def _identity_key(identity: Identity) -> dict[str, str]:
+    return {
         "channel_type": identity.channel.type,
         "account": identity.channel.account,
         "external_id": identity.external_id,
     }
-    row = tx.first(q.identity_by_key, key)
+
+
+def _identity_ids(
+    tx: Tx, identity: Identity, now: float, row: Row | None = None
+) -> tuple[int, int, bool]:
+    """(identity id, client id, whether the stored identity changed) for ``identity``, creating both
+    on first contact and merging newer profile fields into a known identity. ``row`` is the
+    identity's stored (id, client id, name, profile) when the caller read it already."""
+    q = tx.q
+    key = _identity_key(identity)
+    if row is None:
+        row = tx.first(q.identity_by_key, key)
     if row is None:
         client = tx.first(q.client_insert, {"display_name": identity.display_name, "now": now})
         assert client is not None
@@ -140,14 +158,17 @@ def _identity_ids(tx: Tx, identity: Identity, now: float) -> tuple[int, int]:
             },
         )
         if created is not None:
-            return int(created[0]), int(client[0])
+            return int(created[0]), int(client[0]), True
         row = tx.first(q.identity_by_key, key)  # another worker created it meanwhile
         assert row is not None
     identity_id, client_id, name, profile_json = row[0], row[1], row[2], row[3]
+    if not identity.profile and identity.display_name in (None, name):
+        return int(identity_id), int(client_id), False  # nothing new to remember
     profile = json.loads(profile_json)
     merged = {**profile, **identity.profile}
     new_name = identity.display_name or name
-    if merged != profile or new_name != name:
+    changed = merged != profile or new_name != name
+    if changed:
         tx.run(
             q.identity_update,
             {
@@ -157,7 +178,7 @@ def _identity_ids(tx: Tx, identity: Identity, now: float) -> tuple[int, int]:
                 "now": now,
             },
         )
-    return int(identity_id), int(client_id)
+    return int(identity_id), int(client_id), changed
 
 
 def _log(tx: Tx, dialog_id: int, event: DialogEvent) -> None:
@@ -192,8 +213,13 @@ def ingest(
         assert known is not None
         return Receipt(duplicate=True, inbox_id=known[0], dialog_id=known[1], message_id=known[2])
     inbox_id = int(row[0])
-    identity_id, client_id = _identity_ids(tx, event.identity, at)
-    dialog_row = tx.first(q.dialog_open_of, {"identity_id": identity_id, "line_id": line_id})
+    known_row = tx.first(
+        q.identity_with_open_dialog, {**_identity_key(event.identity), "line_id": line_id}
+    )
+    identity_id, client_id, changed = _identity_ids(tx, event.identity, at, known_row)
+    dialog_row = known_row[4:] if known_row is not None and known_row[4] is not None else None
+    if dialog_row is not None and changed:  # read it again with the identity as it is now
+        dialog_row = tx.first(q.dialog_open_of, {"identity_id": identity_id, "line_id": line_id})
     if dialog_row is None:
         created = tx.first(
             q.dialog_insert,
@@ -236,7 +262,6 @@ def ingest(
     assert inserted is not None
     message_id = int(inserted[0])
     tx.run(q.inbox_placed, {"inbox_id": inbox_id, "dialog_id": dialog_id, "message_id": message_id})
-    tx.run(q.dialog_client_wrote, {"dialog_id": dialog_id, "now": at})
     return Receipt(
         duplicate=False,
         inbox_id=inbox_id,
@@ -283,14 +308,15 @@ def apply(
         raise DialogError(f"dialog {dialog_id} does not exist")
     if guard is not None and row[3] != guard.value:
         raise DialogConflict(f"dialog {dialog_id} is {row[3]} now, not {guard.value}")
-    client_id, identity_id = row[2], row[10]
+    client_id, identity_id, choices = row[2], row[10], row[9]
     recipient = identity_from(row, 11)
     deliveries: list[Delivery] = []
     for action in actions:
         if isinstance(action, SendAction):
-            deliveries.extend(
-                _send(tx, action, dialog_id, client_id, identity_id, recipient, at, lease)
+            sent, choices = _send(
+                tx, action, dialog_id, client_id, identity_id, recipient, at, lease, choices
             )
+            deliveries.extend(sent)
         elif isinstance(action, LogAction):
             _log(tx, dialog_id, action.event)
         elif isinstance(action, StatusAction):
@@ -326,7 +352,10 @@ def _send(
     recipient: Identity,
     at: float,
     lease: float,
-) -> list[Delivery]:
+    choices: str | None,
+) -> tuple[list[Delivery], str | None]:
+    """Store a message the business sends, and its outbox parts. Returns the deliveries and the
+    dialog's numbered choices as they are now."""
     q = tx.q
     message = action.message
     content = MessageContent(attachments=message.attachments, buttons=message.buttons)
@@ -347,15 +376,11 @@ def _send(
     assert inserted is not None
     message_id = int(inserted[0])
     if action.visibility is not Visibility.CLIENT:
-        return []  # operator-only content never reaches the outbox
+        return [], choices  # operator-only content never reaches the outbox
     degraded = bool(message.buttons) and not any(p.buttons for p in action.parts)
-    tx.run(
-        q.dialog_set_choices,
-        {
-            "dialog_id": dialog_id,
-            "choices": _Choices(buttons=message.buttons).model_dump_json() if degraded else None,
-        },
-    )
+    new_choices = _Choices(buttons=message.buttons).model_dump_json() if degraded else None
+    if new_choices != choices:
+        tx.run(q.dialog_set_choices, {"dialog_id": dialog_id, "choices": new_choices})
     deliveries = []
     for part_no, part in enumerate(action.parts):
         key = f"m{message_id}.{part_no}"
@@ -384,9 +409,10 @@ def _send(
                 recipient=recipient,
                 message=part,
                 author=action.author,
+                attempt=1,
             )
         )
-    return deliveries
+    return deliveries, new_choices
 
 
 def claim_outbox(tx: Tx, *, now: datetime, lease: float, limit: int) -> list[Delivery]:

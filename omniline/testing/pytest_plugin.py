@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 __all__ = ["temporary_postgres", "virtual_clock"]
 
+# The conformance suites are test code shipped in the package: let pytest explain their failed
+# asserts as it does in test modules. This must run before they are imported.
+pytest.register_assert_rewrite("omniline.testing.conformance")
+
 
 @pytest.fixture
 def virtual_clock() -> VirtualClock:

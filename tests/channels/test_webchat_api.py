@@ -284,3 +284,33 @@ async def test_the_widget_script_and_demo_page_are_served(client: TestClient[Any
     page = await client.get(f"{BASE}/demo")
     text = await page.text()
     assert f'src="{BASE}/widget.js"' in text
+
+
+async def test_the_socket_refuses_a_site_that_may_not_embed_the_chat(
+    client: TestClient[Any, Any],
+) -> None:
+    _, auth = await new_visitor(client)
+    token = auth["Authorization"][7:]
+    refused = await client.get(
+        f"{BASE}/api/ws?token={token}", headers={"Origin": "https://evil.example"}
+    )
+    assert refused.status == 403
+    async with client.ws_connect(
+        f"{BASE}/api/ws?token={token}", headers={"Origin": "https://shop.example"}
+    ) as ws:
+        assert not ws.closed
+
+
+async def test_contact_details_given_at_the_start_are_kept(
+    client: TestClient[Any, Any], app: Omniline
+) -> None:
+    response = await client.post(
+        f"{BASE}/api/visitors", json={"name": "Bob", "phone": "+1 555 0100"}
+    )
+    visitor = (await response.json())["visitor_id"]
+    await app.idle()
+    ref = next(iter(app.channels))
+    dialog = await app.store.open_dialog_of(Identity(channel=ref, external_id=visitor), "support")
+    assert dialog is not None and dialog.identity.display_name == "Bob"
+    [shared, *_] = await app.store.messages(dialog.id)
+    assert shared.contact is not None and shared.contact.phone == "+1 555 0100"

@@ -256,7 +256,7 @@ async def test_user_middlewares_run_where_they_are_placed() -> None:
         ctx.reply(str(ctx.state["greeting"]))
 
     async with Kit(bot=bot) as kit:
-        chain = kit.app.pipeline.middlewares
+        chain = kit.app.middlewares
         chain.add(before_bot, before="bot")
         chain.add(first_of_all, before="errors")
         assert chain.order == [
@@ -280,7 +280,7 @@ async def test_a_middleware_that_does_not_call_next_stops_the_run() -> None:
         return None
 
     async with Kit(bot=make_bot()) as kit:
-        kit.app.pipeline.middlewares.add(silence, after="dialog")
+        kit.app.middlewares.add(silence, after="dialog")
         ann = kit.client("ann")
         await ann.says("hello")
         assert ann.received == []
@@ -342,3 +342,89 @@ async def test_recovery_does_not_loop_on_an_event_it_cannot_process(tmp_path: ob
         assert recovered == 1
         still = await kit.app.store.pending_inbound(before=later)
         assert [p.event.event_id for p in still] == ["orphan-1"]  # kept for when the line returns
+
+
+async def test_the_bot_stays_silent_in_a_dialog_closed_before_its_message_was_handled() -> None:
+    """Regression: a dialog closed (say, by another worker) between a message's arrival and its
+    turn in the pipeline got a bot answer."""
+    from omniline.engine.ports import StatusAction
+    from omniline.model import ChannelRef, Identity, InboundMessage
+
+    async with Kit(bot=make_bot()) as kit:
+        event = InboundEvent(
+            event_id="late",
+            identity=Identity(channel=ChannelRef(type="fake", account="test"), external_id="ann"),
+            message=InboundMessage(text="hello"),
+            received_at=kit.clock.now(),
+        )
+        receipt = await kit.app.store.ingest(
+            event, line_id="support", initial_status=DialogStatus.BOT
+        )
+        close = StatusAction(expected=DialogStatus.BOT, status=DialogStatus.CLOSED)
+        await kit.app.store.apply(receipt.dialog_id, [close])
+        kit.app.pipeline.submit(event, receipt, "support")  # its snapshot still says "bot"
+        await kit.settle()
+        assert kit.channel.texts_to("ann") == []
+        assert await kit.app.store.pending_inbound(before=kit.clock.now()) == []
+
+
+async def test_a_failing_handler_does_not_close_the_dialog_it_asked_to_close() -> None:
+    """Regression: the errors middleware dropped replies but still carried out ctx.close()."""
+    bot = Router()
+
+    @bot.message()
+    async def broken(ctx: MessageContext) -> None:
+        ctx.close("done")
+        raise RuntimeError("bug after close")
+
+    async with Kit(bot=bot) as kit:
+        ann = kit.client("ann")
+        await ann.says("hello")
+        assert (await ann.dialog()).status is DialogStatus.QUEUED
+
+
+async def test_a_regex_match_never_leaks_to_another_handler() -> None:
+    bot = Router()
+    seen: list[object] = []
+
+    @bot.message(Regex(r"order (\d+)") & Text("never"))
+    async def never(ctx: MessageContext) -> None:
+        raise AssertionError("unreachable")
+
+    @bot.message()
+    async def other(ctx: MessageContext) -> None:
+        seen.append(ctx.match)
+
+    async with Kit(bot=bot) as kit:
+        await kit.client("ann").says("order 5")
+        assert seen == [None]
+
+
+async def test_middlewares_added_before_start_also_see_recovered_messages(tmp_path: object) -> None:
+    from datetime import timedelta
+    from pathlib import Path
+
+    from omniline.model import ChannelRef, Identity, InboundMessage
+
+    assert isinstance(tmp_path, Path)
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    async with Kit(database_url=url) as kit:
+        event = InboundEvent(
+            event_id="left-over",
+            identity=Identity(channel=ChannelRef(type="fake", account="test"), external_id="ann"),
+            message=InboundMessage(text="hello"),
+            received_at=kit.clock.now() - timedelta(seconds=5),
+        )
+        await kit.app.store.ingest(event, line_id="support", initial_status=DialogStatus.BOT)
+    seen: list[str] = []
+
+    async def spy(call_next: Next, event: InboundEvent, ctx: MessageContext) -> None:
+        seen.append(ctx.text)
+        await call_next(event, ctx)
+
+    kit = Kit(database_url=url, bot=make_bot())
+    kit.app.middlewares.add(spy, before="bot")
+    async with kit:
+        await kit.settle()
+        assert seen == ["hello"]
+        assert kit.channel.texts_to("ann") == ["Hello there"]

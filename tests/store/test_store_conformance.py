@@ -72,7 +72,7 @@ class TestSqliteStore(StoreConformance):
 def postgres_template(temporary_postgres: TemporaryPostgres) -> TemporaryPostgres:
     """The session's server, with a migrated ``template_db`` to copy for each test."""
     url = temporary_postgres.create_database(POSTGRES_TEMPLATE)
-    # upgrade() closes its connection: PostgreSQL refuses to copy a template someone is connected to.
+    # upgrade() closes its connection: PostgreSQL refuses to copy a template with open connections.
     run_in_own_loop(upgrade(url))
     return temporary_postgres
 

@@ -83,6 +83,7 @@ class WebchatChannel:
         self._key = settings.secret.get_secret_value().encode()
         self._sink: InboundSink | None = None
         self._sockets: dict[str, set[web.WebSocketResponse]] = {}
+        self._sends: set[asyncio.Future[None]] = set()
         self._capabilities = Capabilities(
             max_text_length=100_000, buttons=True, inline_buttons=True, attachments=True
         )
@@ -111,6 +112,11 @@ class WebchatChannel:
     async def send(self, delivery: Delivery) -> str:
         """The history is the web chat's mailbox: the message is readable from now on, and pushed
         at once to the visitor's open windows."""
+        if delivery.recipient.external_id in self._sockets:
+            self._push_delivery(delivery)
+        return str(delivery.message_id)
+
+    def _push_delivery(self, delivery: Delivery) -> None:
         message = delivery.message
         wire = WireMessage.build(
             id=delivery.message_id,
@@ -122,8 +128,7 @@ class WebchatChannel:
             attachments=message.attachments,
             created_at=self._host.clock.now(),
         )
-        await self._push(delivery.recipient.external_id, wire)
-        return str(delivery.message_id)
+        self._push(delivery.recipient.external_id, wire)
 
     # --- tokens -----------------------------------------------------------------------------------
 
@@ -170,10 +175,14 @@ class WebchatChannel:
             web.get("/api/ws", self._websocket),
         ]
 
+    def _origin_allowed(self, origin: str | None) -> bool:
+        allowed = self._settings.allowed_origins
+        return origin is not None and ("*" in allowed or origin in allowed)
+
     def _cors(self, request: web.Request, response: web.StreamResponse) -> None:
         origin = request.headers.get("Origin")
-        allowed = self._settings.allowed_origins
-        if origin and ("*" in allowed or origin in allowed):
+        if self._origin_allowed(origin):
+            assert origin is not None
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Vary"] = "Origin"
             response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
@@ -219,8 +228,7 @@ class WebchatChannel:
     async def _new_visitor(self, request: web.Request) -> web.Response:
         profile = Profile.model_validate(await self._body(request))
         visitor_id = _b64(secrets.token_bytes(16))
-        if profile.name or profile.phone or profile.email:
-            await self._host.update_profile(self._identity(visitor_id, profile))
+        await self._remember(visitor_id, profile)
         return web.json_response(
             {"visitor_id": visitor_id, "token": self._sign(visitor_id)}, status=201
         )
@@ -248,7 +256,7 @@ class WebchatChannel:
         except Exception:
             log.exception("could not store a web-chat message")
             raise _ApiError(503, "unavailable", "the message could not be stored; retry") from None
-        if not receipt.duplicate:
+        if not receipt.duplicate and visitor_id in self._sockets:
             wire = WireMessage.build(
                 id=receipt.message_id,
                 direction="in",
@@ -259,7 +267,7 @@ class WebchatChannel:
                 attachments=(),
                 created_at=event.received_at,
             )
-            await self._push(visitor_id, wire)
+            self._push(visitor_id, wire)
         return receipt.message_id, receipt.duplicate
 
     async def _history(self, request: web.Request) -> web.Response:
@@ -279,6 +287,13 @@ class WebchatChannel:
     async def _profile(self, request: web.Request) -> web.Response:
         visitor_id = self._visitor(request)
         profile = Profile.model_validate(await self._body(request))
+        await self._remember(visitor_id, profile)
+        return web.json_response({"ok": True})
+
+    async def _remember(self, visitor_id: str, profile: Profile) -> None:
+        """Keep what the visitor told about themselves; a phone counts as a shared contact."""
+        if not (profile.name or profile.phone or profile.email):
+            return
         identity = self._identity(visitor_id, profile)
         await self._host.update_profile(identity)
         if profile.phone and self._sink is not None:
@@ -293,11 +308,14 @@ class WebchatChannel:
                 raw=profile.model_dump(mode="json"),
             )
             await self._sink(event)
-        return web.json_response({"ok": True})
 
     # --- WebSocket --------------------------------------------------------------------------------
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if origin is not None and not self._origin_allowed(origin):
+            # Browsers do not apply CORS to WebSockets: the server must check the origin itself.
+            return _ApiError(403, "forbidden_origin", "this site may not open the chat").response()
         try:
             visitor_id = self.visitor_of(request.query.get("token"))
             after = int(request.query.get("after", "0"))
@@ -356,16 +374,25 @@ class WebchatChannel:
     def _frame(wire: WireMessage) -> str:
         return json.dumps({"type": "message", "message": wire.model_dump(mode="json")})
 
-    async def _push(self, visitor_id: str, wire: WireMessage) -> None:
+    def _push(self, visitor_id: str, wire: WireMessage) -> None:
+        """Queue a frame to every open window of the visitor. Not awaited: a slow socket never
+        holds up the sender, and a lost frame is caught up from history on reconnect."""
         sockets = self._sockets.get(visitor_id)
         if not sockets:
             return
         frame = self._frame(wire)
         for ws in list(sockets):
-            try:
-                await ws.send_str(frame)
-            except (ConnectionError, RuntimeError):
+            if ws.closed:
                 sockets.discard(ws)
+                continue
+            task = asyncio.ensure_future(ws.send_str(frame))
+            self._sends.add(task)
+            task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Future[None]) -> None:
+        self._sends.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("a web-chat frame was not delivered: %r", task.exception())
 
     # --- pages ------------------------------------------------------------------------------------
 

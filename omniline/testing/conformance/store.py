@@ -10,8 +10,7 @@ and say how to open a store on a fresh, migrated, empty database::
             return await MyStore.open(fresh_database_url(), clock=clock)
 
 Every test drives the store through the ``Store`` protocol only, with a virtual clock the store must
-take its time from. pytest-asyncio runs the tests (``asyncio_mode = "auto"`` or ``strict``: the
-fixtures and tests are marked for both).
+take its time from. pytest-asyncio runs the tests, in its ``auto`` or ``strict`` mode alike.
 """
 
 from __future__ import annotations
@@ -139,7 +138,7 @@ def send(
     parts: int | Sequence[OutboundMessage] = 1,
     buttons: tuple[tuple[Button, ...], ...] = (),
 ) -> SendAction:
-    """A message to the client. ``parts`` is how many parts the channel sends it in, or the parts."""
+    """A message to the client; ``parts`` is the parts the channel sends, or how many of them."""
     message = OutboundMessage(text=text, buttons=buttons)
     if isinstance(parts, int):
         parts = [OutboundMessage(text=f"{text} [{n + 1}/{parts}]") for n in range(parts)]
@@ -188,7 +187,7 @@ def every_dialog_event(at: datetime) -> list[DialogEvent]:
             to_line_id=OTHER_LINE,
         ),
         Invited(at=t[7], actor="operator:op-3", operator_id="op-4"),
-        Whispered(at=t[8], actor="operator:op-3", operator_id="op-3", text="«VIP» — be nice ✨"),
+        Whispered(at=t[8], actor="operator:op-3", operator_id="op-3", text="«VIP» — nice ✨"),
         Pinned(at=t[9], actor="operator:op-3"),
         Unpinned(at=t[10]),
         Closed(at=t[11], actor="operator:op-3", reason="resolved"),
@@ -206,8 +205,9 @@ def dialog_event_kinds() -> set[str]:
 # --- the suite ------------------------------------------------------------------------------------
 
 
+@pytest.mark.asyncio
 class StoreConformance:
-    """Rules every ``Store`` keeps. Subclass it as ``TestSomething`` and implement :meth:`open_store`."""
+    """Rules every ``Store`` keeps. Subclass it as ``TestMyStore``; implement :meth:`open_store`."""
 
     delivery_lease: float = 60.0
     """How long (seconds) the store leases the deliveries that ``apply`` returns; the tests let
@@ -876,6 +876,21 @@ class StoreConformance:
         pending = await store.pending_inbound(before=later(clock, 1), limit=2)
 
         assert [p.receipt.inbox_id for p in pending] == [r.inbox_id for r in receipts[:2]]
+
+    async def test_pending_inbound_reads_on_after_a_cursor(
+        self, store: Store, clock: VirtualClock
+    ) -> None:
+        receipts = [await ingest(store, inbound(clock, f"c{n}")) for n in range(7)]
+        before = later(clock, 1)
+
+        seen: list[int] = []
+        after_id = 0
+        while page := await store.pending_inbound(before=before, after_id=after_id, limit=3):
+            seen += [p.receipt.inbox_id for p in page]
+            after_id = page[-1].receipt.inbox_id
+
+        # Nothing was applied, so every event stays pending: the cursor alone moves the reader on.
+        assert seen == [r.inbox_id for r in receipts]
 
     async def test_applied_event_is_no_longer_pending(
         self, store: Store, clock: VirtualClock

@@ -169,7 +169,6 @@ def upgrade() -> None:
         sa.Column("pinned", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("opened_at", sa.Float(precision=53), nullable=False),
         sa.Column("closed_at", sa.Float(precision=53), nullable=True),
-        sa.Column("last_client_at", sa.Float(precision=53), nullable=True),
         sa.Column("rating", sa.Integer(), nullable=True),
         sa.Column("choices", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(

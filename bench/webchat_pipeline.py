@@ -1,0 +1,262 @@
+"""Web-chat messages through the whole pipeline with durable storage, over loopback HTTP.
+
+The server is ``omniline run`` in its own process (SQLite, the demo bot answering every message);
+the load comes from this process. Printed beside the two limits measured in the same run: one
+durable aiosqlite insert+commit per message, and an aiohttp endpoint that does nothing.
+
+    python bench/webchat_pipeline.py [--messages 6000] [--concurrency 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sqlite3
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _load import (  # noqa: E402
+    PYTHON,
+    LoadResult,
+    Server,
+    closed_loop,
+    free_port,
+    open_loop,
+    rss_mib,
+)
+
+CONFIG = """
+storage: {{url: "sqlite:///{db}"}}
+server: {{host: 127.0.0.1, port: {port}, gc_freeze: {gc_freeze}}}
+log_level: WARNING
+lines:
+  - id: bench
+    name: Bench
+    bot: omniline.demo.bot:bot
+    handoff_when_unhandled: false
+    channels:
+      - type: webchat
+        account: site
+        settings: {{secret: "bench-secret-0123456789"}}
+"""
+
+NOTHING_SERVER = textwrap.dedent(
+    """
+    import gc, sys
+    from aiohttp import web
+    async def nothing(request):
+        await request.read()
+        return web.json_response({"message_id": 1, "duplicate": False})
+    async def health(request):
+        return web.Response(text="ok")
+    app = web.Application()
+    app.router.add_post("/m", nothing)
+    app.router.add_get("/healthz", health)
+    gc.collect(); gc.freeze()
+    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+    """
+)
+
+
+async def raw_commit_rate(path: Path, rows: int) -> float:
+    """One durable insert + commit per message with aiosqlite, WAL, synchronous=NORMAL."""
+    import aiosqlite
+
+    async with aiosqlite.connect(path) as db:
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT UNIQUE, body TEXT)")
+        await db.commit()
+        began = time.perf_counter()
+        for i in range(rows):
+            await db.execute("INSERT INTO t (k, body) VALUES (?, ?)", (f"k{i}", "x" * 200))
+            await db.commit()
+        return rows / (time.perf_counter() - began)
+
+
+async def nothing_rate(tmp: Path, messages: int, concurrency: int) -> LoadResult:
+    port = free_port()
+    script = tmp / "nothing.py"
+    script.write_text(NOTHING_SERVER)
+    server = Server(
+        [PYTHON, str(script), str(port)], f"http://127.0.0.1:{port}", tmp / "nothing.log"
+    )
+    try:
+        await server.wait_ready()
+        url = f"{server.url}/m"
+
+        async def post(session: aiohttp.ClientSession, w: int, n: int) -> bool:
+            body = {"client_message_id": f"w{w}-n{n}-xxxx", "text": "hello"}
+            async with session.post(url, json=body) as response:
+                await response.read()
+                return response.status == 200
+
+        return await closed_loop(post, workers=concurrency, per_worker=messages // concurrency)
+    finally:
+        server.stop()
+
+
+class Pipeline:
+    def __init__(self, tmp: Path, gc_freeze: bool) -> None:
+        self.db = tmp / f"omniline-{gc_freeze}.db"
+        port = free_port()
+        config = tmp / f"bench-{gc_freeze}.yaml"
+        config.write_text(CONFIG.format(db=self.db, port=port, gc_freeze=str(gc_freeze).lower()))
+        self.config = config
+        self.base = f"http://127.0.0.1:{port}/channels/webchat/site"
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = tmp / f"server-{gc_freeze}.log"
+        self.server: Server | None = None
+        self.tokens: list[str] = []
+
+    async def start(self) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            PYTHON,
+            "-m",
+            "omniline",
+            "db",
+            "upgrade",
+            "-c",
+            str(self.config),
+            stdout=asyncio.subprocess.DEVNULL,
+        )
+        await proc.wait()
+        self.server = Server(
+            [PYTHON, "-m", "omniline", "run", "-c", str(self.config)], self.url, self.log
+        )
+        await self.server.wait_ready()
+
+    async def visitors(self, count: int) -> None:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(count):
+                async with session.post(f"{self.base}/api/visitors", json={}) as response:
+                    self.tokens.append((await response.json())["token"])
+
+    def request(self, tag: str) -> object:
+        url = f"{self.base}/api/messages"
+
+        async def post(session: aiohttp.ClientSession, w: int, n: int) -> bool:
+            token = self.tokens[w % len(self.tokens)]
+            body = {"client_message_id": f"{tag}-{w}-{n}-msg", "text": f"hello {n}"}
+            headers = {"Authorization": f"Bearer {token}"}
+            async with session.post(url, json=body, headers=headers) as response:
+                await response.read()
+                return response.status == 200
+
+        return post
+
+    def sent(self) -> int:
+        with sqlite3.connect(self.db) as conn:
+            return int(
+                conn.execute("SELECT count(*) FROM outbox WHERE status='sent'").fetchone()[0]
+            )
+
+    async def wait_processed(self, expected: int, deadline: float = 300) -> float:
+        """Seconds until ``expected`` bot replies have been sent."""
+        began = time.perf_counter()
+        while self.sent() < expected:
+            if time.perf_counter() - began > deadline:
+                raise RuntimeError(f"only {self.sent()} of {expected} replies after {deadline} s")
+            await asyncio.sleep(0.02)
+        return time.perf_counter() - began
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+
+async def run_pipeline(
+    tmp: Path, messages: int, concurrency: int, gc_freeze: bool
+) -> dict[str, float]:
+    pipeline = Pipeline(tmp, gc_freeze)
+    await pipeline.start()
+    try:
+        await pipeline.visitors(max(concurrency, 256))
+        warm = await closed_loop(pipeline.request("warm"), workers=concurrency, per_worker=10)  # type: ignore[arg-type]
+        done = warm.requests
+        await pipeline.wait_processed(done)
+
+        began = time.perf_counter()
+        peak = await closed_loop(
+            pipeline.request("peak"),
+            workers=concurrency,
+            per_worker=messages // concurrency,  # type: ignore[arg-type]
+        )
+        done += peak.requests
+        await pipeline.wait_processed(done)
+        processed_rate = peak.requests / (time.perf_counter() - began)
+
+        half = await open_loop(
+            pipeline.request("half"),  # type: ignore[arg-type]
+            rate=processed_rate / 2,
+            seconds=5,
+            workers=256,
+        )
+        done += half.requests
+        await pipeline.wait_processed(done)
+        assert pipeline.server is not None
+        return {
+            "ack_rate": peak.rate,
+            "processed_rate": processed_rate,
+            "peak_p50": peak.p50,
+            "peak_p99": peak.p99,
+            "half_rate": half.rate,
+            "half_p50": half.p50,
+            "half_p99": half.p99,
+            "errors": peak.errors + half.errors,
+            "rss": rss_mib(pipeline.server.proc.pid),
+        }
+    finally:
+        pipeline.stop()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=6000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="omniline-bench-") as name:
+        tmp = Path(name)
+        raw = await raw_commit_rate(tmp / "raw.db", 3000)
+        nothing = await nothing_rate(tmp, args.messages, args.concurrency)
+        frozen = await run_pipeline(tmp, args.messages, args.concurrency, gc_freeze=True)
+        unfrozen = await run_pipeline(tmp, args.messages, args.concurrency, gc_freeze=False)
+
+    print(
+        f"\nweb chat -> pipeline -> SQLite -> bot reply sent; {args.messages} messages, "
+        f"{args.concurrency} concurrent visitors\n"
+    )
+    print(f"{'limit: aiosqlite insert+commit per message':52} {raw:9.0f} /s")
+    print(
+        f"{'limit: aiohttp endpoint doing nothing':52} {nothing.rate:9.0f} /s   "
+        f"p50 {nothing.p50:6.1f} ms  p99 {nothing.p99:6.1f} ms"
+    )
+    for label, r in (("gc.freeze() on", frozen), ("gc.freeze() off", unfrozen)):
+        print(f"\npipeline, {label}:")
+        print(
+            f"  {'messages acknowledged (stored)':50} {r['ack_rate']:9.0f} /s   "
+            f"p50 {r['peak_p50']:6.1f} ms  p99 {r['peak_p99']:6.1f} ms"
+        )
+        print(f"  {'messages fully processed (bot reply sent)':50} {r['processed_rate']:9.0f} /s")
+        print(
+            f"  {'at half of that rate, open loop':50} {r['half_rate']:9.0f} /s   "
+            f"p50 {r['half_p50']:6.1f} ms  p99 {r['half_p99']:6.1f} ms"
+        )
+        print(f"  {'errors':50} {r['errors']:9.0f}")
+        print(f"  {'server RSS at the end':50} {r['rss']:9.1f} MiB")
+    ratio = frozen["processed_rate"] / raw
+    print(
+        f"\nprocessed rate / raw commit rate: {ratio:.2f}x (target >= 1.0x, below 0.5x is a defect)"
+    )
+    print(f"p99 at half of peak (gc.freeze on): {frozen['half_p99']:.1f} ms (target < 50 ms)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
