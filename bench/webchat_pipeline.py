@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -22,7 +24,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _load import (  # noqa: E402
+from _load import (
     PYTHON,
     LoadResult,
     Server,
@@ -65,6 +67,51 @@ NOTHING_SERVER = textwrap.dedent(
 )
 
 
+WRK_SCRIPT = """
+tokens = {%s}
+counter = 0
+request = function()
+  counter = counter + 1
+  local tok = tokens[(counter %% #tokens) + 1]
+  local body = string.format('{"client_message_id":"%s-%%d-%%d","text":"hello %%d"}',
+                             math.random(1, 1000000000), counter, counter)
+  return wrk.format("POST", "%s", {["Content-Type"]="application/json",
+                                    ["Authorization"]="Bearer " .. tok}, body)
+end
+"""
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value.strip()).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+async def wrk(
+    url: str, script: str | None, tmp: Path, seconds: int, connections: int
+) -> LoadResult:
+    """Closed-loop load from wrk (C, its own process): the Python client tops out near 2,000
+    requests a second on these machines, below what the servers here can take."""
+    args = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if script is not None:
+        path = tmp / "wrk.lua"
+        path.write_text(script)
+        args += ["-s", str(path)]
+    proc = await asyncio.create_subprocess_exec(*args, url, stdout=asyncio.subprocess.PIPE)
+    out = (await proc.communicate())[0].decode()
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = int(bad.group(1)) if bad else 0
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    if socket_errors:
+        errors += sum(int(x) for x in socket_errors.groups())
+    elapsed = float(re.search(r"requests in ([\d.]+)s", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    return LoadResult(total, elapsed, [p50] * 50 + [p99] * 49 + [p99], errors)
+
+
 async def raw_commit_rate(path: Path, rows: int) -> float:
     """One durable insert + commit per message with aiosqlite, WAL, synchronous=NORMAL."""
     import aiosqlite
@@ -91,6 +138,13 @@ async def nothing_rate(tmp: Path, messages: int, concurrency: int) -> LoadResult
     try:
         await server.wait_ready()
         url = f"{server.url}/m"
+        if shutil.which("wrk"):
+            body = '{"client_message_id":"w-1-xxxx","text":"hello"}'
+            script = (
+                f"wrk.method = \"POST\"\nwrk.body = '{body}'\n"
+                'wrk.headers["Content-Type"] = "application/json"\n'
+            )
+            return await wrk(url, script, tmp, 10, concurrency)
 
         async def post(session: aiohttp.ClientSession, w: int, n: int) -> bool:
             body = {"client_message_id": f"w{w}-n{n}-xxxx", "text": "hello"}
@@ -229,9 +283,10 @@ async def main() -> None:
         frozen = await run_pipeline(tmp, args.messages, args.concurrency, gc_freeze=True)
         unfrozen = await run_pipeline(tmp, args.messages, args.concurrency, gc_freeze=False)
 
+    client = "wrk" if shutil.which("wrk") else "the Python client (install wrk for more load)"
     print(
-        f"\nweb chat -> pipeline -> SQLite -> bot reply sent; {args.messages} messages, "
-        f"{args.concurrency} concurrent visitors\n"
+        f"\nweb chat -> pipeline -> SQLite -> bot reply sent; load from {client}, "
+        f"{args.concurrency} connections, 256 visitors\n"
     )
     print(f"{'limit: aiosqlite insert+commit per message':52} {raw:9.0f} /s")
     print(

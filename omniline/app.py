@@ -292,11 +292,11 @@ class Omniline:
             return web.json_response({"status": "ok"})
 
         self.web.router.add_get("/healthz", health)
-        self._runner = web.AppRunner(self.web, handle_signals=False, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(
-            self._runner, self.config.server.host, self.config.server.port, shutdown_timeout=10.0
+        self._runner = web.AppRunner(
+            self.web, handle_signals=False, access_log=None, shutdown_timeout=10.0
         )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.server.host, self.config.server.port)
         await site.start()
 
     async def idle(self, *, paced: bool = True) -> None:

@@ -15,6 +15,7 @@ import random
 from collections.abc import Mapping
 from datetime import timedelta
 
+from omniline.engine.clock import first_of
 from omniline.engine.ports import Channel, Clock, Delivery, OutboxResult, Store
 from omniline.errors import DeliveryError
 from omniline.model import ChannelRef
@@ -161,12 +162,9 @@ class Outbox:
             except Exception:
                 log.exception("outbox poll failed; trying again")
             self._wake.clear()
-            sleeper = asyncio.ensure_future(self._clock.sleep(self.poll_interval))
-            waker = asyncio.ensure_future(self._wake.wait())
-            stopper = asyncio.ensure_future(self._stopping.wait())
-            await asyncio.wait({sleeper, waker, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (sleeper, waker, stopper):
-                task.cancel()
+            await first_of(
+                self._clock.sleep(self.poll_interval), self._wake.wait(), self._stopping.wait()
+            )
 
     async def idle(self) -> None:
         """Wait until every delivery handed to this worker has been attempted."""

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from omniline.engine.clock import first_of
 from omniline.engine.ports import Clock, Store, Timer
 
 log = logging.getLogger("omniline.scheduler")
@@ -84,11 +85,7 @@ class Scheduler:
                 await self.run_due()
             except Exception:
                 log.exception("timer poll failed; trying again")
-            sleeper = asyncio.ensure_future(self._clock.sleep(self.poll_interval))
-            stopper = asyncio.ensure_future(self._stopping.wait())
-            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            sleeper.cancel()
-            stopper.cancel()
+            await first_of(self._clock.sleep(self.poll_interval), self._stopping.wait())
 
     def stop(self) -> None:
         self._stopping.set()

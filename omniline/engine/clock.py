@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import UTC, datetime
+
+
+async def first_of(*waits: Awaitable[object]) -> None:
+    """Wait until the first of ``waits`` finishes; the others are cancelled, even when this wait
+    is cancelled itself (no task is left behind)."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class SystemClock:

@@ -10,9 +10,10 @@ Screenshots go to ``test-artifacts/`` at the repository root (git-ignored); a fa
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,9 @@ expect.set_options(timeout=10_000)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Keep each phase's report on the test item, so fixtures can tell that the test failed."""
     report = yield
     setattr(item, f"report_{report.when}", report)
@@ -99,10 +102,9 @@ async def _close(context: BrowserContext, request: pytest.FixtureRequest, artifa
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
         for i, page in enumerate(context.pages):
             suffix = f"-{i}" if i else ""
-            try:
+            # The page may be gone; the failure itself is what matters.
+            with contextlib.suppress(Exception):
                 await page.screenshot(path=artifacts / f"FAILED-{name}{suffix}.png")
-            except Exception:  # the page may be gone; the failure itself is what matters
-                pass
     await context.close()
 
 

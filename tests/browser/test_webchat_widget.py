@@ -63,6 +63,14 @@ def chips(page: Page) -> Locator:
     return page.get_by_test_id("omniline-buttons").get_by_test_id("omniline-button")
 
 
+async def expect_menu(page: Page) -> None:
+    """The bot's three menu buttons are on screen as reply chips."""
+    await expect(page.get_by_test_id("omniline-buttons")).to_be_visible()
+    await expect(chips(page)).to_have_text(MENU)
+    for chip in await chips(page).all():
+        await expect(chip).to_be_visible()
+
+
 async def shown(page: Page) -> list[dict[str, Any]]:
     result: list[dict[str, Any]] = await messages(page).evaluate_all(SHOWN_JS)
     return result
@@ -102,7 +110,7 @@ async def start_chat(page: Page, app: Omniline) -> None:
     await open_chat(page, app)
     await say(page, "hello")
     await expect(bubbles(page)).to_have_text(["hello", GREETING])
-    await expect(chips(page)).to_have_text(MENU)
+    await expect_menu(page)
 
 
 async def all_stored(page: Page) -> None:
@@ -155,7 +163,7 @@ async def test_hello_gets_the_bot_greeting_with_buttons(
     await say(page, "hello")
 
     await expect(bubbles(page)).to_have_text(["hello", GREETING])
-    await expect(chips(page)).to_have_text(MENU)
+    await expect_menu(page)
     await all_stored(page)
     seen = await shown(page)
     assert [m["direction"] for m in seen] == ["in", "out"]
@@ -185,7 +193,7 @@ async def test_button_chip_sends_its_label_and_gets_the_answer(
     await chips(page).filter(has_text="Opening hours").click()
 
     await expect(bubbles(page)).to_have_text(["hello", GREETING, "Opening hours", HOURS])
-    await expect(chips(page)).to_have_text(MENU)  # the answer offers the menu again
+    await expect_menu(page)  # the answer offers the menu again
     await all_stored(page)
     seen = await shown(page)
     assert [m["direction"] for m in seen] == ["in", "out", "in", "out"]
@@ -219,7 +227,7 @@ async def test_reload_keeps_the_conversation_once(
     await expect(bubbles(page)).to_have_text(["hello", GREETING, "Opening hours", HOURS])
     await all_stored(page)
     assert await shown(page) == before
-    await expect(chips(page)).to_have_text(MENU)
+    await expect_menu(page)
     await settled(panel)
     await shot(page, artifacts, "3-after-reload")
 
@@ -263,6 +271,8 @@ async def test_operator_reply_arrives_live_and_whispers_stay_hidden(
     await app.dialogs.accept(dialog.id, "anna")
     await app.dialogs.whisper(dialog.id, "anna", whisper)
     await app.dialogs.reply(dialog.id, "anna", "Anna here")
+    internal = await app.store.messages(dialog.id, limit=1000, with_internal=True)
+    assert whisper in [m.text for m in internal], "the whisper was not stored for operators"
 
     await expect(bubbles(page)).to_have_text(["hello", GREETING, "Talk to a person", "Anna here"])
     reply = messages(page).last
@@ -327,7 +337,7 @@ async def test_phone_panel_fills_the_screen(
         await expect(page.get_by_test_id(part)).to_be_in_viewport(ratio=1)
     await say(page, "hello")
     await expect(bubbles(page)).to_have_text(["hello", GREETING])
-    await expect(chips(page)).to_have_text(MENU)
+    await expect_menu(page)
     await shot(page, artifacts, "6-phone-375x740")
 
     await page.get_by_test_id("omniline-close").click()

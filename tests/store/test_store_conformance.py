@@ -84,17 +84,31 @@ class TestPostgresStore(StoreConformance):
     @pytest_asyncio.fixture(autouse=True)
     async def _database(self, postgres_template: TemporaryPostgres) -> AsyncIterator[None]:
         name = f"t_{next(_database_numbers)}"
+        import time
+
+        t0 = time.perf_counter()
         admin = await asyncpg.connect(postgres_template.url)
+        t1 = time.perf_counter()
         try:
             # FILE_COPY (PostgreSQL 15+) is ~8x faster than the default WAL_LOG for a small
             # template, as the throwaway server runs with fsync off.
             strategy = " STRATEGY FILE_COPY" if admin.get_server_version().major >= 15 else ""
             await admin.execute(f"CREATE DATABASE {name} TEMPLATE {POSTGRES_TEMPLATE}{strategy}")
             self.url = postgres_template.url.rsplit("/", 1)[0] + "/" + name
+            t2 = time.perf_counter()
+            print(f"TIMING connect {t1 - t0:.3f} create {t2 - t1:.3f}")
             yield
+            t3 = time.perf_counter()
             await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+            print(f"TIMING drop {time.perf_counter() - t3:.3f}")
         finally:
             await admin.close()
 
     async def open_store(self, clock: VirtualClock) -> Store:
-        return await open_store(self.url, clock)
+        import time
+
+        t = time.perf_counter()
+        try:
+            return await open_store(self.url, clock)
+        finally:
+            print(f"TIMING open {time.perf_counter() - t:.3f}")

@@ -1091,6 +1091,7 @@ button { font: inherit; }
       state.maxInId = Math.max(state.maxInId, id);
       el.removeAttribute('data-pending');
       el.setAttribute('data-id', String(id));
+      el.setAttribute('data-author', 'client');
       if (date) {
         const t = el.querySelector('time');
         t.setAttribute('datetime', date.toISOString());
