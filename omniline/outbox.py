@@ -52,6 +52,8 @@ class Outbox:
         self._limiters: dict[ChannelRef, RateLimiter] = {}
         self._pacing: set[tuple[ChannelRef, str]] = set()
         self._queued: set[int] = set()
+        self._results: list[OutboxResult] = []
+        self._recorder: asyncio.Future[None] | None = None
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
 
@@ -97,10 +99,21 @@ class Outbox:
                 finally:
                     self._pacing.discard((ref, chat))
             result = await self._attempt(channel, delivery)
-        try:
-            await self._store.finish_outbox([result])
-        except Exception:  # the lease runs out and the row is sent again: at least once
-            log.exception("could not record the outcome of outbox row %s", delivery.outbox_id)
+        self._record(result)
+
+    def _record(self, result: OutboxResult) -> None:
+        """Outcomes are written in batches, by one task: one transaction for many sends."""
+        self._results.append(result)
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.ensure_future(self._write_results())
+
+    async def _write_results(self) -> None:
+        while self._results:
+            batch, self._results = self._results, []
+            try:
+                await self._store.finish_outbox(batch)
+            except Exception:  # the leases run out and the rows are sent again: at least once
+                log.exception("could not record the outcome of %d outbox rows", len(batch))
 
     async def _attempt(self, channel: Channel, delivery: Delivery) -> OutboxResult:
         try:
@@ -167,8 +180,14 @@ class Outbox:
             )
 
     async def idle(self) -> None:
-        """Wait until every delivery handed to this worker has been attempted."""
+        """Wait until every delivery handed to this worker has been attempted and its outcome
+        recorded."""
         await self._senders.join()
+        await self._recorded()
+
+    async def _recorded(self) -> None:
+        while self._recorder is not None and not self._recorder.done():
+            await self._recorder
 
     async def settled(self) -> None:
         """Wait until every delivery handed over has been attempted or waits for its rate-limit
@@ -176,8 +195,10 @@ class Outbox:
         # Polled: pacing sleeps belong to the clock, and a test's virtual clock wakes nobody here.
         while not set(self._senders.keys()) <= self._pacing:  # noqa: ASYNC110
             await asyncio.sleep(0.001)
+        await self._recorded()
 
     async def stop(self) -> None:
         """Stop polling and let deliveries in flight finish."""
         self._stopping.set()
         await self._senders.join()
+        await self._recorded()

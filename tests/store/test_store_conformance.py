@@ -8,10 +8,11 @@ PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import itertools
 import shutil
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,47 +69,78 @@ class TestSqliteStore(StoreConformance):
 # --- PostgreSQL -----------------------------------------------------------------------------------
 
 
+class TemplateCopies:
+    """Copies of the migrated template database, made a few tests ahead in helper threads.
+
+    ``CREATE DATABASE ... TEMPLATE`` takes a few hundred milliseconds on a busy disk, far longer than
+    a test, and several of them overlap well; so the next tests' databases are made while this one
+    runs.
+    """
+
+    def __init__(self, server: TemporaryPostgres, template: str, *, ahead: int = 3) -> None:
+        self._server = server
+        self._template = template
+        self._numbers = itertools.count(1)
+        self._workers = concurrent.futures.ThreadPoolExecutor(ahead, "store-template-copy")
+        self._drops: list[concurrent.futures.Future[None]] = []
+        self._ready = collections.deque(self._order() for _ in range(ahead))
+
+    def take(self) -> concurrent.futures.Future[str]:
+        """The name of a fresh copy (once it is made); order the one after it."""
+        found = self._ready.popleft()
+        self._ready.append(self._order())
+        return found
+
+    def discard(self, name: str) -> None:
+        self._drops.append(self._workers.submit(self._run, f"DROP DATABASE {name} WITH (FORCE)"))
+
+    def close(self) -> None:
+        self._workers.shutdown(wait=True, cancel_futures=True)
+        for drop in self._drops:
+            if not drop.cancelled():
+                drop.result()  # a failed drop is a bug in the fixtures: say so
+
+    def url(self, name: str) -> str:
+        return self._server.url.rsplit("/", 1)[0] + "/" + name
+
+    def _order(self) -> concurrent.futures.Future[str]:
+        return self._workers.submit(self._create, f"t_{next(self._numbers)}")
+
+    def _create(self, name: str) -> str:
+        self._run(f"CREATE DATABASE {name} TEMPLATE {self._template}")
+        return name
+
+    def _run(self, sql: str) -> None:
+        async def execute() -> None:
+            admin = await asyncpg.connect(self._server.url)
+            try:
+                await admin.execute(sql)
+            finally:
+                await admin.close()
+
+        asyncio.run(execute())
+
+
 @pytest.fixture(scope="session")
-def postgres_template(temporary_postgres: TemporaryPostgres) -> TemporaryPostgres:
-    """The session's server, with a migrated ``template_db`` to copy for each test."""
+def postgres_copies(temporary_postgres: TemporaryPostgres) -> Iterator[TemplateCopies]:
+    """Fresh migrated databases on the session's server, copied from one migrated template."""
     url = temporary_postgres.create_database(POSTGRES_TEMPLATE)
     # upgrade() closes its connection: PostgreSQL refuses to copy a template with open connections.
     run_in_own_loop(upgrade(url))
-    return temporary_postgres
-
-
-_database_numbers = itertools.count(1)
+    copies = TemplateCopies(temporary_postgres, POSTGRES_TEMPLATE)
+    try:
+        yield copies
+    finally:
+        copies.close()
 
 
 class TestPostgresStore(StoreConformance):
     @pytest_asyncio.fixture(autouse=True)
-    async def _database(self, postgres_template: TemporaryPostgres) -> AsyncIterator[None]:
-        name = f"t_{next(_database_numbers)}"
-        import time
-
-        t0 = time.perf_counter()
-        admin = await asyncpg.connect(postgres_template.url)
-        t1 = time.perf_counter()
-        try:
-            # FILE_COPY (PostgreSQL 15+) is ~8x faster than the default WAL_LOG for a small
-            # template, as the throwaway server runs with fsync off.
-            strategy = " STRATEGY FILE_COPY" if admin.get_server_version().major >= 15 else ""
-            await admin.execute(f"CREATE DATABASE {name} TEMPLATE {POSTGRES_TEMPLATE}{strategy}")
-            self.url = postgres_template.url.rsplit("/", 1)[0] + "/" + name
-            t2 = time.perf_counter()
-            print(f"TIMING connect {t1 - t0:.3f} create {t2 - t1:.3f}")
-            yield
-            t3 = time.perf_counter()
-            await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
-            print(f"TIMING drop {time.perf_counter() - t3:.3f}")
-        finally:
-            await admin.close()
+    async def _database(self, postgres_copies: TemplateCopies) -> AsyncIterator[None]:
+        name = await asyncio.wrap_future(postgres_copies.take())
+        self.url = postgres_copies.url(name)
+        yield
+        postgres_copies.discard(name)
 
     async def open_store(self, clock: VirtualClock) -> Store:
-        import time
-
-        t = time.perf_counter()
-        try:
-            return await open_store(self.url, clock)
-        finally:
-            print(f"TIMING open {time.perf_counter() - t:.3f}")
+        return await open_store(self.url, clock)
