@@ -66,9 +66,11 @@ async def _serve(app: Omniline, on_started: str | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await app.start()
-    if app.config.server.gc_freeze:
+    server = app.config.server
+    if server.gc_freeze:
         gc.collect()
         gc.freeze()
+    gc.set_threshold(server.gc_threshold, 20, 100)
     if on_started:
         typer.echo(on_started.replace("{url}", app.url))
     typer.echo("Press Ctrl+C to stop.", err=True)

@@ -30,6 +30,10 @@ class ServerConfig(_Section):
     gc_freeze: bool = True
     """Move start-up objects out of the garbage collector's reach (``gc.freeze()``): the collector's
     pauses over them set the latency tail otherwise."""
+    gc_threshold: int = Field(default=20_000, ge=700)
+    """Allocations between two collections of the youngest generation. Python's default (700) has
+    the collector run every few messages; measured here, 20,000 handles ~30% more messages.
+    Applied by ``omniline run`` and ``omniline demo``, not when omniline is embedded."""
 
 
 class OutboxConfig(_Section):

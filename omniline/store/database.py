@@ -7,7 +7,6 @@ executors in ``omniline.store.executor``.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from omniline.engine.ports import Clock
 from omniline.errors import SchemaOutdatedError, StoreError
-from omniline.store.executor import (
-    Executor,
-    InlineSqliteExecutor,
-    PostgresExecutor,
-    SqliteExecutor,
-)
+from omniline.store.executor import Executor, PostgresExecutor, SqliteExecutor
 from omniline.store.sql_store import SqlStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -135,13 +129,7 @@ async def open_store(
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         assert parsed.database is not None
-        executor: Executor
-        if sqlite_synchronous.upper() == "NORMAL":
-            executor = InlineSqliteExecutor(parsed.database)
-        else:  # every commit waits for the disk: keep that off the event loop
-            executor = await asyncio.to_thread(
-                SqliteExecutor, parsed.database, synchronous=sqlite_synchronous
-            )
+        executor: Executor = SqliteExecutor(parsed.database, synchronous=sqlite_synchronous)
     else:
         executor = PostgresExecutor(
             _async_url(parsed).render_as_string(hide_password=False), pool_size=pool_size

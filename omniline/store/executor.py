@@ -11,9 +11,7 @@ same unit code serves both.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -79,17 +77,6 @@ class Executor(Protocol):
 
 # --- SQLite ---------------------------------------------------------------------------------------
 
-_STOP = object()
-
-
-class _Job:
-    __slots__ = ("future", "loop", "unit")
-
-    def __init__(self, unit: Unit[Any], loop: asyncio.AbstractEventLoop) -> None:
-        self.unit = unit
-        self.loop = loop
-        self.future: asyncio.Future[Any] = loop.create_future()
-
 
 def _settle(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
     for future, ok, value in results:
@@ -138,30 +125,45 @@ def connect_sqlite(path: str, synchronous: str) -> sqlite3.Connection:
     return conn
 
 
-class InlineSqliteExecutor:
-    """Units run on the event loop itself: the units that arrive within one turn of the loop are
-    committed together in one transaction (group commit), each in its own savepoint.
+class SqliteExecutor:
+    """Units run on the event loop itself, and the units that arrive together are committed in
+    one transaction (group commit).
 
-    With ``synchronous=NORMAL`` a WAL commit does not wait for the disk, so a unit costs only its
-    SQL: no thread hops, and no fight over the GIL with a writer thread (PERFORMANCE.md measured this
-    as the fastest way). The WAL is checkpointed by a background thread, so the loop never waits for
-    the fsync a checkpoint needs.
+    Running the SQL on the loop costs a unit only its SQL: no thread hop per unit, and no fight
+    over the GIL with a writer thread, which pays a hand-over for every statement while the loop
+    is busy (PERFORMANCE.md measured running on the loop as the fastest way). What may wait for
+    the disk never runs on the loop: with ``synchronous=FULL`` (or ``EXTRA``) every commit waits
+    for an fsync, so the COMMIT goes to a thread while the loop serves other work, and the units
+    that arrive meanwhile form the next batch; with ``NORMAL`` a WAL commit does not wait for the
+    disk and runs inline. The WAL is checkpointed (which fsyncs) by a background thread.
     """
 
     dialect_name = "sqlite"
 
-    def __init__(self, path: str, *, max_batch: int = 512, checkpoint_every: float = 1.0) -> None:
-        self._conn = connect_sqlite(path, "NORMAL")
+    def __init__(
+        self,
+        path: str,
+        *,
+        synchronous: str = "NORMAL",
+        max_batch: int = 512,
+        checkpoint_every: float = 1.0,
+    ) -> None:
+        level = synchronous.upper()
+        if level not in ("NORMAL", "FULL", "EXTRA"):
+            raise ValueError("synchronous must be NORMAL, FULL or EXTRA")
+        self._commit_off_loop = level != "NORMAL"
+        self._conn = connect_sqlite(path, level)
         self._conn.execute("PRAGMA wal_autocheckpoint=0")
         self._tx = Tx(self._conn.cursor(), statements_for("sqlite"))
         self._max_batch = max_batch
         self._pending: list[tuple[Unit[Any], asyncio.Future[Any]]] = []
         self._flush_scheduled = False
+        self._committing: asyncio.Future[None] | None = None
         self._closed = False
         self._stop_checkpoints = threading.Event()
         self._checkpointer = threading.Thread(
             target=self._checkpoint_loop,
-            args=(path, checkpoint_every),
+            args=(path, level, checkpoint_every),
             name="omniline-sqlite-checkpoint",
             daemon=True,
         )
@@ -173,28 +175,62 @@ class InlineSqliteExecutor:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._pending.append((unit, future))
-        if not self._flush_scheduled:
+        self._schedule(loop)
+        return await future
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not self._flush_scheduled and self._committing is None and self._pending:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
-        return await future
+
+    def _take(self) -> list[tuple[Unit[Any], asyncio.Future[Any]]]:
+        batch = self._pending[: self._max_batch]
+        self._pending = self._pending[self._max_batch :]
+        return batch
+
+    def _run_inline(self, batch: list[tuple[Unit[Any], asyncio.Future[Any]]]) -> None:
+        outcomes = run_batch(self._conn, self._tx, [unit for unit, _ in batch])
+        _settle([(f, ok, v) for (_, f), (ok, v) in zip(batch, outcomes, strict=True)])
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        while self._pending:
-            batch, self._pending = (
-                self._pending[: self._max_batch],
-                self._pending[self._max_batch :],
-            )
-            outcomes = run_batch(self._conn, self._tx, [unit for unit, _ in batch])
-            _settle(
-                [
-                    (future, ok, value)
-                    for (_, future), (ok, value) in zip(batch, outcomes, strict=True)
-                ]
-            )
+        if self._committing is not None:
+            return  # the commit in flight schedules the next batch when it is done
+        if not self._commit_off_loop:
+            while self._pending:
+                self._run_inline(self._take())
+            return
+        batch = self._take()
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            values = [unit(self._tx) for unit, _ in batch]
+        except Exception:
+            # Rare: find the failing unit by running each alone (committing on the loop).
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            self._run_inline(batch)
+            self._schedule(asyncio.get_running_loop())
+            return
+        self._committing = asyncio.ensure_future(self._commit(batch, values))
 
-    def _checkpoint_loop(self, path: str, every: float) -> None:
-        conn = connect_sqlite(path, "NORMAL")
+    async def _commit(
+        self, batch: list[tuple[Unit[Any], asyncio.Future[Any]]], values: list[Any]
+    ) -> None:
+        try:
+            await asyncio.to_thread(self._conn.execute, "COMMIT")
+        except sqlite3.Error as exc:
+            log.exception("group commit of %d units failed", len(batch))
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            _settle([(f, False, exc) for _, f in batch])
+        else:
+            _settle([(f, True, v) for (_, f), v in zip(batch, values, strict=True)])
+        finally:
+            self._committing = None
+            self._schedule(asyncio.get_running_loop())
+
+    def _checkpoint_loop(self, path: str, level: str, every: float) -> None:
+        conn = connect_sqlite(path, level)
         try:
             while not self._stop_checkpoints.wait(every):
                 try:
@@ -209,113 +245,14 @@ class InlineSqliteExecutor:
         if self._closed:
             return
         self._closed = True
-        self._flush()
+        while self._committing is not None or self._pending:
+            if self._committing is not None:
+                await self._committing
+            else:
+                self._flush()
         self._stop_checkpoints.set()
         await asyncio.to_thread(self._checkpointer.join)
         self._conn.close()
-
-
-class SqliteExecutor:
-    """One writer thread with group commit, and reader threads for read-only units (WAL lets readers
-    run beside the writer and see only committed data). Used with ``synchronous=FULL``, where every
-    commit waits for the disk and must not hold up the event loop."""
-
-    dialect_name = "sqlite"
-
-    def __init__(
-        self, path: str, *, synchronous: str = "NORMAL", max_batch: int = 256, readers: int = 2
-    ) -> None:
-        if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
-            raise ValueError("synchronous must be NORMAL, FULL or EXTRA")
-        self._path = path
-        self._synchronous = synchronous.upper()
-        self._max_batch = max_batch
-        self._statements = statements_for("sqlite")
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._writer_conn = connect_sqlite(path, self._synchronous)
-        self._writer = threading.Thread(target=self._write_loop, name="omniline-sqlite-writer")
-        self._writer.daemon = True
-        self._writer.start()
-        self._reader_jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._readers = [
-            threading.Thread(
-                target=self._read_loop, name=f"omniline-sqlite-reader-{i}", daemon=True
-            )
-            for i in range(readers)
-        ]
-        for thread in self._readers:
-            thread.start()
-        self._closed = False
-
-    async def run(self, unit: Unit[T], *, readonly: bool = False) -> T:
-        if self._closed:
-            raise RuntimeError("the store is closed")
-        job = _Job(unit, asyncio.get_running_loop())
-        (self._reader_jobs if readonly else self._jobs).put(job)
-        result: T = await job.future
-        return result
-
-    def _write_loop(self) -> None:
-        conn = self._writer_conn
-        tx = Tx(conn.cursor(), self._statements)
-        jobs = self._jobs
-        stopping = False
-        while not stopping:
-            first = jobs.get()
-            if first is _STOP:
-                break
-            batch: list[_Job] = [first]
-            while len(batch) < self._max_batch:
-                try:
-                    nxt = jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is _STOP:
-                    stopping = True
-                    break
-                batch.append(nxt)
-            self._commit_batch(conn, tx, batch)
-        conn.close()
-
-    def _commit_batch(self, conn: sqlite3.Connection, tx: Tx, batch: list[_Job]) -> None:
-        outcomes = run_batch(conn, tx, [job.unit for job in batch])
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
-        for job, (ok, value) in zip(batch, outcomes, strict=True):
-            by_loop.setdefault(job.loop, []).append((job.future, ok, value))
-        for loop, results in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # the loop is gone; nobody waits any more
-                loop.call_soon_threadsafe(_settle, results)
-
-    def _read_loop(self) -> None:
-        conn = connect_sqlite(self._path, self._synchronous)
-        tx = Tx(conn.cursor(), self._statements)
-        while True:
-            job = self._reader_jobs.get()
-            if job is _STOP:
-                break
-            try:
-                conn.execute("BEGIN")
-                value = job.unit(tx)
-                conn.execute("COMMIT")
-                outcome = (job.future, True, value)
-            except BaseException as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                outcome = (job.future, False, exc)
-            with contextlib.suppress(RuntimeError):  # the loop is gone; nobody waits any more
-                job.loop.call_soon_threadsafe(_settle, [outcome])
-        conn.close()
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._jobs.put(_STOP)
-        for _ in self._readers:
-            self._reader_jobs.put(_STOP)
-        await asyncio.to_thread(self._writer.join)
-        for thread in self._readers:
-            await asyncio.to_thread(thread.join)
 
 
 # --- PostgreSQL -----------------------------------------------------------------------------------

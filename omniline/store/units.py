@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from functools import lru_cache
 
 from pydantic import JsonValue
 
@@ -70,20 +69,11 @@ def dt(value: float) -> datetime:
 
 
 def identity_from(row: Row, offset: int) -> Identity:
-    return _identity(*row[offset : offset + 5])
-
-
-@lru_cache(maxsize=4096)
-def _identity(
-    channel_type: str, account: str, external_id: str, display_name: str | None, profile: str
-) -> Identity:
-    """Identities are immutable values: the same row makes the same object, so recent ones are
-    kept rather than parsed again for every message (bounded, least recently used go first)."""
     return Identity(
-        channel=ChannelRef(type=channel_type, account=account),
-        external_id=external_id,
-        display_name=display_name,
-        profile=json.loads(profile),
+        channel=ChannelRef(type=row[offset], account=row[offset + 1]),
+        external_id=row[offset + 2],
+        display_name=row[offset + 3],
+        profile=json.loads(row[offset + 4]),
     )
 
 

@@ -66,6 +66,13 @@ class TestSqliteStore(StoreConformance):
         return await open_store(f"sqlite:///{self.path}", clock)
 
 
+class TestSqliteFullSyncStore(TestSqliteStore):
+    """With synchronous=FULL each group commit runs in a thread (it waits for the disk)."""
+
+    async def open_store(self, clock: VirtualClock) -> Store:
+        return await open_store(f"sqlite:///{self.path}", clock, sqlite_synchronous="FULL")
+
+
 # --- PostgreSQL -----------------------------------------------------------------------------------
 
 
