@@ -53,6 +53,13 @@ class MessageContent(Frozen):
     button_payload: str | None = None
 
 
+def content_json(**parts: object) -> str:
+    """A message's structured parts as stored: ``{}`` for plain text, the common case."""
+    if not any(parts.values()):
+        return "{}"
+    return MessageContent.model_validate(parts).model_dump_json(exclude_defaults=True)
+
+
 class _Choices(Frozen):
     buttons: tuple[tuple[Button, ...], ...]
 
@@ -229,7 +236,7 @@ def ingest(
     dialog = dialog_from(dialog_row)
     dialog_id = dialog.id
     message = event.message
-    content = MessageContent(
+    content = content_json(
         attachments=message.attachments,
         contact=message.contact,
         location=message.location,
@@ -245,7 +252,7 @@ def ingest(
             "visibility": Visibility.CLIENT.value,
             "author": "client",
             "text": message.text,
-            "content": content.model_dump_json(exclude_defaults=True),
+            "content": content,
             "now": at,
         },
     )
@@ -348,7 +355,7 @@ def _send(
     dialog's numbered choices as they are now."""
     q = tx.q
     message = action.message
-    content = MessageContent(attachments=message.attachments, buttons=message.buttons)
+    content = content_json(attachments=message.attachments, buttons=message.buttons)
     inserted = tx.first(
         q.message_insert,
         {
@@ -359,7 +366,7 @@ def _send(
             "visibility": action.visibility.value,
             "author": action.author,
             "text": message.text,
-            "content": content.model_dump_json(exclude_defaults=True),
+            "content": content,
             "now": at,
         },
     )

@@ -59,7 +59,13 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("inbox", schema=None) as batch_op:
-        batch_op.create_index("ix_inbox_status", ["status", "id"], unique=False)
+        batch_op.create_index(
+            "ix_inbox_pending",
+            ["id"],
+            unique=False,
+            sqlite_where=sa.text("status = 'pending'"),
+            postgresql_where=sa.text("status = 'pending'"),
+        )
 
     op.create_table(
         "outbox",
@@ -93,7 +99,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("delivery_key", name=op.f("uq_outbox_delivery_key")),
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.create_index("ix_outbox_due", ["status", "next_attempt_at"], unique=False)
+        batch_op.create_index(
+            "ix_outbox_unsent",
+            ["id"],
+            unique=False,
+            sqlite_where=sa.text("status IN ('pending', 'sending')"),
+            postgresql_where=sa.text("status IN ('pending', 'sending')"),
+        )
 
     op.create_table(
         "timers",
@@ -281,11 +293,11 @@ def downgrade() -> None:
 
     op.drop_table("timers")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_index("ix_outbox_due")
+        batch_op.drop_index("ix_outbox_unsent")
 
     op.drop_table("outbox")
     with op.batch_alter_table("inbox", schema=None) as batch_op:
-        batch_op.drop_index("ix_inbox_status")
+        batch_op.drop_index("ix_inbox_pending")
 
     op.drop_table("inbox")
     op.drop_table("clients")
