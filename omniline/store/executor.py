@@ -131,11 +131,11 @@ class SqliteExecutor:
 
     Running the SQL on the loop costs a unit only its SQL: no thread hop per unit, and no fight
     over the GIL with a writer thread, which pays a hand-over for every statement while the loop
-    is busy (PERFORMANCE.md measured running on the loop as the fastest way). What may wait for
-    the disk never runs on the loop: with ``synchronous=FULL`` (or ``EXTRA``) every commit waits
-    for an fsync, so the COMMIT goes to a thread while the loop serves other work, and the units
-    that arrive meanwhile form the next batch; with ``NORMAL`` a WAL commit does not wait for the
-    disk and runs inline. The WAL is checkpointed (which fsyncs) by a background thread.
+    is busy (PERFORMANCE.md measured running on the loop as the fastest way). The COMMIT, which
+    writes the WAL and, with ``synchronous=FULL``, waits for the disk, goes to a thread: the loop
+    serves other work meanwhile, and the units that arrive form the next batch (measured: ~15%
+    more messages than committing on the loop, even with ``NORMAL``). The WAL is checkpointed
+    (which fsyncs) by a background thread.
     """
 
     dialect_name = "sqlite"
@@ -151,7 +151,6 @@ class SqliteExecutor:
         level = synchronous.upper()
         if level not in ("NORMAL", "FULL", "EXTRA"):
             raise ValueError("synchronous must be NORMAL, FULL or EXTRA")
-        self._commit_off_loop = level != "NORMAL"
         self._conn = connect_sqlite(path, level)
         self._conn.execute("PRAGMA wal_autocheckpoint=0")
         self._tx = Tx(self._conn.cursor(), statements_for("sqlite"))
@@ -196,10 +195,6 @@ class SqliteExecutor:
         self._flush_scheduled = False
         if self._committing is not None:
             return  # the commit in flight schedules the next batch when it is done
-        if not self._commit_off_loop:
-            while self._pending:
-                self._run_inline(self._take())
-            return
         batch = self._take()
         try:
             self._conn.execute("BEGIN IMMEDIATE")
