@@ -154,3 +154,28 @@ async def open_loop(request: Request, *, rate: float, seconds: float, workers: i
 
 
 PYTHON = sys.executable
+SECRET = "bench-secret-0123456789"
+
+_CONFIG = """
+storage: {{url: "sqlite:///{db}", sqlite_synchronous: {synchronous}}}
+server: {{host: 127.0.0.1, port: {port}, gc_freeze: {gc_freeze}}}
+log_level: WARNING
+lines:
+  - id: bench
+    name: Bench
+    bot: omniline.demo.bot:bot
+    handoff_when_unhandled: false
+    channels:
+      - type: webchat
+        account: site
+        settings: {{secret: "{secret}"}}
+"""
+
+
+def server_config(
+    db: Path, port: int, *, synchronous: str = "NORMAL", gc_freeze: bool = True
+) -> str:
+    """The benchmarks' line: the web chat, and the demo bot answering every message."""
+    return _CONFIG.format(
+        db=db, port=port, synchronous=synchronous, gc_freeze=str(gc_freeze).lower(), secret=SECRET
+    )

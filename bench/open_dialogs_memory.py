@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import hashlib
 import hmac
 import random
@@ -22,32 +23,15 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _load import PYTHON, Server, closed_loop, free_port, rss_mib
+from _load import PYTHON, SECRET, Server, closed_loop, free_port, rss_mib, server_config
 
 from omniline.engine.clock import SystemClock
 from omniline.model import ChannelRef, DialogStatus, Identity, InboundEvent, InboundMessage
 from omniline.store import open_store, upgrade
 
-SECRET = "bench-secret-0123456789"
-CONFIG = """
-storage: {{url: "sqlite:///{db}"}}
-server: {{host: 127.0.0.1, port: {port}}}
-log_level: WARNING
-lines:
-  - id: bench
-    name: Bench
-    bot: omniline.demo.bot:bot
-    handoff_when_unhandled: false
-    channels:
-      - type: webchat
-        account: site
-        settings: {{secret: "{secret}"}}
-"""
-
 
 def token(visitor: str) -> str:
     """A web-chat visitor token, made the way the channel makes them (same secret)."""
-    import base64
 
     mac = hmac.new(SECRET.encode(), f"site:{visitor}".encode(), hashlib.sha256).digest()
     return f"{visitor}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
@@ -84,7 +68,7 @@ async def measure(tmp: Path, size: int, messages: int) -> tuple[float, float, fl
     seeded = time.perf_counter() - began
     port = free_port()
     config = tmp / f"config-{size}.yaml"
-    config.write_text(CONFIG.format(db=db, port=port, secret=SECRET))
+    config.write_text(server_config(db, port))
     server = Server(
         [PYTHON, "-m", "omniline", "run", "-c", str(config)],
         f"http://127.0.0.1:{port}",

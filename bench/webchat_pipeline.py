@@ -32,22 +32,8 @@ from _load import (
     free_port,
     open_loop,
     rss_mib,
+    server_config,
 )
-
-CONFIG = """
-storage: {{url: "sqlite:///{db}", sqlite_synchronous: {synchronous}}}
-server: {{host: 127.0.0.1, port: {port}, gc_freeze: {gc_freeze}}}
-log_level: WARNING
-lines:
-  - id: bench
-    name: Bench
-    bot: omniline.demo.bot:bot
-    handoff_when_unhandled: false
-    channels:
-      - type: webchat
-        account: site
-        settings: {{secret: "bench-secret-0123456789"}}
-"""
 
 NOTHING_SERVER = textwrap.dedent(
     """
@@ -163,12 +149,7 @@ class Pipeline:
         port = free_port()
         config = tmp / f"bench-{gc_freeze}.yaml"
         config.write_text(
-            CONFIG.format(
-                db=self.db,
-                port=port,
-                gc_freeze=str(gc_freeze).lower(),
-                synchronous=synchronous,
-            )
+            server_config(self.db, port, synchronous=synchronous, gc_freeze=gc_freeze)
         )
         self.config = config
         self.base = f"http://127.0.0.1:{port}/channels/webchat/site"

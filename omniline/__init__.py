@@ -26,7 +26,6 @@ from omniline.errors import (
     PluginError,
     SchemaOutdatedError,
     StoreError,
-    WebhookRejected,
 )
 from omniline.line import Line
 from omniline.model import (
@@ -101,6 +100,5 @@ __all__ = [
     "StoreError",
     "StoredMessage",
     "Text",
-    "WebhookRejected",
     "load_config",
 ]

@@ -54,7 +54,3 @@ class DeliveryError(ChannelError):
         self.reason = reason
         self.permanent = permanent
         self.retry_after = retry_after
-
-
-class WebhookRejected(ChannelError):
-    """An incoming webhook request failed verification; nothing of it was stored."""

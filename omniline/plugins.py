@@ -42,17 +42,6 @@ class ChannelPlugin(Generic[C]):
 
 
 @dataclass(frozen=True)
-class Plugin:
-    """A plugin of a kind omniline does not build channels from (CRM, desks, middlewares)."""
-
-    name: str
-    config_model: type[BaseModel]
-    factory: Callable[..., Any]
-    api_version: int = API_VERSION
-    description: str = ""
-
-
-@dataclass(frozen=True)
 class Installed:
     group: str
     name: str
@@ -131,7 +120,6 @@ __all__ = [
     "API_VERSION",
     "ChannelPlugin",
     "Installed",
-    "Plugin",
     "ValidationError",
     "channel_plugin",
     "installed",

@@ -481,18 +481,8 @@ def dialog(tx: Tx, dialog_id: int) -> Dialog | None:
 
 
 def open_dialog_of(tx: Tx, identity: Identity, line_id: str) -> Dialog | None:
-    found = tx.first(
-        tx.q.identity_by_key,
-        {
-            "channel_type": identity.channel.type,
-            "account": identity.channel.account,
-            "external_id": identity.external_id,
-        },
-    )
-    if found is None:
-        return None
-    row = tx.first(tx.q.dialog_open_of, {"identity_id": found[0], "line_id": line_id})
-    return dialog_from(row) if row is not None else None
+    row = tx.first(tx.q.identity_with_open_dialog, {**_identity_key(identity), "line_id": line_id})
+    return dialog_from(row[4:]) if row is not None and row[4] is not None else None
 
 
 def dialog_events(tx: Tx, dialog_id: int) -> list[DialogEvent]:
@@ -512,14 +502,7 @@ def messages_of(
 def identity_history(
     tx: Tx, identity: Identity, *, after_id: int, limit: int
 ) -> list[StoredMessage]:
-    found = tx.first(
-        tx.q.identity_by_key,
-        {
-            "channel_type": identity.channel.type,
-            "account": identity.channel.account,
-            "external_id": identity.external_id,
-        },
-    )
+    found = tx.first(tx.q.identity_by_key, _identity_key(identity))
     if found is None:
         return []
     return messages_of(
