@@ -17,7 +17,7 @@ from omniline.config.loader import format_validation_error, key_path
 from omniline.config.models import Config
 from omniline.dialogs import Dialogs
 from omniline.engine.clock import SystemClock
-from omniline.engine.ports import Capabilities, Channel, Clock, Receipt, Store
+from omniline.engine.ports import Capabilities, Channel, Clock, InboundSink, Receipt, Store
 from omniline.errors import ConfigError, OmnilineError
 from omniline.line import Line
 from omniline.model import ChannelRef, Identity, InboundEvent, StoredMessage
@@ -66,11 +66,7 @@ class _Host:
 
     def author_name(self, author: str) -> str | None:
         kind, _, ident = author.partition(":")
-        if kind == "operator":
-            return self._app.operator_names.get(ident, ident)
-        if kind == "bot":
-            return None
-        return None
+        return self._app.operator_names.get(ident, ident) if kind == "operator" else None
 
 
 class Omniline:
@@ -157,12 +153,8 @@ class Omniline:
 
     @property
     def bound_port(self) -> int:
-        if self._runner is not None:
-            for site in self._runner.sites:
-                server = getattr(site, "_server", None)
-                sockets = getattr(server, "sockets", None) or []
-                for sock in sockets:
-                    return int(sock.getsockname()[1])
+        if self._runner is not None and self._runner.addresses:
+            return int(self._runner.addresses[0][1])
         return self.config.server.port
 
     # --- life cycle -------------------------------------------------------------------------------
@@ -274,7 +266,7 @@ class Omniline:
             if count:
                 log.warning("recovered %d inbound events whose processing had failed", count)
 
-    def _sink_for(self, line_id: str) -> Any:
+    def _sink_for(self, line_id: str) -> InboundSink:
         line = self.lines[line_id]
 
         async def sink(event: InboundEvent) -> Receipt:

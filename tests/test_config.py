@@ -119,3 +119,33 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
 def test_the_file_must_hold_a_mapping(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="must hold a mapping"):
         load_config(write(tmp_path, "- just\n- a list\n"))
+
+
+def test_an_in_memory_database_is_refused_with_a_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from omniline.cli import cli
+
+    monkeypatch.setenv("WEBCHAT_SECRET", "s" * 32)
+    path = write(tmp_path, GOOD.replace("sqlite:///data/omniline.db", '"sqlite:///:memory:"'))
+    result = CliRunner().invoke(cli, ["check-config", "-c", str(path)])
+    assert result.exit_code == 1
+    assert "an in-memory database would lose every message on restart" in result.output
+
+
+def test_database_url_errors_never_show_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from omniline.cli import cli
+
+    monkeypatch.setenv("WEBCHAT_SECRET", "s" * 32)
+    bad = "postgresql://app:hunter2@db:notaport/omniline"
+    path = write(tmp_path, GOOD.replace("sqlite:///data/omniline.db", bad))
+    result = CliRunner().invoke(cli, ["check-config", "-c", str(path)])
+    assert result.exit_code == 1
+    assert "storage.url is not a database URL" in result.output
+    assert "hunter2" not in result.output

@@ -114,7 +114,8 @@ def load_config(path: str | Path) -> Config:
 def _resolve_paths(config: Config, base_dir: Path) -> Config:
     url = config.storage.url
     prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith(prefix + "/"):
+    path = url[len(prefix) :].split("?", 1)[0]
+    if url.startswith(prefix) and path and path != ":memory:" and not path.startswith("/"):
         absolute = (base_dir / url[len(prefix) :]).resolve()
         storage = config.storage.model_copy(update={"url": f"{prefix}{absolute}"})
         config = config.model_copy(update={"storage": storage})

@@ -1,11 +1,10 @@
 """Where units of work run: one transaction each, in as few event-loop round trips as possible.
 
-A unit of work is a plain function of a :class:`Tx`. The SQLite executors commit the units that
-arrive together in one transaction (group commit), each inside its own savepoint so that one failing
-unit does not undo the others: on the event loop itself by default, or in one writer thread when
-every commit must wait for the disk. The PostgreSQL executor runs each unit
-in its own transaction on a pooled asyncpg connection, through SQLAlchemy's greenlet bridge, so the
-same unit code serves both.
+A unit of work is a plain function of a :class:`Tx`. The SQLite executor runs units on the event
+loop and commits the units that arrive together in one transaction (group commit), the COMMIT
+itself in a thread; a failing unit is isolated by running the batch again unit by unit. The
+PostgreSQL executor runs each unit in its own transaction on a pooled asyncpg connection, through
+SQLAlchemy's greenlet bridge, so the same unit code serves both.
 """
 
 from __future__ import annotations

@@ -377,7 +377,7 @@ class Statements:
                         outbox.c.status == lit("pending"), outbox.c.next_attempt_at <= P("now")
                     ),
                     sa.and_(outbox.c.status == lit("sending"), outbox.c.lease_until <= P("now")),
-                )
+                ),
             )
             .order_by(outbox.c.id)
             .limit(P("limit"))
