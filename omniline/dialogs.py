@@ -63,7 +63,9 @@ class Dialogs:
     ) -> list[Delivery]:
         async def job() -> list[Delivery]:
             dialog = await self.get(dialog_id)
-            deliveries = await self._store.apply(dialog_id, decide(dialog), guard=dialog.status)
+            deliveries = await self._store.apply(
+                dialog_id, decide(dialog), guard=dialog.status, known=dialog
+            )
             self._deliver(deliveries)
             return deliveries
 

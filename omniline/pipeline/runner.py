@@ -109,6 +109,7 @@ class Pipeline:
                     inbox_id=receipt.inbox_id,
                     inbox_error=str(error) if error is not None else None,
                     guard=dialog.status,
+                    known=dialog,
                 )
             except DialogConflict:
                 dialog = None  # someone acted on the dialog meanwhile: decide again, afresh

@@ -65,6 +65,7 @@ class SqlStore:
         inbox_id: int | None = None,
         inbox_error: str | None = None,
         guard: DialogStatus | None = None,
+        known: Dialog | None = None,
     ) -> list[Delivery]:
         return await self._x.run(
             partial(
@@ -74,6 +75,7 @@ class SqlStore:
                 inbox_id=inbox_id,
                 inbox_error=inbox_error,
                 guard=guard,
+                known=known,
                 now=self._clock.now(),
                 lease=self._lease,
             )

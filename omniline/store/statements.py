@@ -262,6 +262,12 @@ class Statements:
             ),
             d,
         )
+        self.dialog_state = c(
+            sa.select(
+                dialogs.c.status, dialogs.c.client_id, dialogs.c.identity_id, dialogs.c.choices
+            ).where(dialogs.c.id == P("dialog_id")),
+            d,
+        )
         self.dialog_by_id = c(
             sa.select(*DIALOG_COLUMNS).select_from(joined).where(dialogs.c.id == P("dialog_id")),
             d,

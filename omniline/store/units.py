@@ -31,6 +31,7 @@ from omniline.model import (
     Direction,
     Identity,
     InboundEvent,
+    InboundMessage,
     Location,
     Opened,
     OutboundMessage,
@@ -53,11 +54,12 @@ class MessageContent(Frozen):
     button_payload: str | None = None
 
 
-def content_json(**parts: object) -> str:
-    """A message's structured parts as stored: ``{}`` for plain text, the common case."""
-    if not any(parts.values()):
+def content_json(message: InboundMessage | OutboundMessage, parts: tuple[str, ...]) -> str:
+    """A message's structured parts as stored (read back as ``MessageContent``): ``{}`` for plain
+    text, the common case."""
+    if not any(getattr(message, name) for name in parts):
         return "{}"
-    return MessageContent.model_validate(parts).model_dump_json(exclude_defaults=True)
+    return message.model_dump_json(include=set(parts), exclude_defaults=True)
 
 
 class _Choices(Frozen):
@@ -236,12 +238,7 @@ def ingest(
     dialog = dialog_from(dialog_row)
     dialog_id = dialog.id
     message = event.message
-    content = content_json(
-        attachments=message.attachments,
-        contact=message.contact,
-        location=message.location,
-        button_payload=message.button_payload,
-    )
+    content = content_json(message, ("attachments", "contact", "location", "button_payload"))
     inserted = tx.first(
         q.message_insert,
         {
@@ -295,18 +292,28 @@ def apply(
     inbox_id: int | None,
     inbox_error: str | None = None,
     guard: DialogStatus | None,
+    known: Dialog | None = None,
     now: datetime,
     lease: float,
 ) -> list[Delivery]:
     q = tx.q
     at = ts(now)
-    row = tx.first(q.dialog_by_id, {"dialog_id": dialog_id})
-    if row is None:
-        raise DialogError(f"dialog {dialog_id} does not exist")
-    if guard is not None and row[3] != guard.value:
-        raise DialogConflict(f"dialog {dialog_id} is {row[3]} now, not {guard.value}")
-    client_id, identity_id, choices = row[2], row[10], row[9]
-    recipient = identity_from(row, 11)
+    if known is not None:  # the caller has the dialog: read only what may have changed
+        if known.id != dialog_id:
+            raise DialogError(f"dialog {known.id} was given for dialog {dialog_id}")
+        row = tx.first(q.dialog_state, {"dialog_id": dialog_id})
+        if row is None:
+            raise DialogError(f"dialog {dialog_id} does not exist")
+        status, client_id, identity_id, choices = row
+        recipient = known.identity
+    else:
+        row = tx.first(q.dialog_by_id, {"dialog_id": dialog_id})
+        if row is None:
+            raise DialogError(f"dialog {dialog_id} does not exist")
+        status, client_id, identity_id, choices = row[3], row[2], row[10], row[9]
+        recipient = identity_from(row, 11)
+    if guard is not None and status != guard.value:
+        raise DialogConflict(f"dialog {dialog_id} is {status} now, not {guard.value}")
     deliveries: list[Delivery] = []
     for action in actions:
         if isinstance(action, SendAction):
@@ -355,7 +362,7 @@ def _send(
     dialog's numbered choices as they are now."""
     q = tx.q
     message = action.message
-    content = content_json(attachments=message.attachments, buttons=message.buttons)
+    content = content_json(message, ("attachments", "buttons"))
     inserted = tx.first(
         q.message_insert,
         {

@@ -820,6 +820,45 @@ class StoreConformance:
 
         assert not isinstance(raised.value, DialogConflict)
 
+    async def test_apply_with_the_known_dialog_sends_to_its_identity(
+        self, store: Store, clock: VirtualClock
+    ) -> None:
+        receipt = await ingest(store, inbound(clock, "ann", display_name="Ann"))
+        assert receipt.dialog is not None
+
+        [delivery] = await store.apply(receipt.dialog_id, [send()], known=receipt.dialog)
+
+        assert delivery.recipient == receipt.dialog.identity
+        [claimed] = await store.claim_outbox(
+            now=later(clock, self.delivery_lease + 1), lease=60, limit=10
+        )
+        assert claimed.recipient == receipt.dialog.identity
+
+    async def test_apply_with_the_known_dialog_still_guards_its_status(
+        self, store: Store, clock: VirtualClock
+    ) -> None:
+        receipt = await ingest(store, inbound(clock))
+        assert receipt.dialog is not None
+        await store.apply(receipt.dialog_id, [move(BOT, QUEUED)])
+
+        with pytest.raises(DialogConflict):
+            await store.apply(receipt.dialog_id, [send()], guard=BOT, known=receipt.dialog)
+
+        texts = [m.text for m in await store.messages(receipt.dialog_id)]
+        assert texts == ["hello"]
+
+    async def test_apply_refuses_a_known_dialog_of_another_id(
+        self, store: Store, clock: VirtualClock
+    ) -> None:
+        first = await ingest(store, inbound(clock, "ann"))
+        second = await ingest(store, inbound(clock, "bob"))
+        assert first.dialog is not None
+
+        with pytest.raises(DialogError):
+            await store.apply(second.dialog_id, [send()], known=first.dialog)
+
+        assert [m.text for m in await store.messages(second.dialog_id)] == ["hello"]
+
     # --- pending inbound events -------------------------------------------------------------------
 
     async def test_ingested_event_is_pending_until_applied(
