@@ -1,6 +1,7 @@
 """Domain rules as pure code over ports; the ports themselves live in ``omniline.engine.ports``."""
 
 from omniline.engine.clock import SystemClock
+from omniline.engine.hours import WorkingHours
 from omniline.engine.lifecycle import TRANSITIONS, Transition, next_status
 
-__all__ = ["TRANSITIONS", "SystemClock", "Transition", "next_status"]
+__all__ = ["TRANSITIONS", "SystemClock", "Transition", "WorkingHours", "next_status"]
