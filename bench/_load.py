@@ -168,7 +168,7 @@ lines:
     channels:
       - type: webchat
         account: site
-        settings: {{secret: "{secret}"}}
+        settings: {{secret: "{secret}", messages_per_minute: 1000000, message_burst: 10000}}
 """
 
 

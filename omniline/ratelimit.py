@@ -60,5 +60,36 @@ class RateLimiter:
                 self._chats.popitem(last=False)
             wait = cell.reserve(now)
         if self._global is not None:
-            wait += self._global.reserve(now + wait)
+            # The account slot is taken now; the send goes when both its slots have come.
+            wait = max(wait, self._global.reserve(now))
         return wait
+
+
+class Throttle:
+    """Refuses what comes too fast: at most ``rate`` a second per key, bursts up to ``burst``.
+    ``check`` answers 0 when allowed (and counts it), else the seconds to wait. Per-key state is
+    bounded: the least recently seen keys are forgotten first."""
+
+    def __init__(self, clock: Clock, rate: float, burst: float, max_keys: int = 100_000) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be positive and burst at least 1")
+        self._clock = clock
+        self._rate = rate
+        self._burst = burst
+        self._max_keys = max_keys
+        self._cells: OrderedDict[str, _Gcra] = OrderedDict()
+
+    def check(self, key: str) -> float:
+        now = self._clock.now().timestamp()
+        cell = self._cells.get(key)
+        if cell is None:
+            cell = self._cells[key] = _Gcra(self._rate, self._burst)
+            while len(self._cells) > self._max_keys:
+                self._cells.popitem(last=False)
+        self._cells.move_to_end(key)
+        tat = max(cell.tat, now)
+        wait = tat - cell.tolerance - now
+        if wait > 0:
+            return wait
+        cell.tat = tat + cell.interval
+        return 0.0

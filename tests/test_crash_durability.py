@@ -211,7 +211,11 @@ async def test_sigkill_loses_no_acknowledged_message_and_duplicates_none(tmp_pat
                             {
                                 "type": "webchat",
                                 "account": ACCOUNT,
-                                "settings": {"secret": "s" * 16 + "0123456789abcdef"},
+                                "settings": {
+                                    "secret": "s" * 16 + "0123456789abcdef",
+                                    "messages_per_minute": 100_000,
+                                    "message_burst": 1000,
+                                },
                             }
                         ],
                     }

@@ -314,3 +314,27 @@ async def test_contact_details_given_at_the_start_are_kept(
     assert dialog is not None and dialog.identity.display_name == "Bob"
     [shared, *_] = await app.store.messages(dialog.id)
     assert shared.contact is not None and shared.contact.phone == "+1 555 0100"
+
+
+async def test_a_visitor_sending_too_fast_is_told_to_wait(client: TestClient[Any, Any]) -> None:
+    _, auth = await new_visitor(client)
+    answers = []
+    for n in range(12):  # the default allows bursts of 10
+        response = await client.post(
+            f"{BASE}/api/messages",
+            json={"client_message_id": f"burst-{n:04d}", "text": "spam"},
+            headers=auth,
+        )
+        answers.append(response.status)
+        if response.status == 429:
+            assert (await response.json())["error"]["code"] == "too_many_messages"
+            assert int(response.headers["Retry-After"]) >= 1
+    assert answers[:10] == [200] * 10
+    assert answers[10:] == [429, 429]
+    _, other = await new_visitor(client)  # others are not held up
+    response = await client.post(
+        f"{BASE}/api/messages",
+        json={"client_message_id": "other-0001", "text": "hi"},
+        headers=other,
+    )
+    assert response.status == 200

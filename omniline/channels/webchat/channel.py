@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from omniline.channels.webchat.protocol import PostMessage, Profile, WireMessage
 from omniline.engine.ports import Capabilities, ChannelHost, Delivery, InboundSink
 from omniline.model import ChannelRef, ContactShare, Identity, InboundEvent, InboundMessage
+from omniline.ratelimit import Throttle
 
 log = logging.getLogger("omniline.channel.webchat")
 
@@ -42,6 +44,10 @@ class WebchatSettings(BaseModel):
     """Signs visitor tokens. Keep it stable: changing it makes every visitor a new one."""
     allowed_origins: list[str] = Field(default_factory=lambda: ["*"])
     """Sites that may embed the widget (``https://example.com``), or ``*`` for any."""
+    messages_per_minute: float = Field(default=30, gt=0)
+    """How many messages one visitor may send a minute (bursts of ``message_burst``); more are
+    refused with 429 and a Retry-After, which the widget obeys."""
+    message_burst: int = Field(default=10, ge=1)
 
     @field_validator("secret")
     @classmethod
@@ -56,15 +62,27 @@ def _b64(raw: bytes) -> str:
 
 
 class _ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        *,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field
+        self.retry_after = retry_after
 
     def response(self) -> web.Response:
         body: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.field:
             body["field"] = self.field
-        return web.json_response({"error": body}, status=self.status)
+        response = web.json_response({"error": body}, status=self.status)
+        if self.retry_after is not None:
+            response.headers["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
+        return response
 
 
 def _validation_error(exc: ValidationError) -> _ApiError:
@@ -84,6 +102,9 @@ class WebchatChannel:
         self._sink: InboundSink | None = None
         self._sockets: dict[str, set[web.WebSocketResponse]] = {}
         self._sends: set[asyncio.Future[None]] = set()
+        self._throttle = Throttle(
+            host.clock, settings.messages_per_minute / 60, settings.message_burst
+        )
         self._capabilities = Capabilities(
             max_text_length=100_000, buttons=True, inline_buttons=True, attachments=True
         )
@@ -245,6 +266,11 @@ class WebchatChannel:
         sink = self._sink
         if sink is None:
             raise _ApiError(503, "unavailable", "the chat is not running; try again shortly")
+        wait = self._throttle.check(visitor_id)
+        if wait > 0:
+            raise _ApiError(
+                429, "too_many_messages", "too many messages; wait a moment", retry_after=wait
+            )
         event = InboundEvent(
             event_id=f"{visitor_id}:{post.client_message_id}",
             identity=self._identity(visitor_id),
