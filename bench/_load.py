@@ -158,7 +158,7 @@ SECRET = "bench-secret-0123456789"
 
 _CONFIG = """
 storage: {{url: "sqlite:///{db}", sqlite_synchronous: {synchronous}}}
-server: {{host: 127.0.0.1, port: {port}, gc_freeze: {gc_freeze}}}
+server: {{host: 127.0.0.1, port: {port}, gc_freeze: {gc_freeze}, gc_threshold: {gc_threshold}}}
 log_level: WARNING
 lines:
   - id: bench
@@ -173,9 +173,19 @@ lines:
 
 
 def server_config(
-    db: Path, port: int, *, synchronous: str = "NORMAL", gc_freeze: bool = True
+    db: Path,
+    port: int,
+    *,
+    synchronous: str = "NORMAL",
+    gc_freeze: bool = True,
+    gc_threshold: int = 20_000,
 ) -> str:
     """The benchmarks' line: the web chat, and the demo bot answering every message."""
     return _CONFIG.format(
-        db=db, port=port, synchronous=synchronous, gc_freeze=str(gc_freeze).lower(), secret=SECRET
+        db=db,
+        port=port,
+        synchronous=synchronous,
+        gc_freeze=str(gc_freeze).lower(),
+        gc_threshold=gc_threshold,
+        secret=SECRET,
     )
