@@ -51,6 +51,8 @@ class Outbox:
         self._senders = KeyedSerializer()
         self._limiters: dict[ChannelRef, RateLimiter] = {}
         self._pacing: set[tuple[ChannelRef, str]] = set()
+        self._held: dict[tuple[ChannelRef, str], tuple[int, OutboxResult]] = {}
+        """Chats whose delivery failed and waits for a retry: (its outbox id, its retry)."""
         self._queued: set[int] = set()
         self._results: list[OutboxResult] = []
         self._recorder: asyncio.Future[None] | None = None
@@ -89,6 +91,8 @@ class Outbox:
                 outcome="failed",
                 error=f"channel {ref} is not configured",
             )
+        elif (held := self._held_back(ref, delivery)) is not None:
+            result = held
         else:
             chat = delivery.recipient.external_id
             wait = self._limiter(ref, channel).reserve(chat)
@@ -99,7 +103,29 @@ class Outbox:
                 finally:
                     self._pacing.discard((ref, chat))
             result = await self._attempt(channel, delivery)
+            if result.outcome == "retry":
+                self._held[(ref, chat)] = (delivery.outbox_id, result)
         self._record(result)
+
+    def _held_back(self, ref: ChannelRef, delivery: Delivery) -> OutboxResult | None:
+        """Keep a chat's messages in order: while an earlier one waits for its retry, a later one
+        waits with it (and is retried after it, since due rows are claimed oldest first)."""
+        key = (ref, delivery.recipient.external_id)
+        held = self._held.get(key)
+        if held is None:
+            return None
+        failed_id, retry = held
+        if delivery.outbox_id <= failed_id or self._clock.now() >= (
+            retry.next_attempt_at or self._clock.now()
+        ):
+            del self._held[key]  # the failed one is being retried now, or this is it
+            return None
+        return OutboxResult(
+            outbox_id=delivery.outbox_id,
+            outcome="retry",
+            error=f"waits for an earlier message to this chat: {retry.error}",
+            next_attempt_at=retry.next_attempt_at,
+        )
 
     def _record(self, result: OutboxResult) -> None:
         """Outcomes are written in batches, by one task: one transaction for many sends."""
@@ -157,6 +183,10 @@ class Outbox:
 
     async def run_due(self) -> int:
         """Claim and send every delivery that is due (retries, and leftovers of a restart)."""
+        now = self._clock.now()
+        for key, (_, retry) in list(self._held.items()):  # forget holds whose time has come
+            if retry.next_attempt_at is None or retry.next_attempt_at <= now:
+                del self._held[key]
         total = 0
         while True:
             due = await self._store.claim_outbox(

@@ -137,3 +137,22 @@ async def test_sends_to_one_chat_are_paced_by_the_channel_rate() -> None:
         await kit.advance(1)
         assert kit.channel.texts_to("ann") == ["part 0", "part 1", "part 2"]
         assert kit.channel.texts_to("bob") == ["part 0", "part 1", "part 2"]
+
+
+async def test_a_chat_keeps_its_order_when_a_message_must_be_retried() -> None:
+    bot = Router()
+
+    @bot.message()
+    async def two(ctx: MessageContext) -> None:
+        ctx.reply("first")
+        ctx.reply("second")
+
+    async with Kit(bot=bot) as kit:
+        kit.channel.fail_next(ConnectionError("network down"))
+        ann = kit.client("ann")
+        await ann.says("go")
+        assert ann.received == []  # "second" waits behind "first"
+        await kit.advance(2)
+        assert ann.received == ["first", "second"]
+        await kit.client("bob").says("go")
+        assert kit.channel.texts_to("bob") == ["first", "second"]  # other chats never waited
