@@ -256,10 +256,9 @@ class WebchatChannel:
 
     async def _post_message(self, request: web.Request) -> web.Response:
         visitor_id = self._visitor(request)
-        post = PostMessage.model_validate(await self._body(request))
-        message_id, duplicate = await self._accept(
-            visitor_id, post, post.model_dump(exclude_none=True)
-        )
+        body = await self._body(request)  # kept as it came: the event's raw payload
+        post = PostMessage.model_validate(body)
+        message_id, duplicate = await self._accept(visitor_id, post, body)
         return web.json_response({"message_id": message_id, "duplicate": duplicate})
 
     async def _accept(self, visitor_id: str, post: PostMessage, raw: Any) -> tuple[int, bool]:
