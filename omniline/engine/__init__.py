@@ -3,5 +3,14 @@
 from omniline.engine.clock import SystemClock
 from omniline.engine.hours import WorkingHours
 from omniline.engine.lifecycle import TRANSITIONS, Transition, next_status
+from omniline.engine.texts import LocalizedText, render
 
-__all__ = ["TRANSITIONS", "SystemClock", "Transition", "WorkingHours", "next_status"]
+__all__ = [
+    "TRANSITIONS",
+    "LocalizedText",
+    "SystemClock",
+    "Transition",
+    "WorkingHours",
+    "next_status",
+    "render",
+]
