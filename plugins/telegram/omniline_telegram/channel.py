@@ -1,0 +1,301 @@
+"""One Telegram bot as an omniline channel: webhook or long polling in, Bot API out (aiogram 3)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramNotFound,
+    TelegramRetryAfter,
+)
+from aiogram.types import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    Update,
+)
+from aiohttp import web
+from pydantic import ValidationError
+
+from omniline.channels.webhook import secrets_match
+from omniline.engine.ports import Capabilities, ChannelHost, Delivery, InboundSink
+from omniline.errors import DeliveryError
+from omniline.model import Attachment, AttachmentKind, ChannelRef, OutboundMessage
+from omniline_telegram.inbound import event_from_update
+from omniline_telegram.settings import TelegramSettings
+
+log = logging.getLogger("omniline.channel.telegram")
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_CALLBACK_DATA = 64
+"""Bytes Telegram keeps of an inline button's ``callback_data``."""
+MAX_BODY = 1024 * 1024
+CONTACT_REQUEST = "telegram:request_contact"
+"""A reply-keyboard button with this payload asks the client to share their phone number."""
+
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup
+
+
+class TelegramChannel:
+    """A Telegram bot account, served under ``/channels/telegram/{account}/``."""
+
+    def __init__(self, ref: ChannelRef, settings: TelegramSettings, host: ChannelHost) -> None:
+        self._ref = ref
+        self._settings = settings
+        self._host = host
+        self._sink: InboundSink | None = None
+        self._bot: Bot | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self.offset: int | None = None
+        """The next ``getUpdates`` offset (polling): one past the last update stored."""
+        self._capabilities = Capabilities(
+            max_text_length=settings.max_text_length,
+            buttons=True,
+            inline_buttons=True,
+            attachments=True,
+            per_chat_rate=settings.per_chat_rate,
+            global_rate=settings.global_rate,
+        )
+
+    # --- Channel ----------------------------------------------------------------------------------
+
+    @property
+    def ref(self) -> ChannelRef:
+        return self._ref
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    @property
+    def bot(self) -> Bot:
+        if self._bot is None:
+            raise RuntimeError(f"channel {self._ref} is not started")
+        return self._bot
+
+    async def start(self, sink: InboundSink) -> None:
+        s = self._settings
+        session = AiohttpSession(
+            api=TelegramAPIServer.from_base(s.api_base_url), timeout=s.request_timeout
+        )
+        self._bot = Bot(s.token.get_secret_value(), session=session)
+        if s.mode == "polling":
+            self._sink = sink
+            self._poller = asyncio.create_task(self._poll(), name=f"telegram-poll-{self._ref}")
+            return
+        if s.webhook_url is not None:
+            assert s.webhook_secret is not None  # the settings insist on one in webhook mode
+            await self._bot.set_webhook(
+                s.webhook_url,
+                secret_token=s.webhook_secret.get_secret_value(),
+                allowed_updates=["message", "callback_query"],
+            )
+        self._sink = sink
+
+    async def stop(self) -> None:
+        self._sink = None
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+            self._poller = None
+        if self._bot is not None:
+            await self._bot.session.close()
+            self._bot = None
+
+    # --- receiving: webhook -----------------------------------------------------------------------
+
+    def routes(self) -> Sequence[web.AbstractRouteDef]:
+        return [web.post("/webhook", self._webhook)]
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        secret = self._settings.webhook_secret
+        given = request.headers.get(SECRET_HEADER)
+        if (
+            self._settings.mode != "webhook"
+            or secret is None
+            or not secrets_match(given, secret.get_secret_value())
+        ):
+            return web.Response(status=401, text="bad secret token")
+        sink = self._sink
+        if sink is None:
+            return web.Response(status=503, text="not started")  # Telegram retries
+        raw_bytes = await request.content.read(MAX_BODY + 1)
+        if len(raw_bytes) > MAX_BODY:
+            return web.Response(status=413)
+        try:
+            raw = json.loads(raw_bytes)
+            update = Update.model_validate(raw, context={"bot": self._bot})
+        except (ValueError, ValidationError):
+            log.warning("%s: a webhook call that is no Telegram update was refused", self._ref)
+            return web.Response(status=400, text="not a Telegram update")
+        try:
+            await self._receive(sink, update, raw)
+        except Exception:
+            log.exception("%s: update %s could not be stored", self._ref, update.update_id)
+            return web.Response(status=500, text="not stored, retry")  # Telegram retries
+        return web.Response(status=200)
+
+    async def _receive(self, sink: InboundSink, update: Update, raw: dict[str, Any]) -> None:
+        """Hand one update to omniline; returns once it is stored (or raises)."""
+        event = event_from_update(self._ref, update, raw, self._host.clock.now())
+        if event is not None:
+            await sink(event)
+        query = update.callback_query
+        if query is not None:
+            # stops the spinner on the pressed button; the press is stored already
+            try:
+                await self.bot.answer_callback_query(query.id)
+            except TelegramAPIError as exc:
+                log.info("%s: answerCallbackQuery failed: %s", self._ref, exc)
+
+    # --- receiving: long polling ------------------------------------------------------------------
+
+    async def _poll(self) -> None:
+        bot = self.bot
+        timeout = self._settings.poll_timeout
+        webhook_removed = False
+        while True:
+            sink = self._sink
+            if sink is None:
+                return
+            try:
+                if not webhook_removed:
+                    # getUpdates is refused while a webhook is set; pending updates stay queued
+                    await bot.delete_webhook(drop_pending_updates=False)
+                    webhook_removed = True
+                updates = await bot.get_updates(
+                    offset=self.offset,
+                    timeout=timeout,
+                    allowed_updates=["message", "callback_query"],
+                    request_timeout=timeout + int(self._settings.request_timeout),
+                )
+                for update in updates:
+                    raw = update.model_dump(mode="json", exclude_none=True, by_alias=True)
+                    await self._receive(sink, update, raw)
+                    # only now is the update safe: the next poll confirms it to Telegram
+                    self.offset = update.update_id + 1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception(
+                    "%s: polling failed; the update is asked for again in %s s",
+                    self._ref,
+                    self._settings.poll_retry_delay,
+                )
+                await self._host.clock.sleep(self._settings.poll_retry_delay)
+
+    # --- sending ----------------------------------------------------------------------------------
+
+    async def send(self, delivery: Delivery) -> str:
+        chat_id = delivery.recipient.external_id
+        message = delivery.message
+        markup = self._markup(message)
+        try:
+            sent = await self._send_parts(chat_id, message, markup)
+        except TelegramRetryAfter as exc:
+            raise DeliveryError(
+                f"Telegram flood control: {exc.message}", retry_after=float(exc.retry_after)
+            ) from exc
+        except (TelegramForbiddenError, TelegramNotFound, TelegramMigrateToChat) as exc:
+            raise DeliveryError(f"Telegram refused: {exc.message}", permanent=True) from exc
+        except TelegramBadRequest as exc:
+            # malformed for Telegram ("chat not found", a bad file id...): a retry sends the same
+            raise DeliveryError(f"Telegram refused: {exc.message}", permanent=True) from exc
+        except TelegramAPIError as exc:
+            raise DeliveryError(f"Telegram error: {exc.message}") from exc
+        return str(sent.message_id)
+
+    async def _send_parts(
+        self, chat_id: str, message: OutboundMessage, markup: Markup | None
+    ) -> Message:
+        text = message.text or ""
+        files = message.attachments
+        caption: str | None = None
+        if len(files) == 1 and len(text) <= self._settings.max_caption_length:
+            caption, text = text or None, ""
+        last: Message | None = None
+        for i, file in enumerate(files):
+            final = i == len(files) - 1 and not text
+            last = await self._send_file(
+                chat_id, file, caption if final else None, markup if final else None
+            )
+        if text:
+            last = await self.bot.send_message(chat_id, text, reply_markup=markup)
+        if last is None:
+            raise DeliveryError(
+                "nothing to send: the message has no text and no file", permanent=True
+            )
+        return last
+
+    async def _send_file(
+        self, chat_id: str, file: Attachment, caption: str | None, markup: Markup | None
+    ) -> Message:
+        handle = file.file_id or file.url
+        assert handle is not None  # an Attachment has one or the other
+        bot = self.bot
+        match file.kind:
+            case AttachmentKind.IMAGE:
+                return await bot.send_photo(chat_id, handle, caption=caption, reply_markup=markup)
+            case AttachmentKind.VIDEO:
+                return await bot.send_video(chat_id, handle, caption=caption, reply_markup=markup)
+            case AttachmentKind.AUDIO:
+                return await bot.send_audio(chat_id, handle, caption=caption, reply_markup=markup)
+            case AttachmentKind.VOICE:
+                return await bot.send_voice(chat_id, handle, caption=caption, reply_markup=markup)
+            case AttachmentKind.STICKER:
+                sticker = await bot.send_sticker(chat_id, handle, reply_markup=markup)
+                if caption:
+                    return await bot.send_message(chat_id, caption)
+                return sticker
+            case _:
+                return await bot.send_document(
+                    chat_id, handle, caption=caption, reply_markup=markup
+                )
+
+    def _markup(self, message: OutboundMessage) -> Markup | None:
+        if not message.buttons:
+            return None
+        if message.inline:
+            for row in message.buttons:
+                for button in row:
+                    if len(button.payload.encode()) > MAX_CALLBACK_DATA:
+                        raise DeliveryError(
+                            f"button {button.text!r}: Telegram keeps at most {MAX_CALLBACK_DATA} "
+                            "bytes of an inline button's payload",
+                            permanent=True,
+                        )
+            return InlineKeyboardMarkup(
+                inline_keyboard=[
+                    [InlineKeyboardButton(text=b.text, callback_data=b.payload) for b in row]
+                    for row in message.buttons
+                ]
+            )
+        # a reply keyboard sends the button's text back as the client's message
+        return ReplyKeyboardMarkup(
+            keyboard=[
+                [
+                    KeyboardButton(
+                        text=b.text, request_contact=b.payload == CONTACT_REQUEST or None
+                    )
+                    for b in row
+                ]
+                for row in message.buttons
+            ],
+            resize_keyboard=True,
+            one_time_keyboard=True,
+        )

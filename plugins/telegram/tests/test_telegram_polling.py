@@ -1,0 +1,86 @@
+"""Long polling: an update is stored before the offset moves past it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from omniline_telegram import TelegramChannel, TelegramSettings
+from omniline_telegram.testing import TOKEN, FakeTelegram, RunningApp, StandaloneHost, text_update
+
+from omniline import InboundEvent, Receipt
+from omniline.model import ChannelRef, Identity
+from omniline.testing import VirtualClock
+
+AppFactory = Callable[..., Awaitable[RunningApp]]
+REF = ChannelRef(type="telegram", account="main")
+ANN = Identity(channel=REF, external_id="4242")
+
+
+async def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    """The poller runs on real time (its HTTP calls do): wait for it, boundedly."""
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met in time")
+
+
+async def test_polling_stores_the_update_before_moving_the_offset(
+    start_app: AppFactory, telegram: tuple[FakeTelegram, str]
+) -> None:
+    fake, _ = telegram
+    stored_when_confirmed: list[list[str | None]] = []
+    run: RunningApp | None = None
+
+    async def check(offset: int | None) -> None:
+        if offset == 3002 and run is not None:  # Telegram now forgets update 3001
+            history = await run.app.store.identity_history(ANN)
+            stored_when_confirmed.append([m.text for m in history][:1])
+
+    fake.on_get_updates = check
+    fake.queue_update(text_update(3001, "hi by polling"))
+    run = await start_app(mode="polling")
+    await eventually(lambda: len(fake.texts()) == 1 and bool(stored_when_confirmed))
+    await run.settle()
+    assert fake.texts() == [("4242", "echo: hi by polling")]
+    assert stored_when_confirmed[0] == ["hi by polling"]
+    assert fake.offsets[0] is None
+    assert 3002 in fake.offsets
+    assert len(fake.of("deleteWebhook")) == 1  # getUpdates is refused while a webhook is set
+
+
+async def test_an_update_that_could_not_be_stored_is_asked_for_again(
+    telegram: tuple[FakeTelegram, str],
+) -> None:
+    fake, base = telegram
+    clock = VirtualClock()
+    settings = TelegramSettings(token=TOKEN, api_base_url=base, mode="polling", poll_retry_delay=5)
+    channel = TelegramChannel(REF, settings, StandaloneHost(clock))
+    stored: list[InboundEvent] = []
+    attempts = 0
+
+    async def flaky_sink(event: InboundEvent) -> Receipt:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            raise RuntimeError("database is down")
+        stored.append(event)
+        return Receipt(duplicate=False, inbox_id=1, dialog_id=1, message_id=1)
+
+    fake.queue_update(text_update(3101, "do not lose me"))
+    await channel.start(flaky_sink)
+    try:
+        await eventually(lambda: attempts == 1 and clock.sleepers > 0)
+        assert channel.offset is None  # not confirmed to Telegram
+        assert fake.offsets == [None]
+        await clock.advance(5)
+        await eventually(lambda: 3102 in fake.offsets)
+        assert fake.offsets[:2] == [None, None]  # asked for again from the same place
+        assert [e.event_id for e in stored] == ["3101"]
+        assert stored[0].message.text == "do not lose me"
+        assert isinstance(stored[0].received_at, datetime)
+        assert channel.offset == 3102
+    finally:
+        await channel.stop()
