@@ -93,19 +93,34 @@ class Outbox:
             )
         elif (held := self._held_back(ref, delivery)) is not None:
             result = held
+        elif self._stopping.is_set():
+            result = self._left_for_next_start(delivery)
         else:
             chat = delivery.recipient.external_id
             wait = self._limiter(ref, channel).reserve(chat)
             if wait > 0:
                 self._pacing.add((ref, chat))
                 try:
-                    await self._clock.sleep(wait)
+                    await first_of(self._clock.sleep(wait), self._stopping.wait())
                 finally:
                     self._pacing.discard((ref, chat))
-            result = await self._attempt(channel, delivery)
+            if self._stopping.is_set():
+                result = self._left_for_next_start(delivery)
+            else:
+                result = await self._attempt(channel, delivery)
             if result.outcome == "retry":
                 self._held[(ref, chat)] = (delivery.outbox_id, result)
         self._record(result)
+
+    def _left_for_next_start(self, delivery: Delivery) -> OutboxResult:
+        """Stopping: a delivery not yet attempted is handed back, due at once, so the next start
+        sends it without waiting for its lease to run out."""
+        return OutboxResult(
+            outbox_id=delivery.outbox_id,
+            outcome="retry",
+            error="not sent before the process stopped",
+            next_attempt_at=self._clock.now(),
+        )
 
     def _held_back(self, ref: ChannelRef, delivery: Delivery) -> OutboxResult | None:
         """Keep a chat's messages in order: while an earlier one waits for its retry, a later one
@@ -228,7 +243,8 @@ class Outbox:
         await self._recorded()
 
     async def stop(self) -> None:
-        """Stop polling and let deliveries in flight finish."""
+        """Stop polling and let sends in flight finish; deliveries still waiting for their turn or
+        their rate-limit slot are handed back to the store, due at once, for the next start."""
         self._stopping.set()
         await self._senders.join()
         await self._recorded()

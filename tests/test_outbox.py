@@ -156,3 +156,33 @@ async def test_a_chat_keeps_its_order_when_a_message_must_be_retried() -> None:
         assert ann.received == ["first", "second"]
         await kit.client("bob").says("go")
         assert kit.channel.texts_to("bob") == ["first", "second"]  # other chats never waited
+
+
+async def test_stopping_hands_back_deliveries_that_wait_for_their_rate_slot(
+    tmp_path: object,
+) -> None:
+    """Regression: stop() waited for paced deliveries, forever with a virtual clock."""
+    import asyncio
+    from pathlib import Path
+
+    assert isinstance(tmp_path, Path)
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    caps = Capabilities(per_chat_rate=1.0)
+    bot = Router()
+
+    @bot.message()
+    async def three(ctx: MessageContext) -> None:
+        for i in range(3):
+            ctx.reply(f"part {i}")
+
+    kit = Kit(bot=bot, capabilities=caps, database_url=url)
+    async with kit:
+        await kit.channel.receive("ann", "go")
+        await kit.advance(0)
+        assert kit.channel.texts_to("ann") == ["part 0"]
+        await asyncio.wait_for(kit.app.stop(), timeout=10)
+    async with Kit(capabilities=caps, database_url=url) as again:
+        await again.advance(0)  # due at once on the next start (no lease to wait out)
+        assert again.channel.texts_to("ann") == ["part 1"]
+        await again.advance(1)  # and paced as before
+        assert again.channel.texts_to("ann") == ["part 1", "part 2"]
