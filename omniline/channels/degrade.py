@@ -53,6 +53,16 @@ def button_for_number(buttons: tuple[tuple[Button, ...], ...], reply: str) -> Bu
     return flat[index - 1] if 1 <= index <= len(flat) else None
 
 
+def button_for_reply(buttons: tuple[tuple[Button, ...], ...], reply: str) -> Button | None:
+    """The button a text reply stands for: one of the numbers of a numbered list, or a button's
+    label (as reply keyboards send it back), compared without case."""
+    found = button_for_number(buttons, reply)
+    if found is not None:
+        return found
+    label = reply.strip().casefold()
+    return next((b for row in buttons for b in row if b.text.strip().casefold() == label), None)
+
+
 def degrade(message: OutboundMessage, caps: Capabilities) -> tuple[OutboundMessage, ...]:
     """The parts a channel with ``caps`` sends for ``message``, in order.
 

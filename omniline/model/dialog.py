@@ -31,8 +31,9 @@ class Dialog(Frozen):
     closed_at: AwareDatetime | None = None
     rating: int | None = None
     pending_buttons: tuple[tuple[Button, ...], ...] = ()
-    """Buttons last shown to the client as a numbered list (their channel has no buttons): a reply
-    that is just one of the numbers stands for pressing that button."""
+    """Buttons last shown to the client whose press comes back as text: a numbered list (their
+    channel has no buttons) or a reply keyboard (the platform sends the label). A reply that is
+    one of the numbers, or a button's label, stands for pressing that button."""
 
     @property
     def held_by_operator(self) -> bool:

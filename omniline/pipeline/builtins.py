@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from omniline.channels.degrade import button_for_number
+from omniline.channels.degrade import button_for_reply
 from omniline.engine.lifecycle import Transition, next_status
 from omniline.engine.ports import LogAction, StatusAction
 from omniline.model import Closed, DialogStatus, HandedOff, InboundEvent, Queued
@@ -39,7 +39,7 @@ async def _noop(event: InboundEvent, ctx: MessageContext) -> None:
 async def dialog(call_next: Next, event: InboundEvent, ctx: MessageContext) -> None:
     message = event.message
     if ctx.dialog.pending_buttons and message.text and message.button_payload is None:
-        button = button_for_number(ctx.dialog.pending_buttons, message.text)
+        button = button_for_reply(ctx.dialog.pending_buttons, message.text)
         if button is not None:
             pressed = message.model_copy(update={"button_payload": button.payload})
             event = event.model_copy(update={"message": pressed})

@@ -381,8 +381,11 @@ def _send(
     message_id = int(inserted[0])
     if action.visibility is not Visibility.CLIENT:
         return [], choices  # operator-only content never reaches the outbox
+    # Remember buttons whose press comes back as plain text: a numbered list (the channel has no
+    # buttons) or a reply keyboard (the platform sends the label as the client's message).
     degraded = bool(message.buttons) and not any(p.buttons for p in action.parts)
-    new_choices = _Choices(buttons=message.buttons).model_dump_json() if degraded else None
+    as_text = degraded or (bool(message.buttons) and not message.inline)
+    new_choices = _Choices(buttons=message.buttons).model_dump_json() if as_text else None
     if new_choices != choices:
         tx.run(q.dialog_set_choices, {"dialog_id": dialog_id, "choices": new_choices})
     deliveries = []

@@ -65,3 +65,11 @@ def test_attachments_become_links_where_the_channel_takes_none() -> None:
     assert [p.text for p in parts] == ["See\n[image] https://cdn.example/p.jpg"]
     sent = degrade(message, Capabilities())
     assert sent[0].attachments == (photo,) and sent[1].text == "See"
+
+
+def test_a_reply_stands_for_a_button_by_its_number_or_its_label() -> None:
+    from omniline.channels.degrade import button_for_reply
+
+    assert button_for_reply(BUTTONS, "2") == Button(text="No", payload="n")
+    assert button_for_reply(BUTTONS, "  yes ") == Button(text="Yes", payload="y")
+    assert button_for_reply(BUTTONS, "maybe") is None

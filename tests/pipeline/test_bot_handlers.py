@@ -13,6 +13,7 @@ from omniline import (
     Command,
     DialogStatus,
     MessageContext,
+    OutboundMessage,
     Regex,
     Router,
     Text,
@@ -428,3 +429,33 @@ async def test_middlewares_added_before_start_also_see_recovered_messages(tmp_pa
         await kit.settle()
         assert seen == ["hello"]
         assert kit.channel.texts_to("ann") == ["Hello there"]
+
+
+async def test_a_reply_keyboard_press_comes_back_as_its_label_and_counts_as_the_button() -> None:
+    bot = Router()
+
+    @bot.message(Command("start"))
+    async def start(ctx: MessageContext) -> None:
+        keyboard = OutboundMessage(
+            text="Pick one",
+            buttons=((Button(text="Prices", payload="prices"),),),
+            inline=False,
+        )
+        ctx.send(keyboard, author="bot")
+
+    @bot.message(ButtonPressed("prices"))
+    async def prices(ctx: MessageContext) -> None:
+        ctx.reply("Espresso 2 EUR")
+
+    @bot.message()
+    async def other(ctx: MessageContext) -> None:
+        ctx.reply("not a button")
+
+    async with Kit(bot=bot) as kit:
+        ann = kit.client("ann")
+        await ann.says("/start")
+        assert kit.channel.sent[-1].message.buttons  # the channel shows the keyboard itself
+        await ann.says("prices")  # the platform sends the label as text
+        assert ann.last == "Espresso 2 EUR"
+        await ann.says("something else")
+        assert ann.last == "not a button"
