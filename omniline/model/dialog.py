@@ -35,11 +35,6 @@ class Dialog(Frozen):
     channel has no buttons) or a reply keyboard (the platform sends the label). A reply that is
     one of the numbers, or a button's label, stands for pressing that button."""
 
-    @property
-    def held_by_operator(self) -> bool:
-        """True while a human holds the dialog: bot handlers never run then."""
-        return self.status in (DialogStatus.QUEUED, DialogStatus.OFFERED, DialogStatus.ACTIVE)
-
 
 class Direction(StrEnum):
     IN = "in"

@@ -69,7 +69,7 @@ Unit = Callable[[Tx], T]
 class Executor(Protocol):
     dialect_name: str
 
-    async def run(self, unit: Unit[T], *, readonly: bool = False) -> T: ...
+    async def run(self, unit: Unit[T]) -> T: ...
 
     async def close(self) -> None: ...
 
@@ -167,7 +167,7 @@ class SqliteExecutor:
         )
         self._checkpointer.start()
 
-    async def run(self, unit: Unit[T], *, readonly: bool = False) -> T:
+    async def run(self, unit: Unit[T]) -> T:
         if self._closed:
             raise RuntimeError("the store is closed")
         loop = asyncio.get_running_loop()
@@ -263,7 +263,7 @@ class PostgresExecutor:
         self._engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
         self._statements = statements_for("postgresql")
 
-    async def run(self, unit: Unit[T], *, readonly: bool = False) -> T:
+    async def run(self, unit: Unit[T]) -> T:
         statements = self._statements
 
         def call(sync_conn: Any) -> T:

@@ -53,8 +53,7 @@ class SqlStore:
         self, *, before: datetime, after_id: int = 0, limit: int = 500
     ) -> list[PendingInbound]:
         return await self._x.run(
-            partial(units.pending_inbound, before=before, after_id=after_id, limit=limit),
-            readonly=True,
+            partial(units.pending_inbound, before=before, after_id=after_id, limit=limit)
         )
 
     async def apply(
@@ -103,18 +102,16 @@ class SqlStore:
             )
 
     async def outbox_status(self, outbox_id: int) -> OutboxResult | None:
-        return await self._x.run(partial(units.outbox_status, outbox_id=outbox_id), readonly=True)
+        return await self._x.run(partial(units.outbox_status, outbox_id=outbox_id))
 
     async def dialog(self, dialog_id: int) -> Dialog | None:
-        return await self._x.run(partial(units.dialog, dialog_id=dialog_id), readonly=True)
+        return await self._x.run(partial(units.dialog, dialog_id=dialog_id))
 
     async def open_dialog_of(self, identity: Identity, line_id: str) -> Dialog | None:
-        return await self._x.run(
-            partial(units.open_dialog_of, identity=identity, line_id=line_id), readonly=True
-        )
+        return await self._x.run(partial(units.open_dialog_of, identity=identity, line_id=line_id))
 
     async def dialog_events(self, dialog_id: int) -> list[DialogEvent]:
-        return await self._x.run(partial(units.dialog_events, dialog_id=dialog_id), readonly=True)
+        return await self._x.run(partial(units.dialog_events, dialog_id=dialog_id))
 
     async def messages(
         self, dialog_id: int, *, after_id: int = 0, limit: int = 100, with_internal: bool = False
@@ -127,8 +124,7 @@ class SqlStore:
                 after_id=after_id,
                 limit=limit,
                 with_internal=with_internal,
-            ),
-            readonly=True,
+            )
         )
 
     async def client_history(
@@ -142,16 +138,14 @@ class SqlStore:
                 after_id=after_id,
                 limit=limit,
                 with_internal=with_internal,
-            ),
-            readonly=True,
+            )
         )
 
     async def identity_history(
         self, identity: Identity, *, after_id: int = 0, limit: int = 100
     ) -> list[StoredMessage]:
         return await self._x.run(
-            partial(units.identity_history, identity=identity, after_id=after_id, limit=limit),
-            readonly=True,
+            partial(units.identity_history, identity=identity, after_id=after_id, limit=limit)
         )
 
     async def update_profile(self, identity: Identity) -> None:
