@@ -122,6 +122,16 @@ def _own_contact(message: Message) -> bool:
     )
 
 
+_FILES = (
+    ("document", AttachmentKind.DOCUMENT),
+    ("voice", AttachmentKind.VOICE),
+    ("audio", AttachmentKind.AUDIO),
+    ("video", AttachmentKind.VIDEO),
+    ("sticker", AttachmentKind.STICKER),
+)
+"""Message fields holding one file, and the kind of attachment each becomes."""
+
+
 def attachments_of(message: Message) -> tuple[Attachment, ...]:
     """Files by their Telegram ``file_id`` (a download URL would carry the bot token)."""
     found: list[Attachment] = []
@@ -130,50 +140,16 @@ def attachments_of(message: Message) -> tuple[Attachment, ...]:
         found.append(
             Attachment(kind=AttachmentKind.IMAGE, file_id=best.file_id, size=best.file_size)
         )
-    if message.document is not None:
-        d = message.document
-        found.append(
-            Attachment(
-                kind=AttachmentKind.DOCUMENT,
-                file_id=d.file_id,
-                name=d.file_name,
-                size=d.file_size,
-                mime_type=d.mime_type,
+    for field, kind in _FILES:
+        file = getattr(message, field)
+        if file is not None:
+            found.append(
+                Attachment(
+                    kind=kind,
+                    file_id=file.file_id,
+                    name=getattr(file, "file_name", None),
+                    size=file.file_size,
+                    mime_type=getattr(file, "mime_type", None),
+                )
             )
-        )
-    if message.voice is not None:
-        v = message.voice
-        found.append(
-            Attachment(
-                kind=AttachmentKind.VOICE,
-                file_id=v.file_id,
-                size=v.file_size,
-                mime_type=v.mime_type,
-            )
-        )
-    if message.audio is not None:
-        a = message.audio
-        found.append(
-            Attachment(
-                kind=AttachmentKind.AUDIO,
-                file_id=a.file_id,
-                name=a.file_name,
-                size=a.file_size,
-                mime_type=a.mime_type,
-            )
-        )
-    if message.video is not None:
-        vid = message.video
-        found.append(
-            Attachment(
-                kind=AttachmentKind.VIDEO,
-                file_id=vid.file_id,
-                name=vid.file_name,
-                size=vid.file_size,
-                mime_type=vid.mime_type,
-            )
-        )
-    if message.sticker is not None:
-        s = message.sticker
-        found.append(Attachment(kind=AttachmentKind.STICKER, file_id=s.file_id, size=s.file_size))
     return tuple(found)
