@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -17,10 +17,21 @@ from omniline.config.loader import format_validation_error, key_path
 from omniline.config.models import Config
 from omniline.dialogs import Dialogs
 from omniline.engine.clock import SystemClock
-from omniline.engine.ports import Capabilities, Channel, Clock, InboundSink, Receipt, Store
-from omniline.errors import ConfigError, OmnilineError
+from omniline.engine.distribution import AUTO_CLOSE_TIMER, OFFER_TIMER, ROUTE_TIMER
+from omniline.engine.ports import (
+    Capabilities,
+    Channel,
+    Clock,
+    InboundSink,
+    Receipt,
+    Store,
+    Timer,
+)
+from omniline.engine.settings import LineSettings
+from omniline.errors import ConfigError, DialogError, OmnilineError
 from omniline.line import Line
 from omniline.model import ChannelRef, Identity, InboundEvent, StoredMessage
+from omniline.operators import Operators
 from omniline.outbox import Outbox
 from omniline.pipeline.builtins import BUILTINS
 from omniline.pipeline.middleware import MiddlewareChain
@@ -112,6 +123,9 @@ class Omniline:
                 handoff_phrases=frozenset(p.casefold() for p in lc.handoff_phrases),
                 handoff_on_bot_error=lc.handoff_on_bot_error,
                 handoff_when_unhandled=lc.handoff_when_unhandled,
+                settings=LineSettings.model_validate(
+                    lc.model_dump(include=set(LineSettings.model_fields))
+                ),
             )
         self.channels: dict[ChannelRef, Channel] = {}
         self._line_of: dict[ChannelRef, str] = {}
@@ -127,6 +141,7 @@ class Omniline:
         self.outbox: Outbox
         self.dialogs: Dialogs
         self.scheduler: Scheduler
+        self.operators: Operators
 
     # --- accessors --------------------------------------------------------------------------------
 
@@ -209,8 +224,13 @@ class Omniline:
             serializer=self._serializer,
             capabilities=self.capabilities,
             deliver=self.outbox.push,
+            lines=self.lines,
+            operator_names=self.operator_names,
         )
+        self.operators = Operators(store, self.dialogs)
+        await self._sync_operators()
         self.scheduler = Scheduler(store, self.clock, poll_interval=oc.poll_interval)
+        self._register_timers()
         recovered = await self.recover()
         if recovered:
             log.info("recovered %d inbound events left unprocessed by the last run", recovered)
@@ -221,6 +241,51 @@ class Omniline:
         self._tasks.append(asyncio.create_task(self._recovery_loop(), name="omniline-recovery"))
         if self.serve_http:
             await self._serve()
+
+    async def _sync_operators(self) -> None:
+        """Make the database's operators and queues those of the config (presence, shift and
+        load are the database's own and stay)."""
+        for oc in self.config.operators:
+            await self.store.save_operator(oc.id, oc.name, oc.capacity)
+        for line in self.lines.values():
+            await self.store.set_queue(line.id, line.settings.queue)
+
+    async def set_queue(self, line_id: str, operator_ids: Sequence[str]) -> None:
+        """Change a line's queue at run time: these operators, in this order."""
+        line = self.lines.get(line_id)
+        if line is None:
+            raise OmnilineError(f"no line {line_id!r}")
+        await self.store.set_queue(line_id, operator_ids)
+        line.settings = line.settings.model_copy(update={"queue": tuple(operator_ids)})
+        for operator_id in operator_ids:
+            self.dialogs.pick_up(operator_id)
+
+    def _register_timers(self) -> None:
+        dialogs = self.dialogs
+
+        async def offer_timed_out(timer: Timer) -> None:
+            data = timer.data if isinstance(timer.data, dict) else {}
+            operator, hop = data.get("operator"), data.get("hop")
+            if timer.dialog_id is None or not isinstance(hop, int):
+                return
+            try:
+                await dialogs.offer_timed_out(
+                    timer.dialog_id, operator if isinstance(operator, str) else None, hop
+                )
+            except DialogError as exc:
+                log.info("offer timer of dialog %s: %s", timer.dialog_id, exc)
+
+        async def route(timer: Timer) -> None:
+            if timer.dialog_id is not None:
+                await dialogs.route(timer.dialog_id)
+
+        async def auto_close(timer: Timer) -> None:
+            if timer.dialog_id is not None:
+                await dialogs.auto_close(timer.dialog_id)
+
+        self.scheduler.on(OFFER_TIMER, offer_timed_out)
+        self.scheduler.on(ROUTE_TIMER, route)
+        self.scheduler.on(AUTO_CLOSE_TIMER, auto_close)
 
     def _build_channels(self) -> None:
         from omniline.channels.webhook import WebhookChannel, mount
@@ -270,8 +335,13 @@ class Omniline:
         line = self.lines[line_id]
 
         async def sink(event: InboundEvent) -> Receipt:
+            settings = line.settings
             receipt = await self.store.ingest(
-                event, line_id=line_id, initial_status=line.initial_status
+                event,
+                line_id=line_id,
+                initial_status=line.initial_status,
+                reopen_within=settings.reopen_within,
+                rating_window=settings.rating.window if settings.rating.enabled else 0.0,
             )
             if not receipt.duplicate:
                 self.pipeline.submit(event, receipt, line_id)

@@ -35,6 +35,10 @@ class DialogConflict(DialogError):
     """The dialog changed while an action was being decided; deciding again with fresh state works."""
 
 
+class OperatorBusy(DialogError):
+    """The operator cannot take one more dialog: they are at their capacity."""
+
+
 class ChannelError(OmnilineError):
     """A channel could not do what was asked of it."""
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from omniline.model import DialogStatus
+from omniline.engine.settings import LineSettings
+from omniline.model import Dialog, DialogStatus
 from omniline.pipeline.router import Router
+
+ResponsibleLookup = Callable[[Dialog], Awaitable[str | None]]
 
 
 @dataclass
@@ -23,6 +28,12 @@ class Line:
     """When a bot handler fails, pass the dialog to operators rather than leave the client waiting."""
     handoff_when_unhandled: bool = True
     """When no bot handler takes a message, pass the dialog to operators."""
+    settings: LineSettings = field(default_factory=LineSettings)
+    """The Open Lines settings. Change them with :meth:`update`, which validates the result."""
+    responsible_manager: ResponsibleLookup | None = None
+    """The CRM hook: the operator responsible for the dialog's client, if the CRM knows one. A
+    new dialog goes to them first (if available), even outside the queue when
+    ``settings.responsible_outside_queue`` says so."""
 
     @property
     def initial_status(self) -> DialogStatus:
@@ -33,3 +44,15 @@ class Line:
         if button_payload is not None and button_payload == self.handoff_button:
             return True
         return text is not None and text.strip().casefold() in self.handoff_phrases
+
+    def update(self, **changes: Any) -> LineSettings:
+        """Change settings at run time, e.g. ``line.update(distribution="evenly")``. The whole
+        result is validated first (``pydantic.ValidationError`` names what is wrong), so a line
+        never runs on half-applied settings."""
+        if "queue" in changes:
+            raise ValueError(
+                "change a line's queue with Omniline.set_queue (it is in the database)"
+            )
+        merged = {**self.settings.model_dump(), **changes}
+        self.settings = LineSettings.model_validate(merged)
+        return self.settings

@@ -6,8 +6,10 @@ client answers with the number (the pipeline maps the number back to the button'
 
 from __future__ import annotations
 
-from omniline.engine.ports import Capabilities
-from omniline.model import Button, OutboundMessage
+from collections.abc import Sequence
+
+from omniline.engine.ports import Capabilities, DialogAction, LogAction, RouteAction, SendAction
+from omniline.model import Button, OutboundMessage, Visibility
 
 
 def split_text(text: str, limit: int) -> list[str]:
@@ -94,3 +96,25 @@ def degrade(message: OutboundMessage, caps: Capabilities) -> tuple[OutboundMessa
             OutboundMessage(text=chunk, buttons=buttons if last else (), inline=message.inline)
         )
     return tuple(parts)
+
+
+def fill_parts(actions: Sequence[DialogAction], caps: Capabilities) -> list[DialogAction]:
+    """Give every message to the client that has none yet its parts as a channel with ``caps``
+    sends them (the texts of a routing plan too)."""
+    done: list[DialogAction] = []
+    for action in actions:
+        if (
+            isinstance(action, SendAction)
+            and action.visibility is Visibility.CLIENT
+            and not action.parts
+        ):
+            action = action.model_copy(update={"parts": degrade(action.message, caps)})
+        elif isinstance(action, RouteAction) and action.plan.when_exhausted:
+            texts = tuple(
+                a
+                for a in fill_parts(action.plan.when_exhausted, caps)
+                if isinstance(a, SendAction | LogAction)
+            )
+            action = RouteAction(plan=action.plan.model_copy(update={"when_exhausted": texts}))
+        done.append(action)
+    return done

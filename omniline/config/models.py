@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from omniline.engine.settings import LineSettings
 from omniline.model.identity import NAME_PATTERN
 
 
@@ -54,9 +55,15 @@ class ChannelConfig(_Section):
 class OperatorConfig(_Section):
     id: str = Field(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")
     name: str = Field(min_length=1)
+    capacity: int | None = Field(default=None, ge=1)
+    """Most open dialogs at once; by default the line's ``default_capacity``."""
 
 
-class LineConfig(_Section):
+class LineConfig(LineSettings):
+    """A line: its channels and bot, and its Open Lines settings (see ``LineSettings``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
     id: str = Field(pattern=NAME_PATTERN)
     name: str = Field(min_length=1)
     bot: str | None = None
@@ -101,4 +108,11 @@ class Config(_Section):
         ops = [o.id for o in self.operators]
         if len(ops) != len(set(ops)):
             raise ValueError("operator ids must be unique")
+        for line in self.lines:
+            unknown = [o for o in line.queue if o not in ops]
+            if unknown:
+                raise ValueError(
+                    f"line {line.id!r}: the queue names operators that are not in 'operators': "
+                    + ", ".join(unknown)
+                )
         return self

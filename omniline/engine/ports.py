@@ -6,12 +6,15 @@ Adapters implement them: ``omniline.store`` the :class:`Store`, channel plugins 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from enum import Enum
+from typing import Final, Protocol, runtime_checkable
 
 from pydantic import AwareDatetime, Field, JsonValue
 
+from omniline.engine.hours import WorkingHours
+from omniline.engine.stats import Statistics
 from omniline.model import (
     ChannelRef,
     Dialog,
@@ -19,11 +22,23 @@ from omniline.model import (
     DialogStatus,
     Identity,
     InboundEvent,
+    Operator,
     OutboundMessage,
+    Presence,
+    Shift,
     StoredMessage,
     Visibility,
 )
 from omniline.model._base import Frozen
+
+
+class Unset(Enum):
+    UNSET = "unset"
+
+
+UNSET: Final = Unset.UNSET
+"""Leave a field as it is (where None is a value of its own)."""
+
 
 # --- time -----------------------------------------------------------------------------------------
 
@@ -83,6 +98,10 @@ class Receipt(Frozen):
     message_id: int
     dialog: Dialog | None = None
     """The dialog as the event left it (absent for a duplicate)."""
+    opened: bool = False
+    """The event opened a new dialog."""
+    reopened: bool = False
+    """The event reopened a recently closed dialog."""
 
 
 InboundSink = Callable[[InboundEvent], Awaitable[Receipt]]
@@ -152,14 +171,78 @@ class LogAction(Frozen):
 
 
 class StatusAction(Frozen):
-    """Move the dialog from ``expected`` to ``status``; fails the whole unit if it moved meanwhile."""
+    """Move the dialog from ``expected`` to ``status``, held by ``operator_id``; fails the whole
+    unit if it moved meanwhile. Operators' loads follow in the same transaction: the new holder's
+    is raised only if it stays within ``capacity`` (their own, else this default), otherwise the
+    unit fails with ``OperatorBusy``."""
 
     expected: DialogStatus
     status: DialogStatus
     operator_id: str | None = None
+    capacity: int = 1_000_000
+    new_round: bool = False
+    """Back to the queue for a new round: operators offered it before may be offered it again."""
 
 
-DialogAction = SendAction | LogAction | StatusAction
+class RoutePlan(Frozen):
+    """How to give a queued dialog to an operator: the line's rules, decided in the database."""
+
+    line_id: str
+    distribution: str = Field(pattern="^(strict|evenly|all)$")
+    default_capacity: int = Field(ge=1)
+    only_online: bool
+    only_working: bool
+    timeout: float = Field(gt=0)
+    """Seconds an offered operator has to accept."""
+    prefer: tuple[str, ...] = ()
+    """Operators to try before the queue if they are available (the CRM's responsible manager),
+    even if they are not in the line's queue."""
+    return_within: float | None = None
+    """Also prefer the operator who served the client last, if within this many seconds."""
+    circulate: bool = False
+    """When everyone was tried, start again from the top of the queue."""
+    when_exhausted: tuple[SendAction | LogAction, ...] = ()
+    """What to do when everyone was tried and nobody answered (unless circulating)."""
+
+
+class RouteAction(Frozen):
+    """Offer the dialog, if it is queued, by ``plan`` (one atomic statement decides who)."""
+
+    plan: RoutePlan
+
+
+class TimerAction(Frozen):
+    """Set the timer (kind, key) to ``due_at``, or cancel it (``due_at`` None), with the dialog's
+    other changes."""
+
+    kind: str
+    key: str
+    due_at: AwareDatetime | None
+    data: JsonValue = None
+
+
+class FieldsAction(Frozen):
+    """Change the dialog's own fields (those given)."""
+
+    pinned: bool | None = None
+    awaiting_rating: bool | None = None
+    rating: int | None = Field(default=None, ge=1, le=5)
+    route: str | None = None
+    """A :class:`~omniline.model.Route` value, or "" to clear it."""
+    line_id: str | None = None
+    """Move the dialog to this line (a transfer)."""
+
+
+class MemberAction(Frozen):
+    """Invite an operator into the dialog (``join``) or let them leave."""
+
+    operator_id: str
+    join: bool = True
+
+
+DialogAction = (
+    SendAction | LogAction | StatusAction | RouteAction | TimerAction | FieldsAction | MemberAction
+)
 
 
 class OutboxResult(Frozen):
@@ -191,10 +274,19 @@ class Store(Protocol):
     """Durable state. Every method is one unit of work: it commits whole or not at all."""
 
     async def ingest(
-        self, event: InboundEvent, *, line_id: str, initial_status: DialogStatus
+        self,
+        event: InboundEvent,
+        *,
+        line_id: str,
+        initial_status: DialogStatus,
+        reopen_within: float = 0.0,
+        rating_window: float = 0.0,
     ) -> Receipt:
-        """Store an inbound event in the inbox and in its dialog (opening one if none is open).
-        A redelivery (same channel and event id) changes nothing and comes back ``duplicate``."""
+        """Store an inbound event in the inbox and in its dialog. With no open dialog, a message
+        goes to the last closed one if it answers that dialog's rating question within
+        ``rating_window`` seconds of the close, or reopens it within ``reopen_within`` seconds;
+        otherwise a new dialog opens. A redelivery (same channel and event id) changes nothing
+        and comes back ``duplicate``."""
         ...
 
     async def pending_inbound(
@@ -276,6 +368,66 @@ class Store(Protocol):
 
     async def finish_timer(self, timer_id: int) -> None: ...
 
+    # operators and queues
+
+    async def save_operator(self, operator_id: str, name: str, capacity: int | None = None) -> None:
+        """Add an operator (offline, day not started) or update their name and capacity."""
+        ...
+
+    async def operator(self, operator_id: str) -> Operator | None: ...
+
+    async def operators(self) -> list[Operator]: ...
+
+    async def set_operator(
+        self,
+        operator_id: str,
+        *,
+        presence: Presence | None = None,
+        shift: Shift | None = None,
+        capacity: int | Unset | None = UNSET,
+    ) -> Operator:
+        """Change an operator's presence, shift or capacity (``None``: the line's default)."""
+        ...
+
+    async def set_queue(self, line_id: str, operator_ids: Sequence[str]) -> None:
+        """Make a line's queue exactly these operators, in this order."""
+        ...
+
+    async def queue(self, line_id: str) -> list[str]: ...
+
+    async def lines_of(self, operator_id: str) -> list[str]:
+        """The lines whose queue the operator is in."""
+        ...
+
+    async def waiting_dialogs(self, line_id: str, *, limit: int = 100) -> list[int]:
+        """Dialogs of the line waiting for an operator to free up or become available, oldest
+        first."""
+        ...
+
+    async def offered_to(self, dialog_id: int) -> list[str]:
+        """Who sees a dialog offered to all operators at once."""
+        ...
+
+    async def members(self, dialog_id: int) -> list[str]:
+        """Operators invited into the dialog."""
+        ...
+
+    async def held_counts(self) -> dict[str, int]:
+        """Dialogs offered to or held by each operator, counted from the dialogs."""
+        ...
+
+    async def statistics(
+        self,
+        *,
+        since: datetime,
+        until: datetime,
+        line_id: str | None = None,
+        hours: Mapping[str, WorkingHours | None] | None = None,
+    ) -> Statistics:
+        """Statistics of the dialogs opened in [since, until) (of one line, or of all), and every
+        operator's active dialogs now. ``hours`` gives each line's working hours."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -286,13 +438,18 @@ __all__ = [
     "Clock",
     "Delivery",
     "DialogAction",
+    "FieldsAction",
     "InboundSink",
     "LogAction",
+    "MemberAction",
     "OutboxResult",
     "PendingInbound",
     "Receipt",
+    "RouteAction",
+    "RoutePlan",
     "SendAction",
     "StatusAction",
     "Store",
     "Timer",
+    "TimerAction",
 ]

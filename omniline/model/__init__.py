@@ -1,8 +1,16 @@
 """Pure data: identities, messages, inbound events, dialog events and dialogs. No I/O here."""
 
-from omniline.model.dialog import Dialog, DialogStatus, Direction, StoredMessage, Visibility
+from omniline.model.dialog import (
+    Dialog,
+    DialogStatus,
+    Direction,
+    Route,
+    StoredMessage,
+    Visibility,
+)
 from omniline.model.events import (
     Accepted,
+    BackToBot,
     Closed,
     DialogEvent,
     HandedOff,
@@ -18,6 +26,7 @@ from omniline.model.events import (
     Transferred,
     Unpinned,
     Whispered,
+    Withdrawn,
     dialog_event_adapter,
     parse_dialog_event,
 )
@@ -31,11 +40,13 @@ from omniline.model.messages import (
     Location,
     OutboundMessage,
 )
+from omniline.model.operator import Operator, Presence, Shift
 
 __all__ = [
     "Accepted",
     "Attachment",
     "AttachmentKind",
+    "BackToBot",
     "Button",
     "ChannelRef",
     "Closed",
@@ -52,17 +63,22 @@ __all__ = [
     "Location",
     "Offered",
     "Opened",
+    "Operator",
     "OutboundMessage",
     "Pinned",
+    "Presence",
     "Queued",
     "Rated",
     "Reopened",
+    "Route",
+    "Shift",
     "Skipped",
     "StoredMessage",
     "Transferred",
     "Unpinned",
     "Visibility",
     "Whispered",
+    "Withdrawn",
     "dialog_event_adapter",
     "parse_dialog_event",
 ]

@@ -19,6 +19,20 @@ class DialogStatus(StrEnum):
     CLOSED = "closed"
 
 
+class Route(StrEnum):
+    """Where a dialog stands with the distributor while no operator answers it."""
+
+    WAITING = "waiting"
+    """Queued because nobody could take it (all at capacity): given out as soon as someone can."""
+    PARKED = "parked"
+    """Nobody available, so offered by queue order to someone who is not (the line's rule); moved
+    to the first operator who becomes available."""
+    HOURS = "hours"
+    """Queued outside working hours; routed when the line opens."""
+    EXHAUSTED = "exhausted"
+    """The whole queue was tried and nobody answered; waits for an operator to take it."""
+
+
 class Dialog(Frozen):
     id: int
     line_id: str
@@ -30,6 +44,13 @@ class Dialog(Frozen):
     opened_at: AwareDatetime
     closed_at: AwareDatetime | None = None
     rating: int | None = None
+    hops: int = 0
+    """How many times the dialog was offered to an operator (every hop is also in its log)."""
+    route: Route | None = None
+    tried: tuple[str, ...] = ()
+    """Operators offered the dialog in the current round of the queue."""
+    awaiting_rating: bool = False
+    """The client was asked to rate the closed dialog and has not answered yet."""
     pending_buttons: tuple[tuple[Button, ...], ...] = ()
     """Buttons last shown to the client whose press comes back as text: a numbered list (their
     channel has no buttons) or a reply keyboard (the platform sends the label). A reply that is

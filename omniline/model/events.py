@@ -50,6 +50,10 @@ class Queued(_DialogEventBase):
 class Offered(_DialogEventBase):
     kind: Literal["offered"] = "offered"
     operator_ids: tuple[str, ...]
+    hop: int = 0
+    """1 for the dialog's first offer, counting up with every further one."""
+    parked: bool = False
+    """Offered to someone unavailable because nobody in the queue was available."""
 
 
 class Accepted(_DialogEventBase):
@@ -60,6 +64,15 @@ class Accepted(_DialogEventBase):
 class Skipped(_DialogEventBase):
     kind: Literal["skipped"] = "skipped"
     operator_id: str
+    reason: str | None = None
+    """``skip`` (the operator passed), ``timeout`` (no answer in time), ``withdrawn`` (moved to an
+    operator who became available) or ``unavailable``."""
+
+
+class Withdrawn(_DialogEventBase):
+    kind: Literal["withdrawn"] = "withdrawn"
+    operator_ids: tuple[str, ...]
+    """Operators who saw the dialog offered and no longer do (another one accepted it)."""
 
 
 class Transferred(_DialogEventBase):
@@ -97,6 +110,10 @@ class Reopened(_DialogEventBase):
     kind: Literal["reopened"] = "reopened"
 
 
+class BackToBot(_DialogEventBase):
+    kind: Literal["back_to_bot"] = "back_to_bot"
+
+
 class Rated(_DialogEventBase):
     kind: Literal["rated"] = "rated"
     score: int = Field(ge=1, le=5)
@@ -116,7 +133,9 @@ DialogEvent = Annotated[
     | Unpinned
     | Closed
     | Reopened
-    | Rated,
+    | Rated
+    | Withdrawn
+    | BackToBot,
     Field(discriminator="kind"),
 ]
 """Any event of a dialog's log; ``kind`` tells which."""

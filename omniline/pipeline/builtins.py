@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import logging
 
-from omniline.channels.degrade import button_for_reply
+from omniline.channels.degrade import button_for_reply, fill_parts
+from omniline.engine.distribution import AUTO_CLOSE_TIMER, render_text, route_actions
 from omniline.engine.lifecycle import Transition, next_status
-from omniline.engine.ports import LogAction, StatusAction
-from omniline.model import Closed, DialogStatus, HandedOff, InboundEvent, Queued
+from omniline.engine.ports import FieldsAction, LogAction, StatusAction, TimerAction
+from omniline.engine.rating import score_of
+from omniline.model import (
+    Closed,
+    DialogStatus,
+    HandedOff,
+    InboundEvent,
+    OutboundMessage,
+    Queued,
+    Rated,
+)
 from omniline.pipeline.context import MessageContext
 from omniline.pipeline.middleware import Middleware, Next
 
@@ -47,12 +57,63 @@ async def dialog(call_next: Next, event: InboundEvent, ctx: MessageContext) -> N
     await call_next(event, ctx)
 
 
+async def rating(call_next: Next, event: InboundEvent, ctx: MessageContext) -> None:
+    dialog = ctx.dialog
+    if dialog.status is DialogStatus.CLOSED and dialog.awaiting_rating:
+        score = score_of(event.message, dialog.pending_buttons)
+        if score is not None:
+            settings = ctx.line.settings
+            ctx.actions.append(FieldsAction(rating=score, awaiting_rating=False))
+            ctx.actions.append(LogAction(event=Rated(at=ctx.now, actor="client", score=score)))
+            if settings.rating.thanks is not None:
+                text = render_text(settings.rating.thanks, dialog, ctx.line.name)
+                ctx.send(OutboundMessage(text=text), author="system")
+            return
+    await call_next(event, ctx)
+
+
+async def welcome(call_next: Next, event: InboundEvent, ctx: MessageContext) -> None:
+    text = ctx.line.settings.welcome
+    if ctx.receipt.opened and text is not None:
+        ctx.send(
+            OutboundMessage(text=render_text(text, ctx.dialog, ctx.line.name)), author="system"
+        )
+    await call_next(event, ctx)
+
+
 async def operator_gate(call_next: Next, event: InboundEvent, ctx: MessageContext) -> None:
     # Only a dialog that is with the bot goes on: one a human holds never reaches the bot, and
     # neither does one closed between the message's arrival and its turn here.
-    if ctx.dialog.status is not DialogStatus.BOT:
+    dialog = ctx.dialog
+    if dialog.status is DialogStatus.BOT:
+        await call_next(event, ctx)
         return
-    await call_next(event, ctx)
+    if dialog.status is DialogStatus.QUEUED and dialog.route is None:
+        # Opened (or reopened) in the queue, on a line without a bot: to an operator now.
+        ctx.actions.append(LogAction(event=Queued(at=ctx.now, actor="system")))
+        await _route(ctx)
+    elif dialog.status is DialogStatus.ACTIVE and ctx.line.settings.auto_close_after is not None:
+        # The client answered: the dialog is not left silent, whatever the timer said.
+        key = str(dialog.id)
+        ctx.actions.append(TimerAction(kind=AUTO_CLOSE_TIMER, key=key, due_at=None))
+
+
+async def _route(ctx: MessageContext) -> None:
+    line = ctx.line
+    prefer: tuple[str, ...] = ()
+    lookup = line.responsible_manager
+    if lookup is not None:
+        try:
+            manager = await lookup(ctx.dialog)
+        except Exception:
+            log.exception("the responsible-manager lookup failed; routing by the queue")
+            manager = None
+        outside = line.settings.responsible_outside_queue
+        if manager is not None and (outside or manager in line.settings.queue):
+            prefer = (manager,)
+    queued = ctx.dialog.model_copy(update={"status": DialogStatus.QUEUED})
+    actions = route_actions(line.settings, line.id, line.name, queued, ctx.now, prefer=prefer)
+    ctx.actions.extend(fill_parts(actions, ctx.capabilities))
 
 
 async def human_request(call_next: Next, event: InboundEvent, ctx: MessageContext) -> None:
@@ -88,6 +149,7 @@ async def handoff(call_next: Next, event: InboundEvent, ctx: MessageContext) -> 
             LogAction(event=HandedOff(at=now, actor="bot", reason=ctx.handoff_reason))
         )
         ctx.actions.append(LogAction(event=Queued(at=now, actor="system")))
+        await _route(ctx)
     ctx.handoff_requested = ctx.close_requested = False
     await call_next(event, ctx)
 
@@ -95,6 +157,8 @@ async def handoff(call_next: Next, event: InboundEvent, ctx: MessageContext) -> 
 BUILTINS: dict[str, Middleware] = {
     "errors": errors,
     "dialog": dialog,
+    "rating": rating,
+    "welcome": welcome,
     "operator_gate": operator_gate,
     "human_request": human_request,
     "bot": bot,

@@ -19,7 +19,9 @@ Middleware = Callable[[Next, InboundEvent, MessageContext], Awaitable[None]]
 BUILTIN_ORDER: tuple[str, ...] = (
     "errors",  # a failing handler is logged and the client is not left without an answer
     "dialog",  # the dialog as the message finds it: a numbered reply becomes a button press
-    "operator_gate",  # a dialog a human holds never reaches the bot
+    "rating",  # the answer to a closed dialog's rating question
+    "welcome",  # the line's welcome text after the first message of a dialog
+    "operator_gate",  # a dialog a human holds never reaches the bot; a new one is routed
     "human_request",  # the client asked for a person ("operator", a button...)
     "bot",  # the line's handlers
     "handoff",  # what the handlers asked for: to the queue, or closed

@@ -46,6 +46,7 @@ identities = sa.Table(
 )
 
 OPEN = sa.text("status <> 'closed'")
+WAITING = sa.text("route IN ('waiting', 'parked')")
 
 dialogs = sa.Table(
     "dialogs",
@@ -61,13 +62,27 @@ dialogs = sa.Table(
     sa.Column("closed_at", Time),
     sa.Column("rating", sa.Integer),
     sa.Column("choices", sa.Text),
+    sa.Column("hops", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("route", sa.Text),
+    sa.Column("tried", sa.Text),
+    sa.Column("awaiting_rating", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_dialogs_identity_line", "identity_id", "line_id"),
     sa.Index("ix_dialogs_line_status", "line_id", "status"),
-    # At most one dialog that is not closed per identity and line, even across worker processes.
+    sa.Index("ix_dialogs_operator_status", "operator_id", "status"),
+    sa.Index("ix_dialogs_opened_at", "opened_at"),
+    # Dialogs the distributor picks up as soon as an operator frees up or becomes available.
     sa.Index(
-        "uq_dialogs_open_identity_line",
-        "identity_id",
+        "ix_dialogs_waiting",
         "line_id",
+        "id",
+        sqlite_where=WAITING,
+        postgresql_where=WAITING,
+    ),
+    # At most one dialog that is not closed per identity, even across worker processes (a
+    # channel belongs to one line; a dialog transferred to another line stays the open one).
+    sa.Index(
+        "uq_dialogs_open_identity",
+        "identity_id",
         unique=True,
         sqlite_where=OPEN,
         postgresql_where=OPEN,
@@ -172,3 +187,52 @@ timers = sa.Table(
     sa.UniqueConstraint("kind", "key"),
     sa.Index("ix_timers_due", "status", "due_at"),
 )
+
+
+operators = sa.Table(
+    "operators",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("presence", sa.Text, nullable=False),
+    sa.Column("shift", sa.Text, nullable=False),
+    sa.Column("capacity", sa.Integer),
+    # Dialogs offered to this operator alone or held by them: kept in step with ``dialogs`` in the
+    # same transactions, and raised only by a statement that checks it against the capacity.
+    sa.Column("load", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+line_operators = sa.Table(
+    "line_operators",
+    metadata,
+    sa.Column("line_id", sa.Text, primary_key=True),
+    sa.Column("operator_id", sa.Text, sa.ForeignKey("operators.id"), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    # Dialogs offered to the operator on this line: the "evenly" mode's round robin, in the
+    # database so that it survives restarts and is shared by every worker process.
+    sa.Column("received", sa.Integer, nullable=False, server_default="0"),
+    sa.Index("ix_line_operators_line_position", "line_id", "position"),
+    sa.Index("ix_line_operators_line_received", "line_id", "received", "position"),
+    sa.Index("ix_line_operators_operator", "operator_id"),
+)
+
+dialog_offers = sa.Table(
+    "dialog_offers",
+    metadata,
+    sa.Column("dialog_id", Id, sa.ForeignKey("dialogs.id"), primary_key=True),
+    sa.Column("operator_id", sa.Text, primary_key=True),
+    sa.Column("offered_at", Time, nullable=False),
+    sa.Index("ix_dialog_offers_operator", "operator_id"),
+)
+"""Who sees a dialog offered to all of a line's operators at once ("all" mode)."""
+
+dialog_members = sa.Table(
+    "dialog_members",
+    metadata,
+    sa.Column("dialog_id", Id, sa.ForeignKey("dialogs.id"), primary_key=True),
+    sa.Column("operator_id", sa.Text, primary_key=True),
+    sa.Column("joined_at", Time, nullable=False),
+    sa.Index("ix_dialog_members_operator", "operator_id"),
+)
+"""Operators invited into a dialog beside the one who holds it."""

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import partial
 
 from pydantic import JsonValue
 
+from omniline.engine.hours import WorkingHours
 from omniline.engine.ports import (
+    UNSET,
     Clock,
     Delivery,
     DialogAction,
@@ -16,10 +18,23 @@ from omniline.engine.ports import (
     PendingInbound,
     Receipt,
     Timer,
+    Unset,
 )
-from omniline.model import Dialog, DialogEvent, DialogStatus, Identity, InboundEvent, StoredMessage
-from omniline.store import units
+from omniline.engine.stats import DialogRecord, Statistics, compute
+from omniline.model import (
+    Dialog,
+    DialogEvent,
+    DialogStatus,
+    Identity,
+    InboundEvent,
+    Operator,
+    Presence,
+    Shift,
+    StoredMessage,
+)
+from omniline.store import operators, units
 from omniline.store.executor import Executor, Tx
+from omniline.store.stats import dialog_records, open_by_operator
 
 
 class SqlStore:
@@ -35,7 +50,13 @@ class SqlStore:
         return self._x.dialect_name
 
     async def ingest(
-        self, event: InboundEvent, *, line_id: str, initial_status: DialogStatus
+        self,
+        event: InboundEvent,
+        *,
+        line_id: str,
+        initial_status: DialogStatus,
+        reopen_within: float = 0.0,
+        rating_window: float = 0.0,
     ) -> Receipt:
         payload = event.model_dump_json()
         return await self._x.run(
@@ -46,6 +67,8 @@ class SqlStore:
                 line_id=line_id,
                 initial_status=initial_status,
                 now=self._clock.now(),
+                reopen_within=reopen_within,
+                rating_window=rating_window,
             )
         )
 
@@ -187,6 +210,84 @@ class SqlStore:
             tx.run(tx.q.timer_done, {"timer_id": timer_id, "now": now})
 
         await self._x.run(unit)
+
+    # --- operators and queues ---------------------------------------------------------------------
+
+    async def save_operator(self, operator_id: str, name: str, capacity: int | None = None) -> None:
+        now = units.ts(self._clock.now())
+
+        def unit(tx: Tx) -> None:
+            params = {"operator_id": operator_id, "name": name, "capacity": capacity, "now": now}
+            tx.run(tx.q.operator_upsert, params)
+
+        await self._x.run(unit)
+
+    async def operator(self, operator_id: str) -> Operator | None:
+        return await self._x.run(partial(operators.operator, operator_id=operator_id))
+
+    async def operators(self) -> list[Operator]:
+        return await self._x.run(operators.all_operators)
+
+    async def set_operator(
+        self,
+        operator_id: str,
+        *,
+        presence: Presence | None = None,
+        shift: Shift | None = None,
+        capacity: int | Unset | None = UNSET,
+    ) -> Operator:
+        return await self._x.run(
+            partial(
+                operators.set_operator,
+                operator_id=operator_id,
+                presence=presence,
+                shift=shift,
+                capacity=capacity,
+                now=units.ts(self._clock.now()),
+            )
+        )
+
+    async def set_queue(self, line_id: str, operator_ids: Sequence[str]) -> None:
+        await self._x.run(
+            partial(operators.set_queue, line_id=line_id, operator_ids=tuple(operator_ids))
+        )
+
+    async def queue(self, line_id: str) -> list[str]:
+        return await self._x.run(partial(operators.queue, line_id=line_id))
+
+    async def lines_of(self, operator_id: str) -> list[str]:
+        return await self._x.run(partial(operators.lines_of, operator_id=operator_id))
+
+    async def waiting_dialogs(self, line_id: str, *, limit: int = 100) -> list[int]:
+        return await self._x.run(partial(operators.waiting, line_id=line_id, limit=limit))
+
+    async def offered_to(self, dialog_id: int) -> list[str]:
+        return await self._x.run(partial(operators.offered_to, dialog_id=dialog_id))
+
+    async def members(self, dialog_id: int) -> list[str]:
+        return await self._x.run(partial(operators.members, dialog_id=dialog_id))
+
+    async def held_counts(self) -> dict[str, int]:
+        return await self._x.run(operators.held_counts)
+
+    # --- statistics ------------------------------------------------------------------------------
+
+    async def statistics(
+        self,
+        *,
+        since: datetime,
+        until: datetime,
+        line_id: str | None = None,
+        hours: Mapping[str, WorkingHours | None] | None = None,
+    ) -> Statistics:
+        start, end = units.ts(since), units.ts(until)
+
+        def unit(tx: Tx) -> tuple[list[DialogRecord], dict[str, int]]:
+            records = dialog_records(tx, since=start, until=end, line_id=line_id)
+            return records, open_by_operator(tx)
+
+        records, open_now = await self._x.run(unit)
+        return compute(records, open_by_operator=open_now, hours=hours or {})
 
     async def close(self) -> None:
         await self._x.close()

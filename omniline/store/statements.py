@@ -19,10 +19,14 @@ from sqlalchemy.sql.dml import Insert
 from omniline.store.schema import (
     clients,
     dialog_events,
+    dialog_members,
+    dialog_offers,
     dialogs,
     identities,
     inbox,
+    line_operators,
     messages,
+    operators,
     outbox,
     timers,
 )
@@ -89,6 +93,10 @@ DIALOG_COLUMNS = (
     dialogs.c.closed_at,
     dialogs.c.rating,
     dialogs.c.choices,
+    dialogs.c.hops,
+    dialogs.c.route,
+    dialogs.c.tried,
+    dialogs.c.awaiting_rating,
     identities.c.id,
     identities.c.channel_type,
     identities.c.account,
@@ -230,20 +238,20 @@ class Statements:
 
         # dialogs
         joined = dialogs.join(identities, identities.c.id == dialogs.c.identity_id)
+        # An identity has at most one open dialog: its channel belongs to one line, and a dialog
+        # transferred to another line stays the identity's open dialog there.
         self.dialog_open_of = c(
             sa.select(*DIALOG_COLUMNS)
             .select_from(joined)
             .where(
                 dialogs.c.identity_id == P("identity_id"),
-                dialogs.c.line_id == P("line_id"),
                 dialogs.c.status != lit("closed"),
             ),
             d,
         )
-        # One round: the identity and its open dialog on the line (dialog columns NULL if none).
+        # One round: the identity and its open dialog (dialog columns NULL if none).
         open_on_line = sa.and_(
             dialogs.c.identity_id == identities.c.id,
-            dialogs.c.line_id == P("line_id"),
             dialogs.c.status != lit("closed"),
         )
         self.identity_with_open_dialog = c(
@@ -264,7 +272,14 @@ class Statements:
         )
         self.dialog_state = c(
             sa.select(
-                dialogs.c.status, dialogs.c.client_id, dialogs.c.identity_id, dialogs.c.choices
+                dialogs.c.status,
+                dialogs.c.client_id,
+                dialogs.c.identity_id,
+                dialogs.c.choices,
+                dialogs.c.operator_id,
+                dialogs.c.line_id,
+                dialogs.c.hops,
+                dialogs.c.tried,
             ).where(dialogs.c.id == P("dialog_id")),
             d,
         )
@@ -283,19 +298,80 @@ class Statements:
                 opened_at=P("now"),
             )
             .on_conflict_do_nothing(  # type: ignore[attr-defined]
-                index_elements=["identity_id", "line_id"], index_where=sa.text("status <> 'closed'")
+                index_elements=["identity_id"], index_where=sa.text("status <> 'closed'")
             )
             .returning(dialogs.c.id),
             d,
         )
         self.dialog_set_status = c(
             sa.update(dialogs)
-            .where(dialogs.c.id == P("dialog_id"), dialogs.c.status == P("expected"))
+            .where(
+                dialogs.c.id == P("dialog_id"),
+                dialogs.c.status == P("expected"),
+                sa.func.coalesce(dialogs.c.operator_id, "") == P("expected_operator"),
+            )
             .values(
                 status=P("status"),
                 operator_id=P("operator_id"),
                 closed_at=P("closed_at"),
+                hops=dialogs.c.hops + P("hop"),
+                route=P("route"),
+                tried=P("tried"),
             ),
+            d,
+        )
+        self.dialog_set_fields = {
+            name: c(
+                sa.update(dialogs).where(dialogs.c.id == P("dialog_id")).values({name: P("value")}),
+                d,
+            )
+            for name in ("pinned", "awaiting_rating", "rating", "route", "line_id")
+        }
+        self.dialog_last_closed = c(
+            sa.select(*DIALOG_COLUMNS)
+            .select_from(joined)
+            .where(
+                dialogs.c.identity_id == P("identity_id"),
+                dialogs.c.line_id == P("line_id"),
+                dialogs.c.status == lit("closed"),
+            )
+            .order_by(dialogs.c.id.desc())
+            .limit(1),
+            d,
+        )
+        self.dialog_reopen = c(
+            sa.update(dialogs)
+            .where(dialogs.c.id == P("dialog_id"), dialogs.c.status == lit("closed"))
+            .values(
+                status=lit("queued"),
+                closed_at=None,
+                route=None,
+                tried=None,
+                awaiting_rating=False,
+            ),
+            d,
+        )
+        self.last_operator_of_client = c(
+            sa.select(dialogs.c.operator_id)
+            .where(
+                dialogs.c.client_id == P("client_id"),
+                dialogs.c.line_id == P("line_id"),
+                dialogs.c.status == lit("closed"),
+                dialogs.c.closed_at >= P("since"),
+                dialogs.c.operator_id.is_not(None),
+            )
+            .order_by(dialogs.c.closed_at.desc())
+            .limit(1),
+            d,
+        )
+        self.waiting_on_line = c(
+            sa.select(dialogs.c.id)
+            .where(
+                dialogs.c.line_id == P("line_id"),
+                sa.text("route IN ('waiting', 'parked')"),
+            )
+            .order_by(dialogs.c.id)
+            .limit(P("limit")),
             d,
         )
         self.dialog_set_choices = c(
@@ -433,6 +509,169 @@ class Statements:
                 outbox.c.error,
                 outbox.c.next_attempt_at,
             ).where(outbox.c.id == P("outbox_id")),
+            d,
+        )
+
+        # operators and queues
+        self.operator_upsert = c(
+            insert(operators)
+            .values(
+                id=P("operator_id"),
+                name=P("name"),
+                presence=lit("offline"),
+                shift=lit("not_started"),
+                capacity=P("capacity"),
+                load=0,
+                updated_at=P("now"),
+            )
+            .on_conflict_do_update(  # type: ignore[attr-defined]
+                index_elements=["id"], set_={"name": P("name"), "capacity": P("capacity")}
+            ),
+            d,
+        )
+        operator_columns = (
+            operators.c.id,
+            operators.c.name,
+            operators.c.presence,
+            operators.c.shift,
+            operators.c.capacity,
+            operators.c.load,
+        )
+        self.operator_one = c(
+            sa.select(*operator_columns).where(operators.c.id == P("operator_id")), d
+        )
+        self.operators_all = c(sa.select(*operator_columns).order_by(operators.c.id), d)
+        for name in ("presence", "shift", "capacity"):
+            setattr(
+                self,
+                f"operator_set_{name}",
+                c(
+                    sa.update(operators)
+                    .where(operators.c.id == P("operator_id"))
+                    .values({name: P("value"), "updated_at": P("now")}),
+                    d,
+                ),
+            )
+        available = sa.and_(
+            sa.or_(operators.c.presence == lit("online"), P("any_presence") == 1),
+            sa.or_(operators.c.shift == lit("working"), P("any_shift") == 1),
+        )
+        has_room = operators.c.load < sa.func.coalesce(operators.c.capacity, P("capacity"))
+        # The one statement that decides an assignment: it raises the operator's load only while
+        # they have room (and are available), so two concurrent offers can never overfill them.
+        self.operator_take = c(
+            sa.update(operators)
+            .where(operators.c.id == P("operator_id"), has_room, available)
+            .values(load=operators.c.load + 1)
+            .returning(operators.c.id),
+            d,
+        )
+        self.operator_release = c(
+            sa.update(operators)
+            .where(operators.c.id == P("operator_id"), operators.c.load > 0)
+            .values(load=operators.c.load - 1),
+            d,
+        )
+        queue = line_operators.join(operators, operators.c.id == line_operators.c.operator_id)
+        candidates = (
+            sa.select(line_operators.c.operator_id, line_operators.c.received, operators.c.load)
+            .select_from(queue)
+            .where(line_operators.c.line_id == P("line_id"), has_room, available)
+            .limit(P("limit"))
+        )
+        self.candidates_in_order = c(candidates.order_by(line_operators.c.position), d)
+        self.candidates_evenly = c(
+            candidates.order_by(line_operators.c.received, line_operators.c.position), d
+        )
+        self.queue_in_order = c(
+            sa.select(line_operators.c.operator_id)
+            .where(line_operators.c.line_id == P("line_id"))
+            .order_by(line_operators.c.position)
+            .limit(P("limit")),
+            d,
+        )
+        self.queue_received = c(
+            sa.update(line_operators)
+            .where(
+                line_operators.c.line_id == P("line_id"),
+                line_operators.c.operator_id == P("operator_id"),
+            )
+            .values(received=line_operators.c.received + 1),
+            d,
+        )
+        self.queue_upsert = c(
+            insert(line_operators)
+            .values(
+                line_id=P("line_id"),
+                operator_id=P("operator_id"),
+                position=P("position"),
+                received=0,
+            )
+            .on_conflict_do_update(  # type: ignore[attr-defined]
+                index_elements=["line_id", "operator_id"], set_={"position": P("position")}
+            ),
+            d,
+        )
+        self.queue_remove = c(
+            sa.delete(line_operators).where(
+                line_operators.c.line_id == P("line_id"),
+                line_operators.c.operator_id == P("operator_id"),
+            ),
+            d,
+        )
+        self.queue_all = c(
+            sa.select(line_operators.c.operator_id)
+            .where(line_operators.c.line_id == P("line_id"))
+            .order_by(line_operators.c.position),
+            d,
+        )
+        self.lines_of_operator = c(
+            sa.select(line_operators.c.line_id).where(
+                line_operators.c.operator_id == P("operator_id")
+            ),
+            d,
+        )
+        self.offer_insert = c(
+            insert(dialog_offers).values(
+                dialog_id=P("dialog_id"), operator_id=P("operator_id"), offered_at=P("now")
+            ),
+            d,
+        )
+        self.offers_of_dialog = c(
+            sa.select(dialog_offers.c.operator_id)
+            .where(dialog_offers.c.dialog_id == P("dialog_id"))
+            .order_by(dialog_offers.c.operator_id),
+            d,
+        )
+        self.offers_delete = c(
+            sa.delete(dialog_offers).where(dialog_offers.c.dialog_id == P("dialog_id")), d
+        )
+        self.member_insert = c(
+            insert(dialog_members)
+            .values(dialog_id=P("dialog_id"), operator_id=P("operator_id"), joined_at=P("now"))
+            .on_conflict_do_nothing(  # type: ignore[attr-defined]
+                index_elements=["dialog_id", "operator_id"]
+            ),
+            d,
+        )
+        self.member_delete = c(
+            sa.delete(dialog_members).where(
+                dialog_members.c.dialog_id == P("dialog_id"),
+                dialog_members.c.operator_id == P("operator_id"),
+            ),
+            d,
+        )
+        self.members_of_dialog = c(
+            sa.select(dialog_members.c.operator_id)
+            .where(dialog_members.c.dialog_id == P("dialog_id"))
+            .order_by(dialog_members.c.joined_at),
+            d,
+        )
+        self.held_counts = c(
+            sa.select(dialogs.c.operator_id, sa.func.count())
+            .where(dialogs.c.status.in_([lit("offered"), lit("active")]))
+            .where(dialogs.c.operator_id.is_not(None))
+            .group_by(dialogs.c.operator_id),
             d,
         )
 

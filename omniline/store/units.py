@@ -11,14 +11,18 @@ from pydantic import JsonValue
 from omniline.engine.ports import (
     Delivery,
     DialogAction,
+    FieldsAction,
     LogAction,
     OutboxResult,
     PendingInbound,
     Receipt,
+    RouteAction,
     SendAction,
     StatusAction,
     Timer,
+    TimerAction,
 )
+from omniline.engine.rating import score_of
 from omniline.errors import DialogConflict, DialogError
 from omniline.model import (
     Attachment,
@@ -35,12 +39,15 @@ from omniline.model import (
     Location,
     Opened,
     OutboundMessage,
+    Reopened,
+    Route,
     StoredMessage,
     Visibility,
     dialog_event_adapter,
     parse_dialog_event,
 )
 from omniline.model._base import Frozen
+from omniline.store import routing
 from omniline.store.executor import Row, Tx
 
 
@@ -86,6 +93,10 @@ def identity_from(row: Row, offset: int) -> Identity:
     )
 
 
+IDENTITY_AT = 14
+"""Where the identity's id is in a dialog row; its other columns follow."""
+
+
 def dialog_from(row: Row) -> Dialog:
     choices = _Choices.model_validate_json(row[9]).buttons if row[9] else ()
     return Dialog(
@@ -99,7 +110,11 @@ def dialog_from(row: Row) -> Dialog:
         closed_at=dt(row[7]) if row[7] is not None else None,
         rating=row[8],
         pending_buttons=choices,
-        identity=identity_from(row, 11),
+        hops=row[10],
+        route=Route(row[11]) if row[11] else None,
+        tried=tuple(json.loads(row[12])) if row[12] else (),
+        awaiting_rating=bool(row[13]),
+        identity=identity_from(row, IDENTITY_AT + 1),
     )
 
 
@@ -180,7 +195,7 @@ def _identity_ids(
     return int(identity_id), int(client_id), changed
 
 
-def _log(tx: Tx, dialog_id: int, event: DialogEvent) -> None:
+def log_event(tx: Tx, dialog_id: int, event: DialogEvent) -> None:
     tx.run(
         tx.q.event_insert,
         {
@@ -201,6 +216,8 @@ def ingest(
     line_id: str,
     initial_status: DialogStatus,
     now: datetime,
+    reopen_within: float = 0.0,
+    rating_window: float = 0.0,
 ) -> Receipt:
     q = tx.q
     at = ts(now)
@@ -219,6 +236,11 @@ def ingest(
     dialog_row = known_row[4:] if known_row is not None and known_row[4] is not None else None
     if dialog_row is not None and changed:  # read it again with the identity as it is now
         dialog_row = tx.first(q.dialog_open_of, {"identity_id": identity_id, "line_id": line_id})
+    opened = reopened = False
+    if dialog_row is None and (reopen_within or rating_window):
+        dialog_row, reopened = _recent_closed(
+            tx, event, identity_id, line_id, now, reopen_within, rating_window
+        )
     if dialog_row is None:
         created = tx.first(
             q.dialog_insert,
@@ -231,7 +253,8 @@ def ingest(
             },
         )
         if created is not None:
-            _log(tx, int(created[0]), Opened(at=now, actor="client"))
+            opened = True
+            log_event(tx, int(created[0]), Opened(at=now, actor="client"))
         # Read it back whole; also covers another worker having opened it meanwhile.
         dialog_row = tx.first(q.dialog_open_of, {"identity_id": identity_id, "line_id": line_id})
         assert dialog_row is not None
@@ -262,7 +285,38 @@ def ingest(
         dialog_id=dialog_id,
         message_id=message_id,
         dialog=dialog,
+        opened=opened,
+        reopened=reopened,
     )
+
+
+def _recent_closed(
+    tx: Tx,
+    event: InboundEvent,
+    identity_id: int,
+    line_id: str,
+    now: datetime,
+    reopen_within: float,
+    rating_window: float,
+) -> tuple[Row | None, bool]:
+    """The identity's last closed dialog if this message belongs to it: an answer to its rating
+    question (the dialog stays closed), or a message within the reopen window (it reopens).
+    Returns the dialog's row and whether it was reopened."""
+    q = tx.q
+    row = tx.first(q.dialog_last_closed, {"identity_id": identity_id, "line_id": line_id})
+    if row is None or row[7] is None:
+        return None, False
+    since_close = ts(now) - row[7]
+    last = dialog_from(row)
+    answers_rating = score_of(event.message, last.pending_buttons) is not None
+    if last.awaiting_rating and since_close <= rating_window and answers_rating:
+        return row, False
+    if not reopen_within or since_close > reopen_within:
+        return None, False
+    if tx.run(q.dialog_reopen, {"dialog_id": last.id}) != 1:
+        return None, False
+    log_event(tx, last.id, Reopened(at=now, actor="client"))
+    return tx.first(q.dialog_by_id, {"dialog_id": last.id}), True
 
 
 def pending_inbound(tx: Tx, *, before: datetime, after_id: int, limit: int) -> list[PendingInbound]:
@@ -304,41 +358,46 @@ def apply(
         row = tx.first(q.dialog_state, {"dialog_id": dialog_id})
         if row is None:
             raise DialogError(f"dialog {dialog_id} does not exist")
-        status, client_id, identity_id, choices = row
+        status, client_id, identity_id, choices = row[0], row[1], row[2], row[3]
         recipient = known.identity
     else:
         row = tx.first(q.dialog_by_id, {"dialog_id": dialog_id})
         if row is None:
             raise DialogError(f"dialog {dialog_id} does not exist")
-        status, client_id, identity_id, choices = row[3], row[2], row[10], row[9]
-        recipient = identity_from(row, 11)
+        status, client_id, identity_id, choices = row[3], row[2], row[IDENTITY_AT], row[9]
+        recipient = identity_from(row, IDENTITY_AT + 1)
     if guard is not None and status != guard.value:
         raise DialogConflict(f"dialog {dialog_id} is {status} now, not {guard.value}")
     deliveries: list[Delivery] = []
-    for action in actions:
+    pending = list(actions)
+    pending.reverse()
+    while pending:
+        action = pending.pop()
         if isinstance(action, SendAction):
             sent, choices = _send(
                 tx, action, dialog_id, client_id, identity_id, recipient, at, lease, choices
             )
             deliveries.extend(sent)
         elif isinstance(action, LogAction):
-            _log(tx, dialog_id, action.event)
+            log_event(tx, dialog_id, action.event)
         elif isinstance(action, StatusAction):
-            changed = tx.run(
-                q.dialog_set_status,
-                {
-                    "dialog_id": dialog_id,
-                    "expected": action.expected.value,
-                    "status": action.status.value,
-                    "operator_id": action.operator_id,
-                    "closed_at": at if action.status is DialogStatus.CLOSED else None,
-                },
-            )
-            if changed != 1:
-                raise DialogConflict(
-                    f"dialog {dialog_id} is no longer {action.expected.value}; "
-                    "another action changed it first"
-                )
+            routing.move(tx, dialog_id, action, at)
+        elif isinstance(action, RouteAction):
+            # What the plan says to do when nobody answered comes next, in this transaction.
+            pending.extend(reversed(routing.route(tx, dialog_id, action.plan, now)))
+        elif isinstance(action, TimerAction):
+            if action.due_at is None:
+                tx.run(q.timer_cancel, {"kind": action.kind, "key": action.key})
+            else:
+                schedule_timer(tx, action.kind, action.key, action.due_at, dialog_id, action.data)
+        elif isinstance(action, FieldsAction):
+            for name, value in action.model_dump(exclude_none=True).items():
+                if name == "route":
+                    value = value or None
+                tx.run(q.dialog_set_fields[name], {"dialog_id": dialog_id, "value": value})
+        else:
+            params = {"dialog_id": dialog_id, "operator_id": action.operator_id, "now": at}
+            tx.run(q.member_insert if action.join else q.member_delete, params)
     if inbox_id is not None:
         status = "failed" if inbox_error is not None else "done"
         tx.run(

@@ -9,7 +9,15 @@ from typing import Any
 from omniline.app import Omniline
 from omniline.config.models import Config
 from omniline.engine.ports import Capabilities, Receipt
-from omniline.model import ChannelRef, ContactShare, Dialog, OutboundMessage, StoredMessage
+from omniline.model import (
+    ChannelRef,
+    ContactShare,
+    Dialog,
+    DialogStatus,
+    OutboundMessage,
+    Presence,
+    StoredMessage,
+)
 from omniline.pipeline.router import Router
 from omniline.testing.clock import VirtualClock
 from omniline.testing.fake_channel import FakeChannel, fake_channel_plugin
@@ -28,6 +36,7 @@ class ScriptedClient:
         receipt = await self.kit.channel.receive(
             self.external_id, text, event_id=event_id, display_name=self.name
         )
+        self.kit._dialog_ids.add(receipt.dialog_id)
         await self.kit.settle()
         return receipt
 
@@ -35,6 +44,7 @@ class ScriptedClient:
         receipt = await self.kit.channel.receive(
             self.external_id, button_payload=payload, display_name=self.name
         )
+        self.kit._dialog_ids.add(receipt.dialog_id)
         await self.kit.settle()
         return receipt
 
@@ -101,6 +111,50 @@ class ScriptedOperator:
         await self.kit.app.dialogs.close(dialog.id, actor=f"operator:{self.id}")
         await self.kit.settle()
 
+    async def skips(self, client: ScriptedClient) -> None:
+        dialog = await client.dialog()
+        await self.kit.app.dialogs.skip(dialog.id, self.id)
+        await self.kit.settle()
+
+    async def transfers(
+        self, client: ScriptedClient, *, to: str | None = None, line: str | None = None
+    ) -> None:
+        dialog = await client.dialog()
+        await self.kit.app.dialogs.transfer(dialog.id, self.id, to_operator=to, to_line=line)
+        await self.kit.settle()
+
+    async def invites(self, client: ScriptedClient, colleague: str) -> None:
+        dialog = await client.dialog()
+        await self.kit.app.dialogs.invite(dialog.id, self.id, colleague)
+        await self.kit.settle()
+
+    async def pins(self, client: ScriptedClient) -> None:
+        dialog = await client.dialog()
+        await self.kit.app.dialogs.pin(dialog.id, self.id)
+        await self.kit.settle()
+
+    async def starts_work(self) -> None:
+        """Comes online and starts the working day: available for new dialogs."""
+        await self.kit.app.operators.set_presence(self.id, Presence.ONLINE)
+        await self.kit.app.operators.start_day(self.id)
+        await self.kit.settle()
+
+    async def goes_offline(self) -> None:
+        await self.kit.app.operators.set_presence(self.id, Presence.OFFLINE)
+        await self.kit.settle()
+
+    async def offered(self) -> list[int]:
+        """Ids of the open dialogs offered to this operator now (alone or with others)."""
+        store = self.kit.app.store
+        found = []
+        for dialog_id in await self.kit.dialog_ids():
+            dialog = await store.dialog(dialog_id)
+            if dialog is None or dialog.status is not DialogStatus.OFFERED:
+                continue
+            if dialog.operator_id == self.id or self.id in await store.offered_to(dialog_id):
+                found.append(dialog_id)
+        return found
+
 
 class Kit:
     """One line with one fake channel, on a real SQLite (or the given) database.
@@ -130,6 +184,7 @@ class Kit:
             ChannelRef(type="fake", account="test"), capabilities=capabilities, clock=self.clock
         )
         self.line_id = line_id
+        self._dialog_ids: set[int] = set()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if database_url is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="omniline-kit-")
@@ -176,6 +231,10 @@ class Kit:
 
     def operator(self, operator_id: str) -> ScriptedOperator:
         return ScriptedOperator(self, operator_id)
+
+    async def dialog_ids(self) -> list[int]:
+        """Every dialog of the kit's clients so far, oldest first."""
+        return sorted(self._dialog_ids)
 
     async def settle(self) -> None:
         """Wait until everything accepted is processed and every due delivery attempted (or waits

@@ -264,6 +264,8 @@ async def test_user_middlewares_run_where_they_are_placed() -> None:
             "first_of_all",
             "errors",
             "dialog",
+            "rating",
+            "welcome",
             "operator_gate",
             "human_request",
             "before_bot",

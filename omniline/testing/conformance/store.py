@@ -28,6 +28,7 @@ from pydantic import JsonValue
 from omniline.engine.ports import (
     Delivery,
     DialogAction,
+    FieldsAction,
     LogAction,
     OutboxResult,
     Receipt,
@@ -36,11 +37,12 @@ from omniline.engine.ports import (
     Store,
     Timer,
 )
-from omniline.errors import DialogConflict, DialogError
+from omniline.errors import DialogConflict, DialogError, OperatorBusy
 from omniline.model import (
     Accepted,
     Attachment,
     AttachmentKind,
+    BackToBot,
     Button,
     ChannelRef,
     Closed,
@@ -66,6 +68,7 @@ from omniline.model import (
     Unpinned,
     Visibility,
     Whispered,
+    Withdrawn,
 )
 from omniline.testing.clock import VirtualClock
 
@@ -171,14 +174,15 @@ def same_moment(a: datetime | None, b: datetime) -> bool:
 
 def every_dialog_event(at: datetime) -> list[DialogEvent]:
     """One event of each kind with every field set (times with microseconds, on purpose)."""
-    t = [at + timedelta(seconds=n, microseconds=123457) for n in range(14)]
+    t = [at + timedelta(seconds=n, microseconds=123457) for n in range(16)]
     return [
         Opened(at=t[0], actor="client"),
         HandedOff(at=t[1], actor="bot", reason="asked for a human"),
         Queued(at=t[2], actor="system"),
-        Offered(at=t[3], actor="system", operator_ids=("op-1", "op-2")),
+        Offered(at=t[3], actor="system", operator_ids=("op-1", "op-2"), hop=2, parked=True),
         Accepted(at=t[4], actor="operator:op-1", operator_id="op-1"),
-        Skipped(at=t[5], actor="operator:op-2", operator_id="op-2"),
+        Withdrawn(at=t[4], actor="system", operator_ids=("op-2",)),
+        Skipped(at=t[5], actor="operator:op-2", operator_id="op-2", reason="timeout"),
         Transferred(
             at=t[6],
             actor="operator:op-1",
@@ -193,6 +197,7 @@ def every_dialog_event(at: datetime) -> list[DialogEvent]:
         Closed(at=t[11], actor="operator:op-3", reason="resolved"),
         Reopened(at=t[12], actor="client"),
         Rated(at=t[13], actor="client", score=5),
+        BackToBot(at=t[14], actor="operator:op-3"),
     ]
 
 
@@ -394,18 +399,18 @@ class StoreConformance:
             [message] = await store.client_history(receipt.dialog.client_id)
             assert message.id == receipt.message_id
 
-    async def test_one_identity_has_one_open_dialog_per_line(
+    async def test_one_identity_has_one_open_dialog_even_after_a_transfer(
         self, store: Store, clock: VirtualClock
     ) -> None:
+        # A channel belongs to one line; a dialog transferred to another line stays the one the
+        # identity's next messages go to.
         support = await ingest(store, inbound(clock), line_id=LINE)
-        sales = await ingest(store, inbound(clock), line_id=OTHER_LINE)
+        await store.apply(support.dialog_id, [FieldsAction(line_id=OTHER_LINE)])
+        again = await ingest(store, inbound(clock), line_id=LINE)
 
-        assert support.dialog_id != sales.dialog_id
-        assert support.dialog is not None
-        assert sales.dialog is not None
-        assert sales.dialog.line_id == OTHER_LINE
-        assert sales.dialog.client_id == support.dialog.client_id
-        assert await store.open_dialog_of(identity(), OTHER_LINE) == sales.dialog
+        assert again.dialog_id == support.dialog_id
+        assert again.dialog is not None and again.dialog.line_id == OTHER_LINE
+        assert await store.open_dialog_of(identity(), OTHER_LINE) == again.dialog
 
     async def test_unknown_dialogs_and_identities_read_as_nothing(self, store: Store) -> None:
         assert await store.dialog(987654) is None
@@ -721,6 +726,7 @@ class StoreConformance:
         self, store: Store, clock: VirtualClock
     ) -> None:
         receipt = await ingest(store, inbound(clock), status=QUEUED)
+        await store.save_operator("op-1", "Olga")
 
         await store.apply(receipt.dialog_id, [move(QUEUED, ACTIVE, operator_id="op-1")])
 
@@ -729,6 +735,27 @@ class StoreConformance:
         assert dialog.status is ACTIVE
         assert dialog.operator_id == "op-1"
         assert dialog.closed_at is None
+        operator = await store.operator("op-1")
+        assert operator is not None and operator.load == 1
+
+    async def test_an_operator_at_capacity_takes_no_more_dialogs(
+        self, store: Store, clock: VirtualClock
+    ) -> None:
+        await store.save_operator("op-1", "Olga", capacity=1)
+        first = await ingest(store, inbound(clock, "u1"), status=QUEUED)
+        second = await ingest(store, inbound(clock, "u2"), status=QUEUED)
+        await store.apply(first.dialog_id, [move(QUEUED, ACTIVE, operator_id="op-1")])
+
+        with pytest.raises(OperatorBusy):
+            await store.apply(second.dialog_id, [move(QUEUED, ACTIVE, operator_id="op-1")])
+
+        unchanged = await store.dialog(second.dialog_id)
+        assert unchanged is not None and unchanged.status is QUEUED
+        await store.apply(first.dialog_id, [move(ACTIVE, CLOSED, operator_id="op-1")])
+        await store.apply(second.dialog_id, [move(QUEUED, ACTIVE, operator_id="op-1")])
+        assert await store.held_counts() == {"op-1": 1}
+        operator = await store.operator("op-1")
+        assert operator is not None and operator.load == 1
 
     async def test_closing_sets_closed_at(self, store: Store, clock: VirtualClock) -> None:
         receipt = await ingest(store, inbound(clock))

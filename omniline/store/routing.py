@@ -1,0 +1,315 @@
+"""Who holds a dialog, decided in the database: status moves that keep operators' loads in step,
+and the distributor's offer of a queued dialog.
+
+The rule that makes assignment safe across worker processes: an operator's ``load`` (dialogs
+offered to them alone or held by them) is raised only by ``operator_take``, one UPDATE whose WHERE
+clause checks the capacity (and availability) on the row as it is at that instant, and the dialog
+moves only by an UPDATE guarded by its expected status and holder. Both run in one transaction, so
+either the operator has room and the dialog was still where it was, or nothing changes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from omniline.engine.distribution import OFFER_TIMER
+from omniline.engine.ports import (
+    DialogAction,
+    LogAction,
+    RoutePlan,
+    StatusAction,
+    TimerAction,
+)
+from omniline.errors import DialogConflict, OperatorBusy
+from omniline.model import DialogStatus, Offered, Route
+from omniline.store.executor import Tx
+
+HOLDING = frozenset({DialogStatus.OFFERED.value, DialogStatus.ACTIVE.value})
+CANDIDATES = 16
+"""Operators read per routing decision beyond those already tried: enough to get past a few that
+fill up meanwhile, few enough that a decision costs the same with 10 or 10,000 in the queue."""
+
+
+def _holds(status: str, operator_id: str | None) -> bool:
+    return operator_id is not None and status in HOLDING
+
+
+def take(
+    tx: Tx, operator_id: str, capacity: int, *, any_presence: bool = True, any_shift: bool = True
+) -> bool:
+    """Raise ``operator_id``'s load by one if they have room (and are available as asked)."""
+    params = {
+        "operator_id": operator_id,
+        "capacity": capacity,
+        "any_presence": int(any_presence),
+        "any_shift": int(any_shift),
+    }
+    return tx.first(tx.q.operator_take, params) is not None
+
+
+def move(tx: Tx, dialog_id: int, action: StatusAction, at: float) -> None:
+    """Apply a status move, keeping the loads of the old and new holder right."""
+    q = tx.q
+    row = tx.first(q.dialog_state, {"dialog_id": dialog_id})
+    if row is None or row[0] != action.expected.value:
+        now = row[0] if row is not None else "gone"
+        raise DialogConflict(f"dialog {dialog_id} is {now}, no longer {action.expected.value}")
+    old_operator: str | None = row[4]
+    _move(
+        tx,
+        dialog_id,
+        old_status=row[0],
+        old_operator=old_operator,
+        status=action.status.value,
+        operator_id=action.operator_id,
+        capacity=action.capacity,
+        at=at,
+        tried=row[7] if action.status is DialogStatus.QUEUED and not action.new_round else None,
+    )
+
+
+def _move(
+    tx: Tx,
+    dialog_id: int,
+    *,
+    old_status: str,
+    old_operator: str | None,
+    status: str,
+    operator_id: str | None,
+    capacity: int,
+    at: float,
+    hop: int = 0,
+    route: str | None = None,
+    tried: str | None = None,
+) -> None:
+    q = tx.q
+    held, holds = _holds(old_status, old_operator), _holds(status, operator_id)
+    keeps = held and holds and old_operator == operator_id
+    if holds and not keeps:
+        assert operator_id is not None
+        if not take(tx, operator_id, capacity):
+            raise OperatorBusy(f"operator {operator_id} has no room for another dialog")
+    changed = tx.run(
+        q.dialog_set_status,
+        {
+            "dialog_id": dialog_id,
+            "expected": old_status,
+            "expected_operator": old_operator or "",
+            "status": status,
+            "operator_id": operator_id,
+            "closed_at": at if status == DialogStatus.CLOSED.value else None,
+            "hop": hop,
+            "route": route,
+            "tried": tried,
+        },
+    )
+    if changed != 1:
+        raise DialogConflict(f"dialog {dialog_id} changed meanwhile; another action came first")
+    if held and not keeps:
+        tx.run(q.operator_release, {"operator_id": old_operator})
+    if old_status == DialogStatus.OFFERED.value and old_operator is None:
+        tx.run(q.offers_delete, {"dialog_id": dialog_id})
+
+
+def route(tx: Tx, dialog_id: int, plan: RoutePlan, now: datetime) -> list[DialogAction]:
+    """Offer a queued dialog by ``plan``. Returns what must follow in the same transaction (the
+    log entry, the response timer, or the plan's "nobody answered" actions)."""
+    q = tx.q
+    row = tx.first(q.dialog_state, {"dialog_id": dialog_id})
+    if row is None or row[0] != DialogStatus.QUEUED.value:
+        return []  # someone took it meanwhile: nothing to route
+    client_id, last_holder, hops = row[1], row[4], row[6]
+    tried: list[str] = json.loads(row[7]) if row[7] else []
+    at = now.timestamp()
+    state = _State(tx, dialog_id, plan, now, last_holder, hops, tried)
+
+    preferred = list(plan.prefer)
+    if last_holder is not None:
+        preferred.append(last_holder)  # a reopened dialog goes back to whoever held it
+    if plan.return_within is not None:
+        found = tx.first(
+            q.last_operator_of_client,
+            {"client_id": client_id, "line_id": plan.line_id, "since": at - plan.return_within},
+        )
+        if found is not None:
+            preferred.append(found[0])
+    for operator_id in dict.fromkeys(preferred):
+        if operator_id not in tried and state.available(operator_id):
+            return state.offer(operator_id)
+
+    for circling in (False, True):
+        if plan.distribution == "all":
+            chosen = state.candidates(order="position", limit=1000)
+            if chosen:
+                return state.offer_all(chosen)
+        else:
+            for operator_id in state.candidates(order=plan.distribution):
+                if state.available(operator_id):
+                    return state.offer(operator_id)
+        if plan.only_online or plan.only_working:
+            # Nobody available: offered by queue order all the same, to stay with whoever is next
+            # until someone becomes available (Bitrix24's rule).
+            for operator_id in state.candidates(order="position", anyone=True):
+                if take(tx, operator_id, plan.default_capacity):
+                    return state.offer(operator_id, parked=True)
+        if not state.tried or not state.everyone_tried():
+            return state.wait(Route.WAITING)  # some could not take it now (full, away): wait
+        if circling or not plan.circulate:
+            break
+        state.tried = []  # a new round from the top of the queue
+    actions = state.wait(Route.EXHAUSTED)
+    return actions + list(plan.when_exhausted)
+
+
+class _State:
+    """One routing decision in progress."""
+
+    def __init__(
+        self,
+        tx: Tx,
+        dialog_id: int,
+        plan: RoutePlan,
+        now: datetime,
+        last_holder: str | None,
+        hops: int,
+        tried: list[str],
+    ) -> None:
+        self.tx = tx
+        self.dialog_id = dialog_id
+        self.plan = plan
+        self.now = now
+        self.last_holder = last_holder
+        self.hops = hops
+        self.tried = tried
+
+    def available(self, operator_id: str) -> bool:
+        plan = self.plan
+        return take(
+            self.tx,
+            operator_id,
+            plan.default_capacity,
+            any_presence=not plan.only_online,
+            any_shift=not plan.only_working,
+        )
+
+    def candidates(self, *, order: str, anyone: bool = False, limit: int = 0) -> list[str]:
+        """Operators of the line's queue with room (and available unless ``anyone``), not tried
+        yet in this round, best first."""
+        plan = self.plan
+        query = self.tx.q.candidates_evenly if order == "evenly" else self.tx.q.candidates_in_order
+        rows = self.tx.rows(
+            query,
+            {
+                "line_id": plan.line_id,
+                "capacity": plan.default_capacity,
+                "any_presence": int(anyone or not plan.only_online),
+                "any_shift": int(anyone or not plan.only_working),
+                "limit": limit or len(self.tried) + CANDIDATES,
+            },
+        )
+        fresh = [r for r in rows if r[0] not in self.tried]
+        if order == "evenly":
+            # Fewest received first; among equals the one with the fewest open dialogs.
+            fresh.sort(key=lambda r: (r[1], r[2]))
+        return [r[0] for r in fresh]
+
+    def everyone_tried(self) -> bool:
+        queue = self.tx.rows(
+            self.tx.q.queue_in_order,
+            {"line_id": self.plan.line_id, "limit": len(self.tried) + 1},
+        )
+        return all(r[0] in self.tried for r in queue)
+
+    def offer(self, operator_id: str, *, parked: bool = False) -> list[DialogAction]:
+        """Offer to ``operator_id``, whose load ``take`` has raised already."""
+        tx, plan = self.tx, self.plan
+        hop = self.hops + 1
+        tried = json.dumps([*self.tried, operator_id])
+        changed = tx.run(
+            tx.q.dialog_set_status,
+            {
+                "dialog_id": self.dialog_id,
+                "expected": DialogStatus.QUEUED.value,
+                "expected_operator": self.last_holder or "",
+                "status": DialogStatus.OFFERED.value,
+                "operator_id": operator_id,
+                "closed_at": None,
+                "hop": 1,
+                "route": Route.PARKED.value if parked else None,
+                "tried": tried,
+            },
+        )
+        if changed != 1:
+            raise DialogConflict(f"dialog {self.dialog_id} changed while it was being routed")
+        tx.run(tx.q.queue_received, {"line_id": plan.line_id, "operator_id": operator_id})
+        actions: list[DialogAction] = [
+            LogAction(
+                event=Offered(
+                    at=self.now, actor="system", operator_ids=(operator_id,), hop=hop, parked=parked
+                )
+            )
+        ]
+        if not parked:
+            actions.append(self._timer({"operator": operator_id, "hop": hop}))
+        return actions
+
+    def offer_all(self, operator_ids: list[str]) -> list[DialogAction]:
+        tx = self.tx
+        hop = self.hops + 1
+        changed = tx.run(
+            tx.q.dialog_set_status,
+            {
+                "dialog_id": self.dialog_id,
+                "expected": DialogStatus.QUEUED.value,
+                "expected_operator": self.last_holder or "",
+                "status": DialogStatus.OFFERED.value,
+                "operator_id": None,
+                "closed_at": None,
+                "hop": 1,
+                "route": None,
+                "tried": json.dumps([*self.tried, *operator_ids]),
+            },
+        )
+        if changed != 1:
+            raise DialogConflict(f"dialog {self.dialog_id} changed while it was being routed")
+        at = self.now.timestamp()
+        for operator_id in operator_ids:
+            tx.run(
+                tx.q.offer_insert,
+                {"dialog_id": self.dialog_id, "operator_id": operator_id, "now": at},
+            )
+            tx.run(tx.q.queue_received, {"line_id": self.plan.line_id, "operator_id": operator_id})
+        return [
+            LogAction(
+                event=Offered(
+                    at=self.now, actor="system", operator_ids=tuple(operator_ids), hop=hop
+                )
+            ),
+            self._timer({"operator": None, "hop": hop}),
+        ]
+
+    def wait(self, route: Route) -> list[DialogAction]:
+        tx = self.tx
+        tried = json.dumps(self.tried) if self.tried else None
+        changed = tx.run(
+            tx.q.dialog_set_status,
+            {
+                "dialog_id": self.dialog_id,
+                "expected": DialogStatus.QUEUED.value,
+                "expected_operator": self.last_holder or "",
+                "status": DialogStatus.QUEUED.value,
+                "operator_id": self.last_holder,
+                "closed_at": None,
+                "hop": 0,
+                "route": route.value,
+                "tried": tried,
+            },
+        )
+        if changed != 1:
+            raise DialogConflict(f"dialog {self.dialog_id} changed while it was being routed")
+        return []
+
+    def _timer(self, data: dict[str, str | int | None]) -> TimerAction:
+        due = self.now + timedelta(seconds=self.plan.timeout)
+        return TimerAction(kind=OFFER_TIMER, key=str(self.dialog_id), due_at=due, data=data)
