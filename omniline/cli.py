@@ -8,6 +8,8 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +18,7 @@ from aiohttp import web
 
 from omniline.app import Omniline
 from omniline.config import Config, load_config
+from omniline.engine.stats import NO_OPERATOR, Durations, Figures, Statistics
 from omniline.errors import OmnilineError
 from omniline.plugins import installed, load
 from omniline.store import parse_url
@@ -197,6 +200,225 @@ def plugins() -> None:
         typer.echo(f"{item.group:22} {item.name:12} {item.distribution} {item.version}  {note}")
     if failed:
         raise typer.Exit(code=1)
+
+
+# --- statistics -----------------------------------------------------------------------------------
+
+
+def _moment(value: str, option: str, *, end_of_day: bool = False) -> datetime:
+    """An ISO date or date and time given on the command line, UTC unless it has an offset. A bare
+    date is its midnight, or with ``end_of_day`` the next midnight, so that ``--until`` takes in
+    the day it names."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise _fail(
+            f"{option} {value!r} is not a date or a date and time: write it like 2026-01-31 or "
+            "2026-01-31T18:00 (UTC), or 2026-01-31T18:00+02:00"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return moment
+    return moment + timedelta(days=1) if end_of_day else moment
+
+
+def _duration(seconds: float | None) -> str:
+    """``42s``, ``1m 05s``, ``2h 03m``, ``3d 04h``; ``-`` for none."""
+    if seconds is None:
+        return "-"
+    total = round(seconds)
+    if total < 60:
+        return f"{total}s"
+    minutes, secs = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h {minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours:02d}h"
+
+
+def _number(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], *, left: int = 1) -> str:
+    """Columns aligned with spaces: the first ``left`` (names) to the left, the others (figures)
+    to the right."""
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    lines = []
+    for row in (header, *rows):
+        cells = [
+            cell.ljust(width) if i < left else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _durations_row(name: str, d: Durations) -> list[str]:
+    return [name, str(d.count), _duration(d.average), _duration(d.median), _duration(d.p90)]
+
+
+BREAKDOWN = (
+    "dialogs",
+    "in hours",
+    "out of hours",
+    "first response",
+    "time to accept",
+    "handle time",
+    "messages",
+    "rating",
+)
+"""The columns of the per-line and per-operator tables (durations and messages: averages)."""
+
+
+def _breakdown_row(figures: Figures) -> list[str]:
+    return [
+        str(figures.dialogs),
+        str(figures.in_hours),
+        str(figures.out_of_hours),
+        _duration(figures.first_response.average),
+        _duration(figures.time_to_accept.average),
+        _duration(figures.handle_time.average),
+        _number(figures.messages.average),
+        _number(figures.ratings.average, 2),
+    ]
+
+
+def _operator_name(operator_id: str, names: dict[str, str]) -> str:
+    if operator_id in names:
+        return names[operator_id]
+    return "no operator" if operator_id == NO_OPERATOR else ""
+
+
+def _report(
+    result: Statistics, since: datetime, until: datetime, line_id: str | None, names: dict[str, str]
+) -> str:
+    def moment(at: datetime) -> str:
+        return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+    overall = result.overall
+    scope = f"line {line_id}" if line_id else "all lines"
+    parts = [f"Dialogs opened from {moment(since)} to {moment(until)}, {scope}"]
+    if overall.dialogs:
+        messages = overall.messages
+        ratings = overall.ratings
+        parts.append(
+            _table(
+                ["Overall", ""],
+                [
+                    ["dialogs", str(overall.dialogs)],
+                    ["in working hours", str(overall.in_hours)],
+                    ["out of working hours", str(overall.out_of_hours)],
+                    *([f"status {status}", str(n)] for status, n in overall.by_status.items()),
+                    *([f"channel {channel}", str(n)] for channel, n in overall.by_channel.items()),
+                    ["messages per dialog, average", _number(messages.average)],
+                    ["messages per dialog, max", str(messages.max)],
+                ],
+            )
+        )
+        parts.append(
+            _table(
+                ["Durations", "count", "average", "median", "p90"],
+                [
+                    _durations_row("first response", overall.first_response),
+                    _durations_row("time to accept", overall.time_to_accept),
+                    _durations_row("handle time", overall.handle_time),
+                ],
+            )
+        )
+        parts.append("Per line and per operator: averages of durations, messages and ratings.")
+        parts.append(
+            _table(
+                ["Line", *BREAKDOWN],
+                [[key, *_breakdown_row(f)] for key, f in result.by_line.items()],
+            )
+        )
+        parts.append(
+            _table(
+                ["Operator", "name", *BREAKDOWN],
+                [
+                    [key, _operator_name(key, names), *_breakdown_row(f)]
+                    for key, f in result.by_operator.items()
+                ],
+                left=2,
+            )
+        )
+        parts.append(
+            _table(
+                ["Rating", "dialogs"],
+                [
+                    *([str(score), str(n)] for score, n in ratings.by_score.items()),
+                    ["rated", str(ratings.count)],
+                    ["average", _number(ratings.average, 2)],
+                ],
+            )
+        )
+    else:
+        parts.append("No dialogs were opened in this range.")
+    open_now = result.open_by_operator
+    parts.append(
+        _table(
+            ["Active dialogs now", "name", "dialogs"],
+            [[key, _operator_name(key, names), str(n)] for key, n in open_now.items()],
+            left=2,
+        )
+        if open_now
+        else "No dialogs are active now."
+    )
+    return "\n\n".join(parts)
+
+
+@cli.command()
+def stats(
+    config: ConfigOption,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Start of the range: a date or date and time (ISO, UTC unless it has an offset). "
+            "Default: 7 days before --until.",
+            show_default=False,
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            help="End of the range, not included; a date alone takes in that whole day. "
+            "Default: now.",
+            show_default=False,
+        ),
+    ] = None,
+    line: Annotated[
+        str | None, typer.Option(help="Only this line's dialogs.", show_default=False)
+    ] = None,
+) -> None:
+    """Statistics of the dialogs opened in a time range, and the operators' active dialogs now."""
+    from omniline.store.stats import read_statistics
+
+    cfg = _load(config)
+    end = _moment(until, "--until", end_of_day=True) if until else datetime.now(UTC)
+    start = _moment(since, "--since") if since else end - timedelta(days=7)
+    if start >= end:
+        raise _fail(
+            f"the range from {start.isoformat()} to {end.isoformat()} is empty: "
+            "--since must come before --until"
+        )
+    if line is not None and line not in {lc.id for lc in cfg.lines}:
+        known = ", ".join(lc.id for lc in cfg.lines)
+        raise _fail(f"{config} has no line {line!r} (its lines: {known})")
+    hours = {lc.id: lc.working_hours for lc in cfg.lines}
+    try:
+        result = asyncio.run(
+            read_statistics(cfg.storage.url, since=start, until=end, line_id=line, hours=hours)
+        )
+    except OmnilineError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(_report(result, start, end, line, {o.id: o.name for o in cfg.operators}))
 
 
 def main() -> None:
