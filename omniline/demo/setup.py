@@ -34,6 +34,9 @@ def demo_config(data_dir: Path, *, host: str = "127.0.0.1", port: int = 8080) ->
                     "name": "Acme Coffee support",
                     "bot": "omniline.demo.bot:bot",
                     "handoff_when_unhandled": False,
+                    "queue": list(DEMO_OPERATORS),
+                    "closing": "Thanks for chatting with us, {client_name|friend}!",
+                    "rating": {"enabled": True},
                     "channels": [
                         {
                             "type": "webchat",
