@@ -8,8 +8,9 @@ transaction that fails whole if the dialog moved meanwhile.
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -62,6 +63,9 @@ from omniline.pipeline.serializer import KeyedSerializer
 
 log = logging.getLogger("omniline.dialogs")
 
+Decide = Callable[[Dialog], Sequence[DialogAction] | Awaitable[Sequence[DialogAction]]]
+"""Turns the dialog as it is now into the actions to apply (may read the store first)."""
+
 ACTIVE, OFFERED, QUEUED, CLOSED = (
     DialogStatus.ACTIVE,
     DialogStatus.OFFERED,
@@ -112,12 +116,13 @@ class Dialogs:
 
     # --- the machinery ----------------------------------------------------------------------------
 
-    async def _act(
-        self, dialog_id: int, decide: Callable[[Dialog], Sequence[DialogAction]]
-    ) -> list[Delivery]:
+    async def _act(self, dialog_id: int, decide: Decide) -> list[Delivery]:
         async def job() -> list[Delivery]:
             dialog = await self.get(dialog_id)
-            actions = fill_parts(decide(dialog), self._capabilities(dialog.identity.channel))
+            decided = decide(dialog)
+            if inspect.isawaitable(decided):
+                decided = await decided
+            actions = fill_parts(decided, self._capabilities(dialog.identity.channel))
             if not actions:
                 return []
             deliveries = await self._store.apply(
@@ -157,10 +162,10 @@ class Dialogs:
     async def accept(self, dialog_id: int, operator_id: str) -> None:
         """``operator_id`` takes the dialog and answers it from now on: one offered to them (or to
         all of the line's operators), or one waiting in the queue."""
-        offered_to = await self._store.offered_to(dialog_id)
 
-        def decide(dialog: Dialog) -> list[DialogAction]:
+        async def decide(dialog: Dialog) -> list[DialogAction]:
             now = self._clock.now()
+            offered_to = await self._store.offered_to(dialog_id)
             if dialog.status is OFFERED and dialog.operator_id not in (None, operator_id):
                 raise DialogError(
                     f"dialog {dialog.id} is offered to operator {dialog.operator_id}, "
@@ -238,6 +243,10 @@ class Dialogs:
             raise DialogError(f"no operator {target!r}")
 
         def decide(dialog: Dialog) -> list[DialogAction]:
+            if dialog.status not in (ACTIVE, OFFERED, QUEUED):
+                raise DialogError(
+                    f"dialog {dialog.id} is {dialog.status.value}: nothing to transfer"
+                )
             if dialog.operator_id != operator_id and dialog.status is ACTIVE:
                 raise DialogError(f"operator {operator_id} does not hold dialog {dialog.id}")
             if target == dialog.operator_id:

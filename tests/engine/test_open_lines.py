@@ -307,6 +307,8 @@ async def test_transfer_to_an_operator_who_then_sees_the_whole_history() -> None
         dialog = await dialog_of(client)
         assert (dialog.status, dialog.operator_id) == (DialogStatus.OFFERED, "cid")
         await kit.operator("cid").accepts(client)
+        with pytest.raises(DialogError, match="does not hold"):
+            await kit.operator("ann").transfers(client, to="bob")  # not hers any more
         history = await kit.app.store.messages(dialog.id, with_internal=True)
         assert [m.text for m in history] == ["hello", "Let me pass you to Cid"]
         loads = {o.id: o.load for o in await kit.app.operators.all()}
