@@ -4,7 +4,6 @@ than their capacity, the load counters match the dialogs, and no dialog has two 
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 from pathlib import Path
 
@@ -26,15 +25,20 @@ async def test_two_worker_processes_never_overfill_an_operator(
     url = await asyncio.to_thread(temporary_postgres.create_database, f"two_{distribution}")
     await upgrade(url)
     workers = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), url, str(seed), "300", distribution],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(WORKER),
+            url,
+            str(seed),
+            "300",
+            distribution,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
         for seed in (1, 2)
     ]
-    outputs = [await asyncio.to_thread(w.communicate, timeout=240) for w in workers]
-    for worker, (out, _) in zip(workers, outputs, strict=True):
+    for worker in workers:
+        out, _ = await asyncio.wait_for(worker.communicate(), timeout=240)
         assert worker.returncode == 0, out.decode()[-3000:]
 
     store = await open_store(url, SystemClock())
