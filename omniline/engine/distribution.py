@@ -60,10 +60,17 @@ def plan_for(
     settings: LineSettings,
     line_id: str,
     *,
+    now: datetime | None = None,
     prefer: tuple[str, ...] = (),
     when_exhausted: tuple[SendAction | LogAction, ...] = (),
 ) -> RoutePlan:
+    hours = settings.working_hours
+    offer_due = None
+    if hours is not None and now is not None:
+        # An offer made just before closing waits for the operator until after the opening.
+        offer_due = hours.after_working_time(now, settings.response_timeout)
     return RoutePlan(
+        offer_due=offer_due,
         line_id=line_id,
         distribution=settings.distribution.value,
         default_capacity=settings.default_capacity,
@@ -119,4 +126,5 @@ def route_actions(
     text = exhausted_text(settings)
     if text is not None:
         exhausted = (system_text(render_text(text, dialog, line_name)),)
-    return [RouteAction(plan=plan_for(settings, line_id, prefer=prefer, when_exhausted=exhausted))]
+    plan = plan_for(settings, line_id, now=now, prefer=prefer, when_exhausted=exhausted)
+    return [RouteAction(plan=plan)]

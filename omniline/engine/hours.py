@@ -185,3 +185,16 @@ class WorkingHours(Frozen):
                     end = max(end, next_end)
                 return end
         return None
+
+    def after_working_time(self, at: AwareDatetime, seconds: float) -> datetime:
+        """The instant when ``seconds`` of working time have passed since ``at`` (time outside
+        working hours does not count; from a closed moment, counting starts at the opening)."""
+        moment = at.astimezone(UTC)
+        remaining = timedelta(seconds=seconds)
+        while True:
+            moment = self.next_open(moment)
+            close = self.next_close(moment)
+            if close is None or moment + remaining <= close:
+                return moment + remaining
+            remaining -= close - moment
+            moment = close

@@ -194,6 +194,9 @@ class RoutePlan(Frozen):
     only_working: bool
     timeout: float = Field(gt=0)
     """Seconds an offered operator has to accept."""
+    offer_due: AwareDatetime | None = None
+    """When an offer made now times out, if not ``timeout`` seconds from now (the line's
+    working hours: time when the line is closed does not count)."""
     prefer: tuple[str, ...] = ()
     """Operators to try before the queue if they are available (the CRM's responsible manager),
     even if they are not in the line's queue."""

@@ -311,5 +311,5 @@ class _State:
         return []
 
     def _timer(self, data: dict[str, str | int | None]) -> TimerAction:
-        due = self.now + timedelta(seconds=self.plan.timeout)
+        due = self.plan.offer_due or self.now + timedelta(seconds=self.plan.timeout)
         return TimerAction(kind=OFFER_TIMER, key=str(self.dialog_id), due_at=due, data=data)

@@ -495,6 +495,26 @@ async def test_an_off_hours_message_on_saturday_waits_for_monday_nine() -> None:
         assert offer.at == monday_nine
 
 
+async def test_an_offer_made_at_closing_time_waits_through_the_night() -> None:
+    hours = {"timezone": "Europe/Berlin", "weekly": {"mon-fri": "09:00-18:00"}}
+    friday = datetime(2026, 11, 27, 16, 59, tzinfo=UTC)  # 17:59 in Berlin
+    settings = line(working_hours=hours, response_timeout=180)
+    async with Kit(operators=OPERATORS, line_settings=settings, clock=VirtualClock(friday)) as kit:
+        await started(kit, *QUEUE)
+        client = kit.client("zoe")
+        await client.says("hello")
+        # One minute counted on Friday; the other two run from Monday 09:00.
+        monday_nine_oh_one = datetime(2026, 11, 30, 8, 1, tzinfo=UTC)
+        await kit.advance((monday_nine_oh_one - friday).total_seconds())
+        assert (await dialog_of(client)).operator_id == "ann"
+        await kit.advance(60)
+        dialog = await dialog_of(client)
+        assert dialog.operator_id == "bob"
+        [first, second] = await offers(kit, dialog.id)
+        assert (first.operator_ids, second.operator_ids) == (("ann",), ("bob",))
+        assert second.at == datetime(2026, 11, 30, 8, 2, tzinfo=UTC)
+
+
 async def test_rating_with_buttons_and_by_number() -> None:
     settings = line(rating={"enabled": True})
     async with Kit(operators=OPERATORS, line_settings=settings) as kit:

@@ -117,3 +117,30 @@ def test_next_open_is_the_first_open_moment(at: datetime) -> None:
         while step < opens:
             assert not OFFICE.is_open(step)
             step += timedelta(minutes=15)
+
+
+def test_working_time_skips_lunch_nights_and_weekends() -> None:
+    # Friday 17:59 plus three minutes of working time: one minute today, two on Saturday at 10.
+    assert OFFICE.after_working_time(berlin(2026, 11, 27, 17, 59), 180) == berlin(
+        2026, 11, 28, 10, 2
+    )
+    assert OFFICE.after_working_time(berlin(2026, 11, 23, 12, 30), 3600) == berlin(
+        2026, 11, 23, 14, 30
+    )
+    assert OFFICE.after_working_time(berlin(2026, 11, 22, 3, 0), 60) == berlin(2026, 11, 23, 9, 1)
+
+
+@given(moments, st.integers(min_value=0, max_value=3 * 86_400))
+def test_working_time_counts_exactly_the_open_seconds(at: datetime, seconds: int) -> None:
+    due = OFFICE.after_working_time(at, seconds)
+    counted = timedelta()
+    moment = at
+    while moment < due:
+        opens = OFFICE.next_open(moment)
+        if opens >= due:
+            break
+        close = OFFICE.next_close(opens)
+        assert close is not None
+        counted += min(close, due) - opens
+        moment = min(close, due)
+    assert counted == timedelta(seconds=seconds)
