@@ -236,6 +236,13 @@ class FieldsAction(Frozen):
     """Move the dialog to this line (a transfer)."""
 
 
+class ProfileAction(Frozen):
+    """Remember contact details the client gave (``phone``, ``email``, ``name``) on the identity
+    they wrote from. A field the identity has already keeps its first value."""
+
+    fields: dict[str, str]
+
+
 class MemberAction(Frozen):
     """Invite an operator into the dialog (``join``) or let them leave."""
 
@@ -244,7 +251,14 @@ class MemberAction(Frozen):
 
 
 DialogAction = (
-    SendAction | LogAction | StatusAction | RouteAction | TimerAction | FieldsAction | MemberAction
+    SendAction
+    | LogAction
+    | StatusAction
+    | RouteAction
+    | TimerAction
+    | FieldsAction
+    | MemberAction
+    | ProfileAction
 )
 
 
@@ -447,6 +461,7 @@ __all__ = [
     "MemberAction",
     "OutboxResult",
     "PendingInbound",
+    "ProfileAction",
     "Receipt",
     "RouteAction",
     "RoutePlan",

@@ -10,7 +10,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, model_validator
+import phonenumbers
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from omniline.engine.hours import WorkingHours
 from omniline.engine.texts import LocalizedText
@@ -106,6 +107,18 @@ class LineSettings(Frozen):
     reopen_within: float = Field(default=0.0, ge=0)
     """A client writing within this long of the close reopens the dialog instead of a new one."""
     rating: Rating = Rating()
+    collect_contacts: bool = True
+    """Remember phone numbers and emails the client gives (a shared contact, the contact form's
+    answer, a number written in a message) on their identity, for the operator and the CRM."""
+    default_region: str | None = None
+    """Country (ISO 3166 code, e.g. ``DE``) of phone numbers written without a country code."""
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str | None) -> str | None:
+        if value is not None and value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a country code phone numbers know (e.g. 'DE')")
+        return value.upper() if value is not None else None
 
     @model_validator(mode="after")
     def _distinct_queue(self) -> LineSettings:

@@ -5,9 +5,16 @@ from __future__ import annotations
 import logging
 
 from omniline.channels.degrade import button_for_reply, fill_parts
+from omniline.engine.contacts import contact_details
 from omniline.engine.distribution import AUTO_CLOSE_TIMER, render_text, route_actions
 from omniline.engine.lifecycle import Transition, next_status
-from omniline.engine.ports import FieldsAction, LogAction, StatusAction, TimerAction
+from omniline.engine.ports import (
+    FieldsAction,
+    LogAction,
+    ProfileAction,
+    StatusAction,
+    TimerAction,
+)
 from omniline.engine.rating import score_of
 from omniline.model import (
     Closed,
@@ -55,6 +62,26 @@ async def dialog(call_next: Next, event: InboundEvent, ctx: MessageContext) -> N
             event = event.model_copy(update={"message": pressed})
             ctx.event = event
     await call_next(event, ctx)
+
+
+async def contacts(call_next: Next, event: InboundEvent, ctx: MessageContext) -> None:
+    settings = ctx.line.settings
+    if settings.collect_contacts and _may_hold_contacts(event):
+        known = ctx.dialog.identity.profile
+        found = contact_details(event.message, settings.default_region)
+        new = {k: v for k, v in found.items() if k not in known}
+        if new:
+            ctx.actions.append(ProfileAction(fields=new))
+    await call_next(event, ctx)
+
+
+def _may_hold_contacts(event: InboundEvent) -> bool:
+    """A cheap look before the costly parse: most messages have no number or email in them."""
+    message = event.message
+    if message.contact is not None:
+        return True
+    text = message.text or ""
+    return "@" in text or sum(c.isdigit() for c in text) >= 6
 
 
 async def rating(call_next: Next, event: InboundEvent, ctx: MessageContext) -> None:
@@ -157,6 +184,7 @@ async def handoff(call_next: Next, event: InboundEvent, ctx: MessageContext) -> 
 BUILTINS: dict[str, Middleware] = {
     "errors": errors,
     "dialog": dialog,
+    "contacts": contacts,
     "rating": rating,
     "welcome": welcome,
     "operator_gate": operator_gate,

@@ -15,6 +15,7 @@ from omniline.engine.ports import (
     LogAction,
     OutboxResult,
     PendingInbound,
+    ProfileAction,
     Receipt,
     RouteAction,
     SendAction,
@@ -395,6 +396,8 @@ def apply(
                 if name == "route":
                     value = value or None
                 tx.run(q.dialog_set_fields[name], {"dialog_id": dialog_id, "value": value})
+        elif isinstance(action, ProfileAction):
+            _remember(tx, identity_id, action.fields, at)
         else:
             params = {"dialog_id": dialog_id, "operator_id": action.operator_id, "now": at}
             tx.run(q.member_insert if action.join else q.member_delete, params)
@@ -404,6 +407,24 @@ def apply(
             q.inbox_done, {"inbox_id": inbox_id, "status": status, "error": inbox_error, "now": at}
         )
     return deliveries
+
+
+def _remember(tx: Tx, identity_id: int, fields: dict[str, str], at: float) -> None:
+    row = tx.first(tx.q.identity_one, {"identity_id": identity_id})
+    if row is None:
+        return
+    profile = json.loads(row[5])
+    new = {k: v for k, v in fields.items() if k not in profile}
+    if new:
+        tx.run(
+            tx.q.identity_update,
+            {
+                "identity_id": identity_id,
+                "display_name": row[4],
+                "profile": json.dumps({**profile, **new}),
+                "now": at,
+            },
+        )
 
 
 def _send(

@@ -264,6 +264,7 @@ async def test_user_middlewares_run_where_they_are_placed() -> None:
             "first_of_all",
             "errors",
             "dialog",
+            "contacts",
             "rating",
             "welcome",
             "operator_gate",
