@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from omniline.config.loader import format_validation_error, key_path
 from omniline.config.models import Config
+from omniline.desks import DeskHost, DeskPlugin
 from omniline.dialogs import Dialogs
 from omniline.engine.clock import SystemClock
 from omniline.engine.distribution import AUTO_CLOSE_TIMER, OFFER_TIMER, ROUTE_TIMER
@@ -22,6 +23,8 @@ from omniline.engine.ports import (
     Capabilities,
     Channel,
     Clock,
+    Delivery,
+    Desk,
     InboundSink,
     Receipt,
     Store,
@@ -38,7 +41,7 @@ from omniline.pipeline.middleware import MiddlewareChain
 from omniline.pipeline.router import Router
 from omniline.pipeline.runner import Pipeline
 from omniline.pipeline.serializer import KeyedSerializer
-from omniline.plugins import ChannelPlugin, channel_plugin
+from omniline.plugins import ChannelPlugin, channel_plugin, desk_plugin
 from omniline.scheduler import Scheduler
 from omniline.store import open_store, upgrade
 
@@ -98,6 +101,7 @@ class Omniline:
         clock: Clock | None = None,
         bots: Mapping[str, Router] | None = None,
         channel_plugins: Mapping[str, ChannelPlugin[Any]] | None = None,
+        desk_plugins: Mapping[str, DeskPlugin[Any]] | None = None,
         migrate: bool = False,
         serve_http: bool = True,
         recovery_grace: float | None = None,
@@ -110,6 +114,10 @@ class Omniline:
         self.recovery_interval = 60.0
         """Seconds between sweeps for stored events whose processing failed."""
         self._plugin_overrides = dict(channel_plugins or {})
+        self._desk_overrides = dict(desk_plugins or {})
+        self.desks: dict[str, Desk] = {}
+        self._news: list[asyncio.Event] = []
+        """One per desk: set whenever something happens in this process."""
         self.operator_names = {o.id: o.name for o in config.operators}
         self.lines: dict[str, Line] = {}
         for i, lc in enumerate(config.lines):
@@ -153,6 +161,18 @@ class Omniline:
 
     def channel_plugin(self, channel_type: str) -> ChannelPlugin[Any]:
         return self._plugin_overrides.get(channel_type) or channel_plugin(channel_type)
+
+    def desk_plugin(self, desk_type: str) -> DeskPlugin[Any]:
+        found = self._desk_overrides.get(desk_type)
+        return found if found is not None else desk_plugin(desk_type)
+
+    def _notify(self) -> None:
+        for news in self._news:
+            news.set()
+
+    def _deliver(self, deliveries: list[Delivery]) -> None:
+        self._notify()  # something happened: desks in this process look at once
+        self.outbox.push(deliveries)
 
     def capabilities(self, ref: ChannelRef) -> Capabilities:
         channel = self.channels.get(ref)
@@ -214,7 +234,7 @@ class Omniline:
             self.lines,
             clock=self.clock,
             capabilities=self.capabilities,
-            deliver=self.outbox.push,
+            deliver=self._deliver,
             serializer=self._serializer,
             middlewares=self.middlewares,
         )
@@ -223,7 +243,7 @@ class Omniline:
             clock=self.clock,
             serializer=self._serializer,
             capabilities=self.capabilities,
-            deliver=self.outbox.push,
+            deliver=self._deliver,
             lines=self.lines,
             operator_names=self.operator_names,
         )
@@ -234,8 +254,11 @@ class Omniline:
         recovered = await self.recover()
         if recovered:
             log.info("recovered %d inbound events left unprocessed by the last run", recovered)
+        self._build_desks()
         for ref, channel in self.channels.items():
             await channel.start(self._sink_for(self._line_of[ref]))
+        for desk in self.desks.values():
+            await desk.start()
         self._tasks.append(asyncio.create_task(self.outbox.run(), name="omniline-outbox"))
         self._tasks.append(asyncio.create_task(self.scheduler.run(), name="omniline-scheduler"))
         self._tasks.append(asyncio.create_task(self._recovery_loop(), name="omniline-recovery"))
@@ -286,6 +309,33 @@ class Omniline:
         self.scheduler.on(OFFER_TIMER, offer_timed_out)
         self.scheduler.on(ROUTE_TIMER, route)
         self.scheduler.on(AUTO_CLOSE_TIMER, auto_close)
+
+    def _build_desks(self) -> None:
+        for i, dc in enumerate(self.config.desks):
+            name = dc.name or dc.type
+            where = key_path(["desks", i])
+            if name in self.desks:
+                raise ConfigError(f"{where}: a second desk named {name!r}; give it another name")
+            news = asyncio.Event()
+            self._news.append(news)
+            host = DeskHost(
+                clock=self.clock,
+                store=self.store,
+                dialogs=self.dialogs,
+                operators=self.operators,
+                lines=self.lines,
+                operator_names=self.operator_names,
+                news=news,
+                name=name,
+            )
+            try:
+                self.desks[name] = self.desk_plugin(dc.type).create(dc.settings, host)
+            except OmnilineError as exc:
+                raise ConfigError(f"{where}: {exc}") from exc
+            except ValidationError as exc:
+                raise ConfigError(
+                    format_validation_error("config", exc, ["desks", i, "settings"])
+                ) from None
 
     def _build_channels(self) -> None:
         from omniline.channels.webhook import WebhookChannel, mount
@@ -344,6 +394,7 @@ class Omniline:
                 rating_window=settings.rating.window if settings.rating.enabled else 0.0,
             )
             if not receipt.duplicate:
+                self._notify()
                 self.pipeline.submit(event, receipt, line_id)
             return receipt
 
@@ -378,6 +429,13 @@ class Omniline:
         self._started = False
         if self._runner is not None:
             await self._runner.shutdown()
+        for name, desk in self.desks.items():
+            try:
+                await desk.stop()
+            except Exception:
+                log.exception("desk %s failed to stop cleanly", name)
+        self.desks.clear()
+        self._news.clear()
         for channel in self.channels.values():
             try:
                 await channel.stop()

@@ -116,12 +116,33 @@ def channel_plugin(channel_type: str) -> ChannelPlugin[Any]:
     return plugin
 
 
+def desk_plugin(desk_type: str) -> Any:
+    """The installed desk plugin for ``desk_type`` (a :class:`omniline.desks.DeskPlugin`)."""
+    from omniline.desks import DeskPlugin
+
+    matches = [p for p in installed("omniline.desks") if p.name == desk_type]
+    if not matches:
+        known = ", ".join(sorted({p.name for p in installed("omniline.desks")})) or "none"
+        raise PluginError(f"no desk plugin {desk_type!r} is installed (installed: {known})")
+    if len(matches) > 1:
+        dists = ", ".join(m.distribution for m in matches)
+        raise PluginError(f"desk type {desk_type!r} is provided twice: by {dists}")
+    plugin = load(matches[0])
+    if not isinstance(plugin, DeskPlugin):
+        raise PluginError(
+            f"entry point omniline.desks:{desk_type} of {matches[0].distribution} is not a "
+            "DeskPlugin"
+        )
+    return plugin
+
+
 __all__ = [
     "API_VERSION",
     "ChannelPlugin",
     "Installed",
     "ValidationError",
     "channel_plugin",
+    "desk_plugin",
     "installed",
     "load",
 ]

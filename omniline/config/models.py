@@ -59,6 +59,15 @@ class OperatorConfig(_Section):
     """Most open dialogs at once; by default the line's ``default_capacity``."""
 
 
+class DeskConfig(_Section):
+    type: str = Field(pattern=NAME_PATTERN)
+    """The desk plugin (entry point name in ``omniline.desks``), e.g. ``telegram``."""
+    name: str | None = Field(default=None, pattern=NAME_PATTERN)
+    """Tells two desks of one type apart (their saved state); the type by default."""
+    settings: dict[str, Any] = Field(default_factory=dict)
+    """Validated by the desk plugin's own config model."""
+
+
 class LineConfig(LineSettings):
     """A line: its channels and bot, and its Open Lines settings (see ``LineSettings``)."""
 
@@ -87,6 +96,8 @@ class Config(_Section):
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     operators: list[OperatorConfig] = Field(default_factory=list)
     lines: list[LineConfig] = Field(min_length=1)
+    desks: list[DeskConfig] = Field(default_factory=list)
+    """Desks from plugins, run by this process (run a polling desk in one process only)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")

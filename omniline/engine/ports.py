@@ -153,6 +153,41 @@ class ChannelHost(Protocol):
         ...
 
 
+# --- desks ---------------------------------------------------------------------------------------
+
+
+class FeedCursor(Frozen):
+    """Where a reader of the feed is: the last dialog event and the last message it has seen."""
+
+    event_id: int = 0
+    message_id: int = 0
+
+
+class FeedEvent(Frozen):
+    id: int
+    dialog_id: int
+    event: DialogEvent
+
+
+class FeedPage(Frozen):
+    """What happened after a cursor: dialog events and messages (whispers included), each in
+    order, and the cursor after them. Read again from ``cursor`` for what follows."""
+
+    events: tuple[FeedEvent, ...]
+    messages: tuple[StoredMessage, ...]
+    cursor: FeedCursor
+
+
+@runtime_checkable
+class Desk(Protocol):
+    """Where operators work, from a plugin (group ``omniline.desks``): it follows the feed and
+    acts through the host's ``dialogs`` and ``operators``."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 # --- storage --------------------------------------------------------------------------------------
 
 
@@ -385,6 +420,18 @@ class Store(Protocol):
 
     async def finish_timer(self, timer_id: int) -> None: ...
 
+    # desks and plugins
+
+    async def feed(self, cursor: FeedCursor, *, limit: int = 200) -> FeedPage:
+        """Dialog events and messages after ``cursor``, up to ``limit`` of each, oldest first."""
+        ...
+
+    async def load_state(self, owner: str, key: str) -> str | None:
+        """A value a plugin saved (``owner`` names the plugin and its instance)."""
+        ...
+
+    async def save_state(self, owner: str, key: str, value: str) -> None: ...
+
     # operators and queues
 
     async def save_operator(self, operator_id: str, name: str, capacity: int | None = None) -> None:
@@ -454,7 +501,11 @@ __all__ = [
     "ChannelHost",
     "Clock",
     "Delivery",
+    "Desk",
     "DialogAction",
+    "FeedCursor",
+    "FeedEvent",
+    "FeedPage",
     "FieldsAction",
     "InboundSink",
     "LogAction",

@@ -114,7 +114,6 @@ class Pipeline:
             except DialogConflict:
                 dialog = None  # someone acted on the dialog meanwhile: decide again, afresh
                 continue
-            if deliveries:
-                self._deliver(deliveries)
+            self._deliver(deliveries)
             return
         log.error("event %s: the dialog kept changing; left for recovery", receipt.inbox_id)

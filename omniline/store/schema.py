@@ -236,3 +236,15 @@ dialog_members = sa.Table(
     sa.Index("ix_dialog_members_operator", "operator_id"),
 )
 """Operators invited into a dialog beside the one who holds it."""
+
+
+plugin_state = sa.Table(
+    "plugin_state",
+    metadata,
+    sa.Column("owner", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+"""Small durable values plugins keep between runs (a polling offset, a desk's feed cursor, which
+chat topic shows which dialog), named by the plugin (``owner``) and a key."""

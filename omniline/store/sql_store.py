@@ -14,6 +14,8 @@ from omniline.engine.ports import (
     Clock,
     Delivery,
     DialogAction,
+    FeedCursor,
+    FeedPage,
     OutboxResult,
     PendingInbound,
     Receipt,
@@ -210,6 +212,19 @@ class SqlStore:
             tx.run(tx.q.timer_done, {"timer_id": timer_id, "now": now})
 
         await self._x.run(unit)
+
+    # --- desks and plugins -------------------------------------------------------------------------
+
+    async def feed(self, cursor: FeedCursor, *, limit: int = 200) -> FeedPage:
+        return await self._x.run(partial(units.feed, cursor=cursor, limit=limit))
+
+    async def load_state(self, owner: str, key: str) -> str | None:
+        return await self._x.run(partial(units.load_state, owner=owner, key=key))
+
+    async def save_state(self, owner: str, key: str, value: str) -> None:
+        await self._x.run(
+            partial(units.save_state, owner=owner, key=key, value=value, now=self._clock.now())
+        )
 
     # --- operators and queues ---------------------------------------------------------------------
 

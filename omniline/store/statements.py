@@ -28,6 +28,7 @@ from omniline.store.schema import (
     messages,
     operators,
     outbox,
+    plugin_state,
     timers,
 )
 
@@ -672,6 +673,37 @@ class Statements:
             .where(dialogs.c.status.in_([lit("offered"), lit("active")]))
             .where(dialogs.c.operator_id.is_not(None))
             .group_by(dialogs.c.operator_id),
+            d,
+        )
+
+        # the feed for desks: everything that happened, in order
+        self.events_after = c(
+            sa.select(dialog_events.c.id, dialog_events.c.dialog_id, dialog_events.c.data)
+            .where(dialog_events.c.id > P("after_id"))
+            .order_by(dialog_events.c.id)
+            .limit(P("limit")),
+            d,
+        )
+        self.messages_after = c(
+            sa.select(*MESSAGE_COLUMNS)
+            .where(messages.c.id > P("after_id"))
+            .order_by(messages.c.id)
+            .limit(P("limit")),
+            d,
+        )
+        self.state_get = c(
+            sa.select(plugin_state.c.value).where(
+                plugin_state.c.owner == P("owner"), plugin_state.c.key == P("key")
+            ),
+            d,
+        )
+        self.state_put = c(
+            insert(plugin_state)
+            .values(owner=P("owner"), key=P("key"), value=P("value"), updated_at=P("now"))
+            .on_conflict_do_update(  # type: ignore[attr-defined]
+                index_elements=["owner", "key"],
+                set_={"value": P("value"), "updated_at": P("now")},
+            ),
             d,
         )
 

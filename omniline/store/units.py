@@ -11,6 +11,9 @@ from pydantic import JsonValue
 from omniline.engine.ports import (
     Delivery,
     DialogAction,
+    FeedCursor,
+    FeedEvent,
+    FeedPage,
     FieldsAction,
     LogAction,
     OutboxResult,
@@ -630,3 +633,32 @@ def claim_timers(tx: Tx, *, now: datetime, lease: float, limit: int) -> list[Tim
         for r in rows
     ]
     return sorted(timers, key=lambda t: (t.due_at, t.id))
+
+
+# --- the feed and plugin state ---------------------------------------------------------------------
+
+
+def feed(tx: Tx, cursor: FeedCursor, limit: int) -> FeedPage:
+    q = tx.q
+    events = tuple(
+        FeedEvent(id=r[0], dialog_id=r[1], event=parse_dialog_event(r[2]))
+        for r in tx.rows(q.events_after, {"after_id": cursor.event_id, "limit": limit})
+    )
+    messages = tuple(
+        message_from(r)
+        for r in tx.rows(q.messages_after, {"after_id": cursor.message_id, "limit": limit})
+    )
+    after = FeedCursor(
+        event_id=events[-1].id if events else cursor.event_id,
+        message_id=messages[-1].id if messages else cursor.message_id,
+    )
+    return FeedPage(events=events, messages=messages, cursor=after)
+
+
+def load_state(tx: Tx, owner: str, key: str) -> str | None:
+    row = tx.first(tx.q.state_get, {"owner": owner, "key": key})
+    return str(row[0]) if row is not None else None
+
+
+def save_state(tx: Tx, owner: str, key: str, value: str, now: datetime) -> None:
+    tx.run(tx.q.state_put, {"owner": owner, "key": key, "value": value, "now": ts(now)})

@@ -28,6 +28,7 @@ from pydantic import JsonValue
 from omniline.engine.ports import (
     Delivery,
     DialogAction,
+    FeedCursor,
     FieldsAction,
     LogAction,
     OutboxResult,
@@ -737,6 +738,30 @@ class StoreConformance:
         assert dialog.closed_at is None
         operator = await store.operator("op-1")
         assert operator is not None and operator.load == 1
+
+    async def test_the_feed_gives_what_happened_after_the_cursor_once(
+        self, store: Store, clock: VirtualClock
+    ) -> None:
+        first = await ingest(store, inbound(clock, "u1"))
+        page = await store.feed(FeedCursor())
+        assert [m.id for m in page.messages] == [first.message_id]
+        assert [(e.dialog_id, e.event.kind) for e in page.events] == [(first.dialog_id, "opened")]
+        second = await ingest(store, inbound(clock, "u2", "again"))
+
+        after = await store.feed(page.cursor)
+
+        assert [m.text for m in after.messages] == ["again"]
+        assert [e.dialog_id for e in after.events] == [second.dialog_id]
+        assert (await store.feed(after.cursor)).messages == ()
+        assert (await store.feed(after.cursor)).cursor == after.cursor
+
+    async def test_plugin_state_is_kept_per_owner_and_key(self, store: Store) -> None:
+        assert await store.load_state("desk:telegram", "offset") is None
+        await store.save_state("desk:telegram", "offset", "41")
+        await store.save_state("desk:telegram", "offset", "42")
+        await store.save_state("channel:vk/main", "offset", "7")
+        assert await store.load_state("desk:telegram", "offset") == "42"
+        assert await store.load_state("channel:vk/main", "offset") == "7"
 
     async def test_an_operator_at_capacity_takes_no_more_dialogs(
         self, store: Store, clock: VirtualClock

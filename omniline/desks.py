@@ -1,0 +1,105 @@
+"""Desks from plugins: where operators work (a Telegram group, a helpdesk, ...).
+
+A desk plugin's entry point (group ``omniline.desks``) names a :class:`DeskPlugin`. Its desk gets a
+:class:`DeskHost`: the feed of everything that happens (dialog events and messages, whispers
+included, in order, from a cursor it keeps), the operators' actions (``dialogs``, ``operators``)
+which follow the same rules as every other desk, and a small durable key-value state.
+
+The feed is read from the database, so a desk sees what every worker process did. In this process
+``wait_for_news`` wakes as soon as something happens; what other processes do is seen within the
+``timeout`` it is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from omniline.engine.clock import first_of
+from omniline.engine.ports import Clock, Desk, FeedCursor, FeedPage, Store
+from omniline.plugins import API_VERSION
+
+if TYPE_CHECKING:
+    from omniline.dialogs import Dialogs
+    from omniline.line import Line
+    from omniline.operators import Operators
+
+C = TypeVar("C", bound=BaseModel)
+
+
+class PluginState:
+    """Durable values of one plugin instance (``owner``), as strings."""
+
+    def __init__(self, store: Store, owner: str) -> None:
+        self._store = store
+        self.owner = owner
+
+    async def get(self, key: str) -> str | None:
+        return await self._store.load_state(self.owner, key)
+
+    async def put(self, key: str, value: str) -> None:
+        await self._store.save_state(self.owner, key, value)
+
+
+class DeskHost:
+    """What omniline offers a desk."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        store: Store,
+        dialogs: Dialogs,
+        operators: Operators,
+        lines: Mapping[str, Line],
+        operator_names: Mapping[str, str],
+        news: asyncio.Event,
+        name: str,
+    ) -> None:
+        self.clock = clock
+        self.store = store
+        self.dialogs = dialogs
+        self.operators = operators
+        self.lines = lines
+        self.operator_names = operator_names
+        self._news = news
+        self.state = PluginState(store, f"desk:{name}")
+        """This desk's durable values (its feed cursor, its own ids for dialogs...)."""
+
+    async def feed(self, cursor: FeedCursor, *, limit: int = 200) -> FeedPage:
+        """What happened after ``cursor`` (see :meth:`Store.feed`)."""
+        return await self.store.feed(cursor, limit=limit)
+
+    async def wait_for_news(self, at_most: float) -> None:
+        """Return when something happened in this process since the last call (at once if it
+        did meanwhile), or after ``at_most`` seconds."""
+        await first_of(self._news.wait(), self.clock.sleep(at_most))
+        self._news.clear()
+
+    def author_name(self, author: str) -> str:
+        """A message author as people read it (``operator:anna`` -> Anna's name)."""
+        kind, _, ident = author.partition(":")
+        if kind == "operator":
+            return self.operator_names.get(ident, ident)
+        return {"client": "Client", "bot": "Bot", "system": "Auto-reply"}.get(kind, author)
+
+
+@dataclass(frozen=True)
+class DeskPlugin(Generic[C]):
+    """What a desk plugin's entry point (group ``omniline.desks``) points at."""
+
+    name: str
+    config_model: type[C]
+    factory: Callable[[C, DeskHost], Desk]
+    api_version: int = API_VERSION
+    description: str = ""
+
+    def create(self, settings: dict[str, Any], host: DeskHost) -> Desk:
+        return self.factory(self.config_model.model_validate(settings), host)
+
+
+__all__ = ["DeskHost", "DeskPlugin", "PluginState"]
