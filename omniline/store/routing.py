@@ -147,7 +147,7 @@ def route(tx: Tx, dialog_id: int, plan: RoutePlan, now: datetime) -> list[Dialog
             for operator_id in state.candidates(order=plan.distribution):
                 if state.available(operator_id):
                     return state.offer(operator_id)
-        if plan.only_online or plan.only_working:
+        if (plan.only_online or plan.only_working) and not state.anyone_available():
             # Nobody available: offered by queue order all the same, to stay with whoever is next
             # until someone becomes available (Bitrix24's rule).
             for operator_id in state.candidates(order="position", anyone=True):
@@ -213,6 +213,19 @@ class _State:
             # Fewest received first; among equals the one with the fewest open dialogs.
             fresh.sort(key=lambda r: (r[1], r[2]))
         return [r[0] for r in fresh]
+
+    def anyone_available(self) -> bool:
+        """Whether someone in the queue is available at all (room or not)."""
+        plan = self.plan
+        found = self.tx.first(
+            self.tx.q.queue_has_available,
+            {
+                "line_id": plan.line_id,
+                "any_presence": int(not plan.only_online),
+                "any_shift": int(not plan.only_working),
+            },
+        )
+        return found is not None
 
     def everyone_tried(self) -> bool:
         queue = self.tx.rows(

@@ -584,6 +584,13 @@ class Statements:
         self.candidates_evenly = c(
             candidates.order_by(line_operators.c.received, line_operators.c.position), d
         )
+        self.queue_has_available = c(
+            sa.select(line_operators.c.operator_id)
+            .select_from(queue)
+            .where(line_operators.c.line_id == P("line_id"), available)
+            .limit(1),
+            d,
+        )
         self.queue_in_order = c(
             sa.select(line_operators.c.operator_id)
             .where(line_operators.c.line_id == P("line_id"))

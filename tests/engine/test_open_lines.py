@@ -200,6 +200,21 @@ async def test_nobody_available_parks_by_queue_order_then_moves_to_who_comes() -
         assert loads == {"ann": 0, "bob": 0, "cid": 1}
 
 
+async def test_when_the_available_operators_are_full_it_waits_for_them_rather_than_parking() -> (
+    None
+):
+    settings = line(queue=["ann", "bob"], default_capacity=1)
+    async with Kit(operators=OPERATORS, line_settings=settings) as kit:
+        await started(kit, "ann")  # bob is offline
+        await kit.client("c1").says("hi")
+        second = kit.client("c2")
+        await second.says("hi")
+        waiting = await dialog_of(second)
+        assert (waiting.status, waiting.route) == (DialogStatus.QUEUED, Route.WAITING)
+        await kit.operator("ann").closes(kit.client("c1"))
+        assert (await dialog_of(second)).operator_id == "ann"
+
+
 async def test_capacity_is_respected_and_a_freed_place_is_filled_at_once() -> None:
     settings = line(queue=["ann"], default_capacity=1)
     async with Kit(operators=OPERATORS, line_settings=settings) as kit:
