@@ -11,8 +11,8 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from fake_vk import GROUP_ID, TOKEN, FakeVk, message_new
 from omniline_vk import plugin
+from omniline_vk.testing import GROUP_ID, TOKEN, FakeVk, message_new
 
 from omniline import Button, Config, MessageContext, Omniline, OutboundMessage, Router
 from omniline.model import Attachment, AttachmentKind, Identity, InboundEvent

@@ -8,9 +8,9 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from fake_vk import GROUP_ID, TOKEN, FakeVk, message_new
 from omniline_vk import VkChannel
 from omniline_vk.config import VkSettings
+from omniline_vk.testing import GROUP_ID, TOKEN, FakeVk, message_new
 
 from omniline import Channel
 from omniline.channels.webhook import mount

@@ -1,4 +1,10 @@
-"""A local fake of the VK API (methods, Bots Long Poll, uploads) on 127.0.0.1."""
+"""Testing a line on VK without VK: a local fake of the VK API (methods, Bots Long Poll, uploads)
+on 127.0.0.1, and Callback API update builders.
+
+Serve :meth:`FakeVk.application` (e.g. with ``aiohttp.test_utils.TestServer``), set
+:attr:`FakeVk.server`, and point the channel's ``api_base_url`` at :attr:`FakeVk.api_url`; the real
+vk-api client talks to it.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,8 @@ TOKEN = "vk1.a.group-token"
 
 
 class FakeVk:
+    """Records every API call and every message sent; answers like VK, or from ``failures``."""
+
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, str]]] = []
         self.sent: list[dict[str, str]] = []
