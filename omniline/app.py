@@ -63,8 +63,9 @@ def import_bot(path: str, where: str) -> Router:
 class _Host:
     """What channels get from the application (see ``ChannelHost``)."""
 
-    def __init__(self, app: Omniline) -> None:
+    def __init__(self, app: Omniline, ref: ChannelRef) -> None:
         self._app = app
+        self._owner = f"channel:{ref}"
 
     @property
     def clock(self) -> Clock:
@@ -81,6 +82,12 @@ class _Host:
     def author_name(self, author: str) -> str | None:
         kind, _, ident = author.partition(":")
         return self._app.operator_names.get(ident, ident) if kind == "operator" else None
+
+    async def load_state(self, key: str) -> str | None:
+        return await self._app.store.load_state(self._owner, key)
+
+    async def save_state(self, key: str, value: str) -> None:
+        await self._app.store.save_state(self._owner, key, value)
 
 
 class Omniline:
@@ -340,10 +347,10 @@ class Omniline:
     def _build_channels(self) -> None:
         from omniline.channels.webhook import WebhookChannel, mount
 
-        host = _Host(self)
         for li, lc in enumerate(self.config.lines):
             for ci, cc in enumerate(lc.channels):
                 ref = ChannelRef(type=cc.type, account=cc.account)
+                host = _Host(self, ref)
                 where = key_path(["lines", li, "channels", ci])
                 try:
                     plugin = self.channel_plugin(cc.type)

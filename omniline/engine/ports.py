@@ -152,6 +152,14 @@ class ChannelHost(Protocol):
         """The name to show for an author (``operator:<id>`` -> the operator's name)."""
         ...
 
+    async def load_state(self, key: str) -> str | None:
+        """A value this channel saved (a polling offset...), kept across restarts."""
+        ...
+
+    async def save_state(self, key: str, value: str) -> None:
+        """Keep a small value for this channel durably (in omniline's database)."""
+        ...
+
 
 # --- desks ---------------------------------------------------------------------------------------
 

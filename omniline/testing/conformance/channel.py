@@ -37,6 +37,7 @@ class RecordingHost:
     def __init__(self, clock: Clock | None = None) -> None:
         self._clock = clock or SystemClock()
         self.profiles: list[Identity] = []
+        self.state: dict[str, str] = {}
 
     @property
     def clock(self) -> Clock:
@@ -52,6 +53,12 @@ class RecordingHost:
 
     def author_name(self, author: str) -> str | None:
         return None
+
+    async def load_state(self, key: str) -> str | None:
+        return self.state.get(key)
+
+    async def save_state(self, key: str, value: str) -> None:
+        self.state[key] = value
 
 
 class RecordingSink:

@@ -32,6 +32,9 @@ from omniline_vk import inbound
 from omniline_vk.api import ApiError, ApiHttpError, VkClient, error_code, error_message, http_status
 from omniline_vk.config import VkSettings
 
+TS_KEY = "long_poll_ts"
+"""Where the Long Poll offset is saved, so a restart goes on from the last stored update."""
+
 log = logging.getLogger("omniline.channel.vk")
 
 PERMANENT_CODES = frozenset({7, 15, 100, 900, 901, 902, 911, 912, 914, 917, 925, 936, 945, 946})
@@ -198,6 +201,9 @@ class VkChannel:
                     server = dict(
                         await client.call("groups.getLongPollServer", group_id=s.group_id)
                     )
+                    saved = await self._host.load_state(TS_KEY)
+                    if saved is not None:
+                        server["ts"] = saved  # go on from the last stored update, not from now
                 answer = await client.get_json(
                     str(server["server"]),
                     {
@@ -211,6 +217,7 @@ class VkChannel:
                 failed = answer.get("failed")
                 if failed == 1:
                     server["ts"] = answer["ts"]  # history lost: go on from where VK says
+                    await self._host.save_state(TS_KEY, str(server["ts"]))
                 elif failed in (2, 3):
                     fresh = await client.call("groups.getLongPollServer", group_id=s.group_id)
                     server["key"] = fresh["key"]
@@ -222,6 +229,8 @@ class VkChannel:
                     for update in answer.get("updates") or ():
                         await self._ingest(update)
                     server["ts"] = answer["ts"]
+                    if answer.get("updates"):
+                        await self._host.save_state(TS_KEY, str(server["ts"]))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

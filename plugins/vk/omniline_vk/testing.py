@@ -30,6 +30,8 @@ class FakeVk:
         """Answers given to the next ``messages.send`` calls instead of sending."""
         self.updates: dict[int, list[dict[str, Any]]] = {}
         """Long poll: the updates an ``a_check`` with this ``ts`` returns."""
+        self.long_poll_ts = "1"
+        """The ``ts`` a fresh Long Poll server starts from."""
         self.polled: list[int] = []
         self.on_poll: Callable[[int], Awaitable[None]] | None = None
         self.server: BaseTestServer | None = None
@@ -76,7 +78,7 @@ class FakeVk:
                     "response": {
                         "key": "lp-key",
                         "server": str(self.server.make_url("/lp")),
-                        "ts": "1",
+                        "ts": self.long_poll_ts,
                     }
                 }
             )

@@ -393,6 +393,46 @@ class _Host:
     def author_name(self, author: str) -> str | None:
         return None
 
+    async def load_state(self, key: str) -> str | None:
+        return None
+
+    async def save_state(self, key: str, value: str) -> None:
+        return None
+
+
+async def test_polling_resumes_from_the_saved_offset_after_a_restart(
+    tmp_path: Path, vk: FakeVk, clock: VirtualClock
+) -> None:
+    vk.updates[1] = [message_new("lp-1", PEER, "before the restart")]
+    app = make_app(tmp_path, vk, clock, mode="polling", long_poll_wait=1)
+    await app.start()
+    try:
+        await until_sent(app, vk, 1)
+    finally:
+        await app.stop()
+    # While omniline was down the client wrote again, and VK's fresh long-poll server now starts
+    # after that message: only the saved offset finds it.
+    vk.updates[2] = [message_new("lp-2", PEER, "while down")]
+    vk.long_poll_ts = "9"
+    app = make_app(tmp_path, vk, clock, mode="polling", long_poll_wait=1)
+    await app.start()
+    try:
+        await until_sent(app, vk, 2)
+        assert [s["message"] for s in vk.sent] == ["echo: before the restart", "echo: while down"]
+    finally:
+        await app.stop()
+
+
+async def until_sent(app: Omniline, vk: FakeVk, count: int) -> None:
+    import asyncio
+
+    for _ in range(200):
+        if len(vk.sent) >= count:
+            return
+        await app.idle(paced=False)
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"sent {len(vk.sent)} messages, not {count}")
+
 
 async def test_polling_keeps_the_offset_when_the_store_fails(vk: FakeVk) -> None:
     import asyncio
