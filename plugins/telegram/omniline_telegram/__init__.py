@@ -1,10 +1,13 @@
-"""Telegram bots as omniline channels (aiogram 3).
+"""Telegram for omniline (aiogram 3): bots as channels, and a desk in a forum supergroup.
 
-The entry point ``omniline.channels:telegram`` names :data:`plugin`.
+The entry point ``omniline.channels:telegram`` names :data:`plugin`; ``omniline.desks:telegram``
+names :data:`omniline_telegram.desk.plugin`.
 """
 
 from omniline.plugins import ChannelPlugin
 from omniline_telegram.channel import CONTACT_REQUEST, TelegramChannel
+from omniline_telegram.desk import TelegramDesk
+from omniline_telegram.desk_settings import TelegramDeskSettings
 from omniline_telegram.settings import TelegramSettings
 
 plugin: ChannelPlugin[TelegramSettings] = ChannelPlugin(
@@ -14,4 +17,11 @@ plugin: ChannelPlugin[TelegramSettings] = ChannelPlugin(
     description="Telegram bots: webhook or long polling, keyboards, files, contact sharing",
 )
 
-__all__ = ["CONTACT_REQUEST", "TelegramChannel", "TelegramSettings", "plugin"]
+__all__ = [
+    "CONTACT_REQUEST",
+    "TelegramChannel",
+    "TelegramDesk",
+    "TelegramDeskSettings",
+    "TelegramSettings",
+    "plugin",
+]
