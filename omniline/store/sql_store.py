@@ -216,7 +216,9 @@ class SqlStore:
     # --- desks and plugins -------------------------------------------------------------------------
 
     async def feed(self, cursor: FeedCursor, *, limit: int = 200) -> FeedPage:
-        return await self._x.run(partial(units.feed, cursor=cursor, limit=limit))
+        return await self._x.run(
+            partial(units.feed, cursor=cursor, limit=limit, now=self._clock.now())
+        )
 
     async def load_state(self, owner: str, key: str) -> str | None:
         return await self._x.run(partial(units.load_state, owner=owner, key=key))

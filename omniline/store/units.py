@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from pydantic import JsonValue
 
@@ -53,6 +54,8 @@ from omniline.model import (
 from omniline.model._base import Frozen
 from omniline.store import routing
 from omniline.store.executor import Row, Tx
+
+T = TypeVar("T")
 
 
 class MessageContent(Frozen):
@@ -638,15 +641,49 @@ def claim_timers(tx: Tx, *, now: datetime, lease: float, limit: int) -> list[Tim
 # --- the feed and plugin state ---------------------------------------------------------------------
 
 
-def feed(tx: Tx, cursor: FeedCursor, limit: int) -> FeedPage:
+FEED_SETTLE = 10.0
+"""Seconds after which a gap in the ids is taken as a transaction that rolled back."""
+
+
+def contiguous_prefix(
+    rows: list[T], after: int, ident: Callable[[T], int], at: Callable[[T], float], settled: float
+) -> list[T]:
+    """The rows up to the first gap in their ids that may still fill. On PostgreSQL ids are
+    handed out when rows are written and become visible when their transaction commits, so a
+    later id can show up before an earlier one: a reader that moved past the gap would never see
+    the earlier row. A gap is passed only once the rows after it are older than any transaction
+    lasts (then the missing id belongs to a rollback)."""
+    kept: list[T] = []
+    expected = after + 1
+    for row in rows:
+        if ident(row) != expected and at(row) > settled:
+            break
+        kept.append(row)
+        expected = ident(row) + 1
+    return kept
+
+
+def feed(tx: Tx, cursor: FeedCursor, limit: int, now: datetime) -> FeedPage:
     q = tx.q
+    settled = ts(now) - FEED_SETTLE
+    event_rows = tx.rows(q.events_after, {"after_id": cursor.event_id, "limit": limit})
     events = tuple(
-        FeedEvent(id=r[0], dialog_id=r[1], event=parse_dialog_event(r[2]))
-        for r in tx.rows(q.events_after, {"after_id": cursor.event_id, "limit": limit})
+        FeedEvent(id=r[0], dialog_id=r[1], event=parse_dialog_event(r[2])) for r in event_rows
     )
+    events = tuple(
+        contiguous_prefix(
+            list(events), cursor.event_id, lambda e: e.id, lambda e: ts(e.event.at), settled
+        )
+    )
+    message_rows = tx.rows(q.messages_after, {"after_id": cursor.message_id, "limit": limit})
     messages = tuple(
-        message_from(r)
-        for r in tx.rows(q.messages_after, {"after_id": cursor.message_id, "limit": limit})
+        contiguous_prefix(
+            [message_from(r) for r in message_rows],
+            cursor.message_id,
+            lambda m: m.id,
+            lambda m: ts(m.created_at),
+            settled,
+        )
     )
     after = FeedCursor(
         event_id=events[-1].id if events else cursor.event_id,
