@@ -17,6 +17,8 @@ from typing import Any
 from omniline.channels.degrade import fill_parts
 from omniline.engine.distribution import (
     AUTO_CLOSE_TIMER,
+    OFFER_TIMER,
+    offer_due,
     render_text,
     route_actions,
     system_text,
@@ -47,6 +49,7 @@ from omniline.model import (
     DialogStatus,
     HandedOff,
     Invited,
+    Offered,
     OutboundMessage,
     Pinned,
     Queued,
@@ -252,13 +255,17 @@ class Dialogs:
             if target == dialog.operator_id:
                 raise DialogError(f"operator {target} holds dialog {dialog.id} already")
             now = self._clock.now()
-            line = self.line(dialog.line_id)
+            settings = self.line(dialog.line_id).settings
+            hop = dialog.hops + 1
+            # Offered to the colleague like any offer: if they do not accept in time, the
+            # dialog goes back to the line's queue.
             return [
                 StatusAction(
                     expected=dialog.status,
                     status=OFFERED,
                     operator_id=target,
-                    capacity=line.settings.default_capacity,
+                    capacity=settings.default_capacity,
+                    counts_as_offer=True,
                 ),
                 LogAction(
                     event=Transferred(
@@ -267,6 +274,13 @@ class Dialogs:
                         from_operator_id=dialog.operator_id,
                         to_operator_id=target,
                     )
+                ),
+                LogAction(event=Offered(at=now, actor="system", operator_ids=(target,), hop=hop)),
+                TimerAction(
+                    kind=OFFER_TIMER,
+                    key=str(dialog.id),
+                    due_at=offer_due(settings, now),
+                    data={"operator": target, "hop": hop},
                 ),
             ]
 
@@ -324,6 +338,17 @@ class Dialogs:
             ]
 
         await self._act(dialog_id, decide)
+
+    async def _in_dialog(self, dialog: Dialog, operator_id: str) -> None:
+        """An operator acts on a dialog they hold, were invited into, or that is offered to them
+        (a supervisor's code acts as ``system`` or with its own actor)."""
+        if dialog.operator_id == operator_id:
+            return
+        if dialog.status is OFFERED and operator_id in await self._store.offered_to(dialog.id):
+            return
+        if operator_id in await self._store.members(dialog.id):
+            return
+        raise DialogError(f"operator {operator_id} is not in dialog {dialog.id}")
 
     async def _may_write(self, dialog: Dialog, operator_id: str) -> None:
         if dialog.status is ACTIVE and dialog.operator_id == operator_id:
@@ -385,9 +410,10 @@ class Dialogs:
     async def pin(self, dialog_id: int, operator_id: str, *, pinned: bool = True) -> None:
         """A pinned dialog is never closed automatically."""
 
-        def decide(dialog: Dialog) -> list[DialogAction]:
+        async def decide(dialog: Dialog) -> list[DialogAction]:
             if dialog.status is CLOSED:
                 raise DialogError(f"dialog {dialog.id} is closed")
+            await self._in_dialog(dialog, operator_id)
             if dialog.pinned == pinned:
                 return []
             now, actor = self._clock.now(), operator_actor(operator_id)
@@ -437,7 +463,10 @@ class Dialogs:
         if the line asks for ratings, the rating question."""
         before = await self.get(dialog_id)
 
-        def decide(dialog: Dialog) -> list[DialogAction]:
+        async def decide(dialog: Dialog) -> list[DialogAction]:
+            kind, _, operator_id = actor.partition(":")
+            if kind == "operator":
+                await self._in_dialog(dialog, operator_id)
             return self._closing(dialog, actor=actor, reason=reason)
 
         await self._act(dialog_id, decide)

@@ -7,7 +7,7 @@ the store carries out atomically. The texts a line sends by itself are rendered 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from omniline.engine.ports import (
     DialogAction,
@@ -56,6 +56,16 @@ def system_text(text: str) -> SendAction:
     return SendAction(author="system", message=OutboundMessage(text=text), parts=())
 
 
+def offer_due(settings: LineSettings, now: datetime) -> datetime:
+    """When an offer made now times out: the response timeout, in working time if the line has
+    working hours (an offer made just before closing waits for the operator until after the
+    opening)."""
+    hours = settings.working_hours
+    if hours is None:
+        return now + timedelta(seconds=settings.response_timeout)
+    return hours.after_working_time(now, settings.response_timeout)
+
+
 def plan_for(
     settings: LineSettings,
     line_id: str,
@@ -64,13 +74,8 @@ def plan_for(
     prefer: tuple[str, ...] = (),
     when_exhausted: tuple[SendAction | LogAction, ...] = (),
 ) -> RoutePlan:
-    hours = settings.working_hours
-    offer_due = None
-    if hours is not None and now is not None:
-        # An offer made just before closing waits for the operator until after the opening.
-        offer_due = hours.after_working_time(now, settings.response_timeout)
     return RoutePlan(
-        offer_due=offer_due,
+        offer_due=offer_due(settings, now) if now is not None else None,
         line_id=line_id,
         distribution=settings.distribution.value,
         default_capacity=settings.default_capacity,

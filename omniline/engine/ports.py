@@ -225,6 +225,8 @@ class StatusAction(Frozen):
     capacity: int = 1_000_000
     new_round: bool = False
     """Back to the queue for a new round: operators offered it before may be offered it again."""
+    counts_as_offer: bool = False
+    """The move offers the dialog (a transfer to a colleague): one more hop."""
 
 
 class RoutePlan(Frozen):

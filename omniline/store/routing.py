@@ -66,6 +66,7 @@ def move(tx: Tx, dialog_id: int, action: StatusAction, at: float) -> None:
         capacity=action.capacity,
         at=at,
         tried=row[7] if action.status is DialogStatus.QUEUED and not action.new_round else None,
+        hop=1 if action.counts_as_offer else 0,
     )
 
 

@@ -330,6 +330,38 @@ async def test_transfer_to_an_operator_who_then_sees_the_whole_history() -> None
         assert loads == {"ann": 0, "bob": 0, "cid": 1}
 
 
+async def test_a_transfer_nobody_accepts_goes_back_to_the_queue() -> None:
+    async with Kit(operators=OPERATORS, line_settings=line(queue=["ann", "bob"])) as kit:
+        await started(kit, "ann", "bob")
+        await kit.operator("cid").starts_work()
+        client = kit.client("zoe")
+        await client.says("hello")
+        await kit.operator("ann").accepts(client)
+        await kit.operator("ann").transfers(client, to="cid")
+        dialog = await dialog_of(client)
+        assert [o.operator_ids for o in await offers(kit, dialog.id)][-1] == ("cid",)
+        await kit.advance(60)  # cid never answers
+        dialog = await dialog_of(client)
+        assert (dialog.status, dialog.operator_id) == (DialogStatus.OFFERED, "ann")
+        loads = {o.id: o.load for o in await kit.app.operators.all()}
+        assert loads == {"ann": 1, "bob": 0, "cid": 0}
+
+
+async def test_only_operators_in_a_dialog_close_or_pin_it() -> None:
+    async with Kit(operators=OPERATORS, line_settings=line()) as kit:
+        await started(kit, *QUEUE)
+        client = kit.client("zoe")
+        await client.says("hello")
+        await kit.operator("ann").accepts(client)
+        with pytest.raises(DialogError, match="not in dialog"):
+            await kit.operator("bob").closes(client)
+        with pytest.raises(DialogError, match="not in dialog"):
+            await kit.operator("bob").pins(client)
+        await kit.operator("ann").invites(client, "bob")
+        await kit.operator("bob").pins(client)
+        await kit.operator("bob").closes(client)
+
+
 async def test_transfer_to_another_line_queues_it_there() -> None:
     async with Kit(operators=OPERATORS, line_settings=line(queue=["ann"])) as kit:
         # A second line, with its own queue, added at run time through the Python API.

@@ -75,7 +75,6 @@ from omniline_telegram.desk_texts import (
     rating_text,
     split_text,
     topic_name,
-    transfer_announcement,
 )
 from omniline_telegram.inbound import attachments_of
 
@@ -316,15 +315,10 @@ class TelegramDesk:
                 await self._announce(
                     dialog_id, offer_announcement(offered, parked=parked), skip=len(offered) == 1
                 )
-            case Transferred(to_operator_id=to_operator_id) if to_operator_id is not None:
+            case Transferred():
+                # The colleague's offer follows as its own event, with its announcement.
                 await self._conclude(dialog_id, event)
-                actor = names(event.actor) if event.actor else "Someone"
-                text = transfer_announcement(
-                    actor,
-                    names(f"operator:{to_operator_id}"),
-                    self._settings.operators.get(to_operator_id),
-                )
-                await self._announce(dialog_id, text, skip=True)
+                return await self._post_line(dialog_id, event)
             case Accepted() | Skipped() | Withdrawn():
                 if not await self._conclude(dialog_id, event):
                     await self._post_line(dialog_id, event)

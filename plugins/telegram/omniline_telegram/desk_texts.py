@@ -97,10 +97,6 @@ def offer_announcement(offered: Sequence[tuple[str, int | None]], *, parked: boo
     return Text(*parts)
 
 
-def transfer_announcement(actor: str, to_name: str, to_user: int | None) -> Text:
-    return Text(f"↔️ {actor} transferred the dialog to ", mention(to_name, to_user))
-
-
 def mention(name: str, user_id: int | None) -> str | TextMention:
     if user_id is None:
         return name
@@ -145,6 +141,8 @@ def event_line(event: DialogEvent, names: Names, line_names: Mapping[str, str]) 
         case Transferred(to_line_id=to_line_id) if to_line_id is not None:
             line = line_names.get(to_line_id, to_line_id)
             return f"↔️ {actor} transferred the dialog to the line {line}"
+        case Transferred(to_operator_id=to_operator_id) if to_operator_id is not None:
+            return f"↔️ {actor} transferred the dialog to {names(f'operator:{to_operator_id}')}"
         case Invited(operator_id=operator_id):
             return f"👥 {actor} invited {names(f'operator:{operator_id}')}"
         case Pinned():
