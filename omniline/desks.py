@@ -74,6 +74,10 @@ class DeskHost:
         """What happened after ``cursor`` (see :meth:`Store.feed`)."""
         return await self.store.feed(cursor, limit=limit)
 
+    async def feed_end(self) -> FeedCursor:
+        """The cursor after everything that happened so far (a new desk starts from now)."""
+        return await self.store.feed_end()
+
     async def wait_for_news(self, at_most: float) -> None:
         """Return when something happened in this process since the last call (at once if it
         did meanwhile), or after ``at_most`` seconds."""

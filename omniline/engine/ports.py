@@ -436,6 +436,10 @@ class Store(Protocol):
         """Dialog events and messages after ``cursor``, up to ``limit`` of each, oldest first."""
         ...
 
+    async def feed_end(self) -> FeedCursor:
+        """The cursor after everything stored so far (to follow only what happens from now)."""
+        ...
+
     async def load_state(self, owner: str, key: str) -> str | None:
         """A value a plugin saved (``owner`` names the plugin and its instance)."""
         ...

@@ -220,6 +220,9 @@ class SqlStore:
             partial(units.feed, cursor=cursor, limit=limit, now=self._clock.now())
         )
 
+    async def feed_end(self) -> FeedCursor:
+        return await self._x.run(units.feed_end)
+
     async def load_state(self, owner: str, key: str) -> str | None:
         return await self._x.run(partial(units.load_state, owner=owner, key=key))
 

@@ -698,6 +698,13 @@ class Statements:
             .limit(P("limit")),
             d,
         )
+        self.feed_end = c(
+            sa.select(
+                sa.select(sa.func.coalesce(sa.func.max(dialog_events.c.id), 0)).scalar_subquery(),
+                sa.select(sa.func.coalesce(sa.func.max(messages.c.id), 0)).scalar_subquery(),
+            ),
+            d,
+        )
         self.state_get = c(
             sa.select(plugin_state.c.value).where(
                 plugin_state.c.owner == P("owner"), plugin_state.c.key == P("key")

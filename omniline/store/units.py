@@ -692,6 +692,12 @@ def feed(tx: Tx, cursor: FeedCursor, limit: int, now: datetime) -> FeedPage:
     return FeedPage(events=events, messages=messages, cursor=after)
 
 
+def feed_end(tx: Tx) -> FeedCursor:
+    row = tx.first(tx.q.feed_end, {})
+    assert row is not None
+    return FeedCursor(event_id=int(row[0]), message_id=int(row[1]))
+
+
 def load_state(tx: Tx, owner: str, key: str) -> str | None:
     row = tx.first(tx.q.state_get, {"owner": owner, "key": key})
     return str(row[0]) if row is not None else None

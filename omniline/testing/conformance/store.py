@@ -754,6 +754,7 @@ class StoreConformance:
         assert [e.dialog_id for e in after.events] == [second.dialog_id]
         assert (await store.feed(after.cursor)).messages == ()
         assert (await store.feed(after.cursor)).cursor == after.cursor
+        assert await store.feed_end() == after.cursor
 
     async def test_plugin_state_is_kept_per_owner_and_key(self, store: Store) -> None:
         assert await store.load_state("desk:telegram", "offset") is None

@@ -243,12 +243,7 @@ class TelegramDesk:
         return more
 
     async def _feed_end(self) -> FeedCursor:
-        cursor = FeedCursor()
-        while True:
-            page = await self._host.feed(cursor, limit=1000)
-            if page.cursor == cursor:
-                return cursor
-            cursor = page.cursor
+        return await self._host.feed_end()
 
     async def _save_cursor(self) -> None:
         await self._host.state.put("cursor", self.cursor.model_dump_json())
