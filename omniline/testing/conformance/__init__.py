@@ -7,6 +7,7 @@ name has no such prefix, so pytest never collects it by itself.
 - :class:`ChannelConformance`: every ``Channel`` (implement ``open_channel(host)`` and the hooks
   that drive the platform side: ``client_writes``, ``redeliver_last``, ``received_texts``, and for
   webhook channels ``forged_request_status``).
+- :class:`CrmConformance`: every ``CRM`` (implement ``open_crm()``).
 """
 
 from omniline.testing.conformance.channel import (
@@ -15,10 +16,12 @@ from omniline.testing.conformance.channel import (
     RecordingSink,
     delivery_to,
 )
+from omniline.testing.conformance.crm import CrmConformance
 from omniline.testing.conformance.store import StoreConformance
 
 __all__ = [
     "ChannelConformance",
+    "CrmConformance",
     "RecordingHost",
     "RecordingSink",
     "StoreConformance",
