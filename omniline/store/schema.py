@@ -248,3 +248,42 @@ plugin_state = sa.Table(
 )
 """Small durable values plugins keep between runs (a polling offset, a desk's feed cursor, which
 chat topic shows which dialog), named by the plugin (``owner``) and a key."""
+
+
+# --- the embedded CRM ------------------------------------------------------------------------------
+
+crm_records = sa.Table(
+    "crm_records",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("name", sa.Text),
+    sa.Column("responsible", sa.Text),
+    sa.Column("source", sa.Text),
+    sa.Column("source_description", sa.Text),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("origin_id", sa.Text, unique=True),
+    sa.Column("created_at", Time, nullable=False),
+)
+
+crm_values = sa.Table(
+    "crm_values",
+    metadata,
+    sa.Column("record_id", Id, sa.ForeignKey("crm_records.id"), primary_key=True),
+    sa.Column("type", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, primary_key=True),
+    sa.Column("added_at", Time, nullable=False),
+    sa.Index("ix_crm_values_type_value", "type", "value"),
+)
+"""A record's phones (E.164), emails and messenger identities (``telegram:123``), many of each."""
+
+crm_timeline = sa.Table(
+    "crm_timeline",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("record_id", Id, sa.ForeignKey("crm_records.id"), nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("at", Time, nullable=False),
+    sa.Index("ix_crm_timeline_record", "record_id", "id"),
+)

@@ -53,7 +53,7 @@ class Query:
         return values if len(self.names) > 1 else (values,)
 
 
-def _compile(stmt: sa.ClauseElement, dialect: Dialect) -> Query:
+def compile_for(stmt: sa.ClauseElement, dialect: Dialect) -> Query:
     compiled = stmt.compile(dialect=dialect)
     assert isinstance(compiled, SQLCompiler)
     names = tuple(compiled.positiontup or ())
@@ -124,7 +124,7 @@ class Statements:
     """The compiled statements for one dialect, as attributes."""
 
     def __init__(self, dialect: Dialect, insert: Callable[[sa.Table], Insert]) -> None:
-        c = _compile
+        c = compile_for
         d = dialect
         self.dialect_name = dialect.name
 
@@ -786,17 +786,23 @@ class Statements:
 _cache: dict[str, Statements] = {}
 
 
+def dialect_for(dialect_name: str) -> tuple[Dialect, Callable[[sa.Table], Insert]]:
+    """The dialect the store's SQL is compiled for, and its INSERT (with ON CONFLICT)."""
+    if dialect_name == "sqlite":
+        return sqlite.dialect(paramstyle="qmark"), sqlite.insert
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+
+        return asyncpg_dialect(), postgresql.insert  # type: ignore[no-untyped-call]
+    raise ValueError(f"unsupported database dialect {dialect_name!r}")
+
+
 def statements_for(dialect_name: str) -> Statements:
     """The compiled statements for ``sqlite`` or ``postgresql`` (compiled on first use)."""
     found = _cache.get(dialect_name)
     if found is None:
-        if dialect_name == "sqlite":
-            found = Statements(sqlite.dialect(paramstyle="qmark"), sqlite.insert)
-        elif dialect_name == "postgresql":
-            from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
-
-            found = Statements(asyncpg_dialect(), postgresql.insert)  # type: ignore[no-untyped-call]
-        else:
-            raise ValueError(f"unsupported database dialect {dialect_name!r}")
-        _cache[dialect_name] = found
+        found = _cache[dialect_name] = Statements(*dialect_for(dialect_name))
     return found
+
+
+_compile = compile_for  # the name the statistics queries use
