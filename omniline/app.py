@@ -15,6 +15,10 @@ from pydantic import ValidationError
 
 from omniline.config.loader import format_validation_error, key_path
 from omniline.config.models import Config
+from omniline.crm import CRM, CrmPlugin
+from omniline.crm.embedded import EmbeddedCrm
+from omniline.crm.jobs import CRM_TIMER
+from omniline.crm.service import CrmService
 from omniline.desks import DeskHost, DeskPlugin
 from omniline.dialogs import Dialogs
 from omniline.engine.clock import SystemClock
@@ -41,9 +45,10 @@ from omniline.pipeline.middleware import MiddlewareChain
 from omniline.pipeline.router import Router
 from omniline.pipeline.runner import Pipeline
 from omniline.pipeline.serializer import KeyedSerializer
-from omniline.plugins import ChannelPlugin, channel_plugin, desk_plugin
+from omniline.plugins import ChannelPlugin, channel_plugin, crm_plugin, desk_plugin
 from omniline.scheduler import Scheduler
 from omniline.store import open_store, upgrade
+from omniline.store.sql_store import SqlStore
 
 log = logging.getLogger("omniline.app")
 
@@ -90,6 +95,11 @@ class _Host:
         await self._app.store.save_state(self._owner, key, value)
 
 
+class _CrmHost:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+
 class Omniline:
     """One omniline process: store, channels, pipeline, outbox, timers and the HTTP server.
 
@@ -109,6 +119,7 @@ class Omniline:
         bots: Mapping[str, Router] | None = None,
         channel_plugins: Mapping[str, ChannelPlugin[Any]] | None = None,
         desk_plugins: Mapping[str, DeskPlugin[Any]] | None = None,
+        crm_plugins: Mapping[str, CrmPlugin[Any]] | None = None,
         migrate: bool = False,
         serve_http: bool = True,
         recovery_grace: float | None = None,
@@ -122,6 +133,9 @@ class Omniline:
         """Seconds between sweeps for stored events whose processing failed."""
         self._plugin_overrides = dict(channel_plugins or {})
         self._desk_overrides = dict(desk_plugins or {})
+        self._crm_overrides = dict(crm_plugins or {})
+        self.crm: CrmService | None = None
+        """The line's CRM work (None when the config says ``crm: {type: none}``)."""
         self.desks: dict[str, Desk] = {}
         self._news: list[asyncio.Event] = []
         """One per desk: set whenever something happens in this process."""
@@ -258,6 +272,7 @@ class Omniline:
         await self._sync_operators()
         self.scheduler = Scheduler(store, self.clock, poll_interval=oc.poll_interval)
         self._register_timers()
+        self._connect_crm()
         recovered = await self.recover()
         if recovered:
             log.info("recovered %d inbound events left unprocessed by the last run", recovered)
@@ -271,6 +286,34 @@ class Omniline:
         self._tasks.append(asyncio.create_task(self._recovery_loop(), name="omniline-recovery"))
         if self.serve_http:
             await self._serve()
+
+    def _connect_crm(self) -> None:
+        cc = self.config.crm
+        if cc.type == "none":
+            return
+        crm: CRM
+        if cc.type == "embedded":
+            store = self.store
+            if not isinstance(store, SqlStore):
+                raise ConfigError("crm: the embedded CRM needs omniline's SQL store")
+            crm = EmbeddedCrm(store.executor, self.clock)
+        else:
+            try:
+                plugin = self._crm_overrides.get(cc.type) or crm_plugin(cc.type)
+                crm = plugin.create(cc.settings, _CrmHost(self.clock))
+            except OmnilineError as exc:
+                raise ConfigError(f"crm: {exc}") from exc
+            except ValidationError as exc:
+                raise ConfigError(
+                    format_validation_error("config", exc, ["crm", "settings"])
+                ) from None
+        self.crm = CrmService(crm, self.store, self.lines, self.clock)
+        self.dialogs.crm = True
+        for line in self.lines.values():
+            line.crm = True
+            if line.responsible_manager is None:
+                line.responsible_manager = self.crm.responsible_for
+        self.scheduler.on(CRM_TIMER, self.crm.run)
 
     async def _sync_operators(self) -> None:
         """Make the database's operators and queues those of the config (presence, shift and
@@ -460,5 +503,11 @@ class Omniline:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.crm is not None:
+            try:
+                await self.crm.crm.close()
+            except Exception:
+                log.exception("the CRM failed to close cleanly")
+            self.crm = None
         await self.store.close()
         self._store = None

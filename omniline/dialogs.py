@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from omniline.channels.degrade import fill_parts
+from omniline.crm.jobs import responsible_job, transcript_job
 from omniline.engine.distribution import (
     AUTO_CLOSE_TIMER,
     OFFER_TIMER,
@@ -102,6 +103,8 @@ class Dialogs:
         self._deliver = deliver
         self._lines = lines or {}
         self._names = operator_names or {}
+        self.crm = False
+        """Whether a CRM is configured: closes and transfers then call for CRM jobs."""
 
     # --- reading ----------------------------------------------------------------------------------
 
@@ -276,6 +279,11 @@ class Dialogs:
                     )
                 ),
                 LogAction(event=Offered(at=now, actor="system", operator_ids=(target,), hop=hop)),
+                *(
+                    [responsible_job(dialog, target, now)]
+                    if self.crm and settings.crm_reassign_on_transfer
+                    else []
+                ),
                 TimerAction(
                     kind=OFFER_TIMER,
                     key=str(dialog.id),
@@ -481,6 +489,8 @@ class Dialogs:
             LogAction(event=Closed(at=now, actor=actor, reason=reason)),
             TimerAction(kind=AUTO_CLOSE_TIMER, key=str(dialog.id), due_at=None),
         ]
+        if self.crm and settings.crm_transcripts:
+            actions.append(transcript_job(dialog, now))
         operator_name = self._names.get(dialog.operator_id or "")
         by_people = actor.startswith("operator:") or reason == "auto"
         if reason == "auto" and settings.auto_close_text is not None:

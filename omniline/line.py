@@ -30,6 +30,8 @@ class Line:
     """When no bot handler takes a message, pass the dialog to operators."""
     settings: LineSettings = field(default_factory=LineSettings)
     """The Open Lines settings. Change them with :meth:`update`, which validates the result."""
+    crm: bool = False
+    """A CRM is configured: the pipeline calls for CRM jobs (set by the application)."""
     responsible_manager: ResponsibleLookup | None = None
     """The CRM hook: the operator responsible for the dialog's client, if the CRM knows one. A
     new dialog goes to them first (if available), even outside the queue when

@@ -116,6 +116,27 @@ def channel_plugin(channel_type: str) -> ChannelPlugin[Any]:
     return plugin
 
 
+def crm_plugin(crm_type: str) -> Any:
+    """The installed CRM plugin for ``crm_type`` (a :class:`omniline.crm.CrmPlugin`)."""
+    from omniline.crm import CrmPlugin
+
+    matches = [p for p in installed("omniline.crm") if p.name == crm_type]
+    if not matches:
+        known = ", ".join(sorted({p.name for p in installed("omniline.crm")})) or "none"
+        raise PluginError(
+            f"no CRM plugin {crm_type!r} is installed (installed: {known}; built in: embedded)"
+        )
+    if len(matches) > 1:
+        dists = ", ".join(m.distribution for m in matches)
+        raise PluginError(f"CRM type {crm_type!r} is provided twice: by {dists}")
+    plugin = load(matches[0])
+    if not isinstance(plugin, CrmPlugin):
+        raise PluginError(
+            f"entry point omniline.crm:{crm_type} of {matches[0].distribution} is not a CrmPlugin"
+        )
+    return plugin
+
+
 def desk_plugin(desk_type: str) -> Any:
     """The installed desk plugin for ``desk_type`` (a :class:`omniline.desks.DeskPlugin`)."""
     from omniline.desks import DeskPlugin
@@ -142,6 +163,7 @@ __all__ = [
     "Installed",
     "ValidationError",
     "channel_plugin",
+    "crm_plugin",
     "desk_plugin",
     "installed",
     "load",

@@ -68,6 +68,14 @@ class DeskConfig(_Section):
     """Validated by the desk plugin's own config model."""
 
 
+class CrmConfig(_Section):
+    type: str = Field(default="embedded", pattern=NAME_PATTERN)
+    """``embedded`` (contacts and leads in omniline's database), ``none``, or a CRM plugin's
+    entry point name (``bitrix24``)."""
+    settings: dict[str, Any] = Field(default_factory=dict)
+    """Validated by the CRM plugin's own config model."""
+
+
 class LineConfig(LineSettings):
     """A line: its channels and bot, and its Open Lines settings (see ``LineSettings``)."""
 
@@ -96,6 +104,7 @@ class Config(_Section):
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     operators: list[OperatorConfig] = Field(default_factory=list)
     lines: list[LineConfig] = Field(min_length=1)
+    crm: CrmConfig = Field(default_factory=CrmConfig)
     desks: list[DeskConfig] = Field(default_factory=list)
     """Desks from plugins, run by this process (run a polling desk in one process only)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

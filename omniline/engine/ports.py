@@ -17,6 +17,7 @@ from omniline.engine.hours import WorkingHours
 from omniline.engine.stats import Statistics
 from omniline.model import (
     ChannelRef,
+    ClientLink,
     Dialog,
     DialogEvent,
     DialogStatus,
@@ -286,6 +287,10 @@ class ProfileAction(Frozen):
     they wrote from. A field the identity has already keeps its first value."""
 
     fields: dict[str, str]
+    message_id: int | None = None
+    """The message the details came in (the chat tracker records why it linked clients)."""
+    link: bool = True
+    """Let the chat tracker join the client who gave the same phone or email first."""
 
 
 class MemberAction(Frozen):
@@ -445,6 +450,26 @@ class Store(Protocol):
         ...
 
     async def save_state(self, owner: str, key: str, value: str) -> None: ...
+
+    # the chat tracker and the CRM link
+
+    async def client_links(self, client_id: int) -> list[ClientLink]:
+        """Why identities were moved into (or out of) the client, oldest first."""
+        ...
+
+    async def unmerge(self, link_id: int) -> ClientLink:
+        """Undo a link: the identity and its history go back to the client they came from."""
+        ...
+
+    async def client_record(self, client_id: int) -> str | None:
+        """The CRM record that stands for the client."""
+        ...
+
+    async def link_record(self, client_id: int, record_id: str) -> None: ...
+
+    async def contact_values(self, client_id: int) -> dict[str, list[str]]:
+        """Phones, emails and messenger identities of all the client's identities."""
+        ...
 
     # operators and queues
 

@@ -8,7 +8,7 @@ sense. Texts may be written as a plain string or as ``{default: ..., translation
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import phonenumbers
 from pydantic import BeforeValidator, Field, field_validator, model_validator
@@ -110,6 +110,21 @@ class LineSettings(Frozen):
     collect_contacts: bool = True
     """Remember phone numbers and emails the client gives (a shared contact, the contact form's
     answer, a number written in a message) on their identity, for the operator and the CRM."""
+    crm_check: bool = True
+    """Look the client up in the CRM when a dialog opens: a known client goes to the record's
+    responsible manager; the CRM learns the phones, emails and messenger identities given."""
+    crm_leads: Literal["auto", "manual"] = "auto"
+    """A client the CRM does not know becomes a lead by itself (``auto``; only once they can be
+    written back to), or when an operator makes one from the dialog (``manual``)."""
+    lead_source: str = "Open line"
+    lead_title: Text = LocalizedText(default="{client_name|Client} ({line_name})")
+    crm_transcripts: bool = True
+    """Attach the dialog's transcript to the client's CRM record when it closes."""
+    crm_reassign_on_transfer: bool = False
+    """Make the operator a dialog is transferred to by hand the record's responsible manager."""
+    link_clients: bool = True
+    """The chat tracker: a client who gives a phone or email another client gave before (on any
+    channel) becomes that client: one history, one CRM record."""
     default_region: str | None = None
     """Country (ISO 3166 code, e.g. ``DE``) of phone numbers written without a country code."""
 

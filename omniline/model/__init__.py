@@ -30,7 +30,7 @@ from omniline.model.events import (
     dialog_event_adapter,
     parse_dialog_event,
 )
-from omniline.model.identity import ChannelRef, Identity
+from omniline.model.identity import ChannelRef, ClientLink, Identity
 from omniline.model.messages import (
     Attachment,
     AttachmentKind,
@@ -49,6 +49,7 @@ __all__ = [
     "BackToBot",
     "Button",
     "ChannelRef",
+    "ClientLink",
     "Closed",
     "ContactShare",
     "Dialog",

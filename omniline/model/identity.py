@@ -32,3 +32,19 @@ class Identity(Frozen):
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.channel.type, self.channel.account, self.external_id)
+
+
+class ClientLink(Frozen):
+    """Why the chat tracker moved an identity to another client, and whether it was undone."""
+
+    id: int
+    identity_id: int
+    from_client_id: int
+    to_client_id: int
+    type: str
+    """``phone`` or ``email``: the kind of value both clients gave."""
+    value: str
+    message_id: int | None
+    """The message the value came in."""
+    at: float
+    undone_at: float | None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from omniline.channels.degrade import button_for_reply, fill_parts
+from omniline.crm.jobs import sync_job
 from omniline.engine.contacts import contact_details
 from omniline.engine.distribution import AUTO_CLOSE_TIMER, render_text, route_actions
 from omniline.engine.lifecycle import Transition, next_status
@@ -67,11 +68,13 @@ async def dialog(call_next: Next, event: InboundEvent, ctx: MessageContext) -> N
 async def contacts(call_next: Next, event: InboundEvent, ctx: MessageContext) -> None:
     settings = ctx.line.settings
     if settings.collect_contacts and _may_hold_contacts(event):
-        known = ctx.dialog.identity.profile
         found = contact_details(event.message, settings.default_region)
-        new = {k: v for k, v in found.items() if k not in known}
-        if new:
-            ctx.actions.append(ProfileAction(fields=new))
+        if found:
+            ctx.actions.append(
+                ProfileAction(
+                    fields=found, message_id=ctx.receipt.message_id, link=settings.link_clients
+                )
+            )
     await call_next(event, ctx)
 
 
@@ -82,6 +85,17 @@ def _may_hold_contacts(event: InboundEvent) -> bool:
         return True
     text = message.text or ""
     return "@" in text or sum(c.isdigit() for c in text) >= 6
+
+
+async def crm(call_next: Next, event: InboundEvent, ctx: MessageContext) -> None:
+    # A new dialog, or contact details given: the CRM is to learn about the client, as a job
+    # stored with the message (the CRM never holds up the conversation).
+    if ctx.line.crm and ctx.line.settings.crm_check:
+        gave = any(isinstance(a, ProfileAction) for a in ctx.actions)
+        if ctx.receipt.opened or gave:
+            dialog = ctx.dialog
+            ctx.actions.append(sync_job(dialog.client_id, ctx.line.id, dialog.id, ctx.now))
+    await call_next(event, ctx)
 
 
 async def rating(call_next: Next, event: InboundEvent, ctx: MessageContext) -> None:
@@ -185,6 +199,7 @@ BUILTINS: dict[str, Middleware] = {
     "errors": errors,
     "dialog": dialog,
     "contacts": contacts,
+    "crm": crm,
     "rating": rating,
     "welcome": welcome,
     "operator_gate": operator_gate,

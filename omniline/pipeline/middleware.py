@@ -20,6 +20,7 @@ BUILTIN_ORDER: tuple[str, ...] = (
     "errors",  # a failing handler is logged and the client is not left without an answer
     "dialog",  # the dialog as the message finds it: a numbered reply becomes a button press
     "contacts",  # phone numbers and emails the client gives are remembered on the identity
+    "crm",  # the CRM learns about a new dialog's client, or their contact details (a job)
     "rating",  # the answer to a closed dialog's rating question
     "welcome",  # the line's welcome text after the first message of a dialog
     "operator_gate",  # a dialog a human holds never reaches the bot; a new one is routed

@@ -287,3 +287,44 @@ crm_timeline = sa.Table(
     sa.Column("at", Time, nullable=False),
     sa.Index("ix_crm_timeline_record", "record_id", "id"),
 )
+
+client_records = sa.Table(
+    "client_records",
+    metadata,
+    sa.Column("client_id", Id, sa.ForeignKey("clients.id"), primary_key=True),
+    sa.Column("record_id", sa.Text, nullable=False),
+    sa.Column("linked_at", Time, nullable=False),
+)
+"""The CRM record (contact or lead) that stands for a client."""
+
+# --- the chat tracker: one client across channels ---------------------------------------------------
+
+client_contacts = sa.Table(
+    "client_contacts",
+    metadata,
+    sa.Column("identity_id", Id, sa.ForeignKey("identities.id"), primary_key=True),
+    sa.Column("type", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, primary_key=True),
+    sa.Column("message_id", Id),
+    sa.Column("first_seen", Time, nullable=False),
+    sa.Index("ix_client_contacts_type_value", "type", "value"),
+)
+"""Every phone (E.164) and email an identity gave, and in which message: kept even when a later
+value differs, and never removed, so the first phone a client gave keeps linking them."""
+
+client_links = sa.Table(
+    "client_links",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("identity_id", Id, sa.ForeignKey("identities.id"), nullable=False),
+    sa.Column("from_client_id", Id, nullable=False),
+    sa.Column("to_client_id", Id, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("message_id", Id),
+    sa.Column("at", Time, nullable=False),
+    sa.Column("undone_at", Time),
+    sa.Index("ix_client_links_to_client", "to_client_id"),
+)
+"""Why an identity was moved to another client (which value, from which message), and whether an
+operator undid it."""

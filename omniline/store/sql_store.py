@@ -24,6 +24,7 @@ from omniline.engine.ports import (
 )
 from omniline.engine.stats import DialogRecord, Statistics, compute
 from omniline.model import (
+    ClientLink,
     Dialog,
     DialogEvent,
     DialogStatus,
@@ -34,7 +35,7 @@ from omniline.model import (
     Shift,
     StoredMessage,
 )
-from omniline.store import operators, units
+from omniline.store import operators, tracker, units
 from omniline.store.executor import Executor, Tx
 from omniline.store.stats import dialog_records, open_by_operator
 
@@ -235,6 +236,27 @@ class SqlStore:
         await self._x.run(
             partial(units.save_state, owner=owner, key=key, value=value, now=self._clock.now())
         )
+
+    # --- the chat tracker and the CRM link -----------------------------------------------------------
+
+    async def client_links(self, client_id: int) -> list[ClientLink]:
+        return await self._x.run(partial(tracker.links, client_id=client_id))
+
+    async def unmerge(self, link_id: int) -> ClientLink:
+        now = units.ts(self._clock.now())
+        return await self._x.run(partial(tracker.unmerge, link_id=link_id, at=now))
+
+    async def client_record(self, client_id: int) -> str | None:
+        return await self._x.run(partial(tracker.record_of, client_id=client_id))
+
+    async def link_record(self, client_id: int, record_id: str) -> None:
+        now = units.ts(self._clock.now())
+        await self._x.run(
+            partial(tracker.link_record, client_id=client_id, record_id=record_id, at=now)
+        )
+
+    async def contact_values(self, client_id: int) -> dict[str, list[str]]:
+        return await self._x.run(partial(tracker.contact_values, client_id=client_id))
 
     # --- operators and queues ---------------------------------------------------------------------
 

@@ -52,7 +52,7 @@ from omniline.model import (
     parse_dialog_event,
 )
 from omniline.model._base import Frozen
-from omniline.store import routing
+from omniline.store import routing, tracker
 from omniline.store.executor import Row, Tx
 
 T = TypeVar("T")
@@ -404,6 +404,9 @@ def apply(
                 tx.run(q.dialog_set_fields[name], {"dialog_id": dialog_id, "value": value})
         elif isinstance(action, ProfileAction):
             _remember(tx, identity_id, action.fields, at)
+            client_id = tracker.track(
+                tx, identity_id, client_id, action.fields, action.message_id, at, link=action.link
+            )
         else:
             params = {"dialog_id": dialog_id, "operator_id": action.operator_id, "now": at}
             tx.run(q.member_insert if action.join else q.member_delete, params)

@@ -265,6 +265,7 @@ async def test_user_middlewares_run_where_they_are_placed() -> None:
             "errors",
             "dialog",
             "contacts",
+            "crm",
             "rating",
             "welcome",
             "operator_gate",
