@@ -35,5 +35,10 @@ def responsible_job(dialog: Dialog, operator_id: str, due: datetime) -> TimerAct
         kind=CRM_TIMER,
         key=f"responsible:{dialog.id}:{dialog.hops}",
         due_at=due,
-        data={"job": "responsible", "client": dialog.client_id, "operator": operator_id},
+        data={
+            "job": "responsible",
+            "dialog": dialog.id,
+            "client": dialog.client_id,
+            "operator": operator_id,
+        },
     )

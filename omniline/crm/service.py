@@ -90,7 +90,9 @@ class CrmService:
             elif job == "transcript":
                 await self._transcript(data)
             elif job == "responsible":
-                record = await self.record_of(int(str(data["client"])))
+                dialog = await self._store.dialog(int(str(data["dialog"])))
+                client = dialog.client_id if dialog is not None else int(str(data["client"]))
+                record = await self.record_of(client)
                 if record is not None:
                     await self.crm.set_responsible(record.id, str(data["operator"]))
             else:
@@ -116,7 +118,9 @@ class CrmService:
         )
 
     async def _sync(self, data: Mapping[str, object]) -> None:
-        client_id = int(str(data["client"]))
+        dialog = await self._store.dialog(int(str(data["dialog"])))
+        # The dialog's client as it is now: the chat tracker may have merged it meanwhile.
+        client_id = dialog.client_id if dialog is not None else int(str(data["client"]))
         record = await self.record_of(client_id)
         values = await self._store.contact_values(client_id)
         if record is not None:
@@ -127,7 +131,6 @@ class CrmService:
         line = self._lines.get(str(data["line"]))
         if line is None or line.settings.crm_leads != "auto":
             return
-        dialog = await self._store.dialog(int(str(data["dialog"])))
         if dialog is not None and self._writable(dialog, values):
             await self._create_lead(dialog, line, values)
 
