@@ -95,66 +95,45 @@ def load(item: Installed) -> Any:
     return obj
 
 
-def channel_plugin(channel_type: str) -> ChannelPlugin[Any]:
-    """The installed channel plugin for ``channel_type``."""
-    matches = [p for p in installed("omniline.channels") if p.name == channel_type]
+def _plugin(group: str, kind: str, name: str, expected: type, builtin: str = "") -> Any:
+    """The installed plugin ``name`` of ``group``, checked to be an ``expected``."""
+    matches = [p for p in installed(group) if p.name == name]
     if not matches:
-        known = ", ".join(sorted({p.name for p in installed("omniline.channels")})) or "none"
+        known = ", ".join(sorted({p.name for p in installed(group)})) or "none"
+        also = f"; built in: {builtin}" if builtin else ""
         raise PluginError(
-            f"no channel plugin {channel_type!r} is installed (installed: {known}); "
-            f"install the distribution that provides it, e.g. omniline-{channel_type}"
+            f"no {kind} plugin {name!r} is installed (installed: {known}{also}); "
+            f"install the distribution that provides it, e.g. omniline-{name}"
         )
     if len(matches) > 1:
         dists = ", ".join(m.distribution for m in matches)
-        raise PluginError(f"channel type {channel_type!r} is provided twice: by {dists}")
+        raise PluginError(f"{kind} type {name!r} is provided twice: by {dists}")
     plugin = load(matches[0])
-    if not isinstance(plugin, ChannelPlugin):
+    if not isinstance(plugin, expected):
         raise PluginError(
-            f"entry point omniline.channels:{channel_type} of {matches[0].distribution} is not a "
-            "ChannelPlugin"
+            f"entry point {group}:{name} of {matches[0].distribution} is not a {expected.__name__}"
         )
     return plugin
+
+
+def channel_plugin(channel_type: str) -> ChannelPlugin[Any]:
+    """The installed channel plugin for ``channel_type``."""
+    found: ChannelPlugin[Any] = _plugin("omniline.channels", "channel", channel_type, ChannelPlugin)
+    return found
 
 
 def crm_plugin(crm_type: str) -> Any:
     """The installed CRM plugin for ``crm_type`` (a :class:`omniline.crm.CrmPlugin`)."""
     from omniline.crm import CrmPlugin
 
-    matches = [p for p in installed("omniline.crm") if p.name == crm_type]
-    if not matches:
-        known = ", ".join(sorted({p.name for p in installed("omniline.crm")})) or "none"
-        raise PluginError(
-            f"no CRM plugin {crm_type!r} is installed (installed: {known}; built in: embedded)"
-        )
-    if len(matches) > 1:
-        dists = ", ".join(m.distribution for m in matches)
-        raise PluginError(f"CRM type {crm_type!r} is provided twice: by {dists}")
-    plugin = load(matches[0])
-    if not isinstance(plugin, CrmPlugin):
-        raise PluginError(
-            f"entry point omniline.crm:{crm_type} of {matches[0].distribution} is not a CrmPlugin"
-        )
-    return plugin
+    return _plugin("omniline.crm", "CRM", crm_type, CrmPlugin, builtin="embedded")
 
 
 def desk_plugin(desk_type: str) -> Any:
     """The installed desk plugin for ``desk_type`` (a :class:`omniline.desks.DeskPlugin`)."""
     from omniline.desks import DeskPlugin
 
-    matches = [p for p in installed("omniline.desks") if p.name == desk_type]
-    if not matches:
-        known = ", ".join(sorted({p.name for p in installed("omniline.desks")})) or "none"
-        raise PluginError(f"no desk plugin {desk_type!r} is installed (installed: {known})")
-    if len(matches) > 1:
-        dists = ", ".join(m.distribution for m in matches)
-        raise PluginError(f"desk type {desk_type!r} is provided twice: by {dists}")
-    plugin = load(matches[0])
-    if not isinstance(plugin, DeskPlugin):
-        raise PluginError(
-            f"entry point omniline.desks:{desk_type} of {matches[0].distribution} is not a "
-            "DeskPlugin"
-        )
-    return plugin
+    return _plugin("omniline.desks", "desk", desk_type, DeskPlugin)
 
 
 __all__ = [

@@ -18,7 +18,7 @@ from omniline.crm import CrmError, CrmRecord, LeadDraft, RecordKind
 from omniline.engine.ports import Clock
 from omniline.store.executor import Executor, Tx
 from omniline.store.schema import crm_records, crm_timeline, crm_values
-from omniline.store.statements import P, Query, compile_for, dialect_for
+from omniline.store.statements import P, PerDialect, Query, compile_for, dialect_for
 
 PHONE, EMAIL, IM = "phone", "email", "im"
 
@@ -86,15 +86,11 @@ class _Queries:
         )
 
 
-_queries: dict[str, _Queries] = {}
+_queries = PerDialect(_Queries)
 
 
 def _q(tx: Tx) -> _Queries:
-    name = tx.q.dialect_name
-    found = _queries.get(name)
-    if found is None:
-        found = _queries[name] = _Queries(name)
-    return found
+    return _queries.of(tx.q.dialect_name)
 
 
 def _number(record_id: str) -> int | None:

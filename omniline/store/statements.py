@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from operator import itemgetter
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -784,6 +784,24 @@ class Statements:
 
 
 _cache: dict[str, Statements] = {}
+
+
+Built = TypeVar("Built")
+
+
+class PerDialect(Generic[Built]):
+    """Statements of one part of the store (the embedded CRM, the tracker...), compiled once per
+    dialect, on first use: ``build`` takes the dialect's name."""
+
+    def __init__(self, build: Callable[[str], Built]) -> None:
+        self._build = build
+        self._built: dict[str, Built] = {}
+
+    def of(self, dialect_name: str) -> Built:
+        found = self._built.get(dialect_name)
+        if found is None:
+            found = self._built[dialect_name] = self._build(dialect_name)
+        return found
 
 
 def dialect_for(dialect_name: str) -> tuple[Dialect, Callable[[sa.Table], Insert]]:

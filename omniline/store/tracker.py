@@ -21,7 +21,7 @@ from omniline.store.schema import (
     identities,
     messages,
 )
-from omniline.store.statements import P, Query, compile_for, dialect_for
+from omniline.store.statements import P, PerDialect, Query, compile_for, dialect_for
 
 TRACKED = ("phone", "email")
 
@@ -169,15 +169,11 @@ class _Queries:
         )
 
 
-_queries: dict[str, _Queries] = {}
+_queries = PerDialect(_Queries)
 
 
 def _q(tx: Tx) -> _Queries:
-    name = tx.q.dialect_name
-    found = _queries.get(name)
-    if found is None:
-        found = _queries[name] = _Queries(name)
-    return found
+    return _queries.of(tx.q.dialect_name)
 
 
 def track(
