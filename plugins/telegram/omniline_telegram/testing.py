@@ -235,6 +235,18 @@ def text_update(update_id: int, text: str, *, user_id: int = 4242) -> dict[str, 
     return message_update(update_id, {"text": text}, user_id=user_id)
 
 
+def client_user(user_id: int = 4242) -> dict[str, Any]:
+    """The private-chat client the update builders speak for, as Telegram sends a user."""
+    return {
+        "id": user_id,
+        "is_bot": False,
+        "first_name": "Ann",
+        "last_name": "Lee",
+        "username": "ann_lee",
+        "language_code": "en",
+    }
+
+
 def message_update(
     update_id: int, content: dict[str, Any], *, user_id: int = 4242
 ) -> dict[str, Any]:
@@ -244,21 +256,15 @@ def message_update(
             "message_id": update_id * 10,
             "date": 1767600000,
             "chat": {"id": user_id, "type": "private", "first_name": "Ann"},
-            "from": {
-                "id": user_id,
-                "is_bot": False,
-                "first_name": "Ann",
-                "last_name": "Lee",
-                "username": "ann_lee",
-                "language_code": "en",
-            },
+            "from": client_user(user_id),
             **content,
         },
     }
 
 
 def callback_update(update_id: int, data: str, *, user_id: int = 4242) -> dict[str, Any]:
-    user = {"id": user_id, "is_bot": False, "first_name": "Ann"}
+    # The whole user, as with a message: a press must not shorten the client's stored name.
+    user = client_user(user_id)
     return {
         "update_id": update_id,
         "callback_query": {
