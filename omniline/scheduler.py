@@ -29,6 +29,7 @@ class Scheduler:
         lease: float = 60.0,
         poll_interval: float = 1.0,
         batch: int = 100,
+        concurrency: int = 16,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -37,6 +38,7 @@ class Scheduler:
         self.poll_interval = poll_interval
         self._batch = batch
         self._stopping = asyncio.Event()
+        self._slots = asyncio.Semaphore(concurrency)
 
     def on(self, kind: str, handler: TimerHandler) -> None:
         """Fire ``handler`` for due timers of ``kind``."""
@@ -51,11 +53,16 @@ class Scheduler:
             due = await self._store.claim_timers(
                 now=self._clock.now(), lease=self.lease, limit=self._batch
             )
-            for timer in due:
-                if await self._fire(timer):
-                    fired += 1
+            # Fired together (in due order, each dialog's work still in turn), so one slow
+            # handler (a CRM that takes its time) does not hold up the others' timers.
+            results = await asyncio.gather(*(self._bounded(timer) for timer in due))
+            fired += sum(results)
             if len(due) < self._batch:
                 return fired
+
+    async def _bounded(self, timer: Timer) -> bool:
+        async with self._slots:
+            return await self._fire(timer)
 
     async def _fire(self, timer: Timer) -> bool:
         handler = self._handlers.get(timer.kind)

@@ -149,3 +149,29 @@ def test_database_url_errors_never_show_the_password(
     assert result.exit_code == 1
     assert "storage.url is not a database URL" in result.output
     assert "hunter2" not in result.output
+
+
+def test_crm_and_desk_settings_are_checked_by_their_plugins(tmp_path: Path) -> None:
+    from omniline.config.loader import parse_config
+
+    webchat = {"type": "webchat", "account": "a", "settings": {"secret": "s" * 32}}
+    base = {"lines": [{"id": "support", "name": "S", "channels": [webchat]}]}
+    with pytest.raises(ConfigError, match=r"crm\.type: no CRM plugin 'nosuch'"):
+        parse_config({**base, "crm": {"type": "nosuch"}}, source="x.yaml")
+    with pytest.raises(ConfigError, match=r"desks\[0\]\.settings"):
+        parse_config(
+            {**base, "desks": [{"type": "telegram", "settings": {"token": "1:x"}}]},
+            source="x.yaml",
+        )
+    with pytest.raises(ConfigError) as bad:
+        parse_config(
+            {
+                **base,
+                "crm": {
+                    "type": "bitrix24",
+                    "settings": {"webhook_url": "ftp://portal/rest/1/SECRETCODE/"},
+                },
+            },
+            source="x.yaml",
+        )
+    assert "SECRETCODE" not in str(bad.value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from omniline.config.models import Config
 from omniline.errors import ConfigError, PluginError
 
-SECRET_KEY = re.compile(r"(?i)secret|token|password|key")
+SECRET_KEY = re.compile(r"(?i)secret|token|password|key|webhook")
+"""Settings whose values are never echoed in errors (a webhook URL carries its secret code)."""
 """Values under keys like these are never repeated in error messages."""
 ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -88,6 +89,7 @@ def parse_config(data: Any, *, source: str = "<config>", base_dir: Path | None =
     if base_dir is not None:
         config = _resolve_paths(config, base_dir)
     _validate_channel_settings(config, source)
+    _validate_plugin_settings(config, source)
     return config
 
 
@@ -138,3 +140,30 @@ def _validate_channel_settings(config: Config, source: str) -> None:
                 raise ConfigError(
                     format_validation_error(source, exc, [*where, "settings"])
                 ) from None
+
+
+def _validate_plugin_settings(config: Config, source: str) -> None:
+    """The CRM's and the desks' settings, by their plugins' own models."""
+    from omniline.plugins import crm_plugin, desk_plugin
+
+    if config.crm.type not in ("embedded", "none"):
+        _check_plugin(source, ["crm"], crm_plugin, config.crm.type, config.crm.settings)
+    for di, desk in enumerate(config.desks):
+        _check_plugin(source, ["desks", di], desk_plugin, desk.type, desk.settings)
+
+
+def _check_plugin(
+    source: str,
+    where: list[int | str],
+    find: Callable[[str], Any],
+    plugin_type: str,
+    settings: dict[str, Any],
+) -> None:
+    try:
+        plugin = find(plugin_type)
+    except PluginError as exc:
+        raise ConfigError(f"{source}: {key_path([*where, 'type'])}: {exc}") from None
+    try:
+        plugin.config_model.model_validate(settings)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(source, exc, [*where, "settings"])) from None
