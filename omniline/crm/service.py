@@ -47,15 +47,22 @@ class CrmService:
 
     # --- reading ----------------------------------------------------------------------------------
 
-    async def record_of(self, client_id: int) -> CrmRecord | None:
+    async def record_of(
+        self, client_id: int, also: Mapping[str, str] | None = None
+    ) -> CrmRecord | None:
         """The client's CRM record: the one linked to them, else one found by their phones,
-        emails or messenger identities (and linked from now on)."""
+        emails or messenger identities (and linked from now on). ``also``: a phone and email
+        given but not stored yet."""
         linked = await self._store.client_record(client_id)
         if linked is not None:
             record = await self.crm.get(linked)
             if record is not None:
                 return record
         values = await self._store.contact_values(client_id)
+        for kind in ("phone", "email"):
+            value = (also or {}).get(kind)
+            if value is not None and value not in values[kind]:
+                values[kind].append(value)
         found = await self.crm.find(
             phones=values["phone"], emails=values["email"], ims=values["im"]
         )
@@ -70,7 +77,9 @@ class CrmService:
         if line is None or not line.settings.crm_check:
             return None
         try:
-            record = await asyncio.wait_for(self.record_of(dialog.client_id), LOOKUP_TIMEOUT)
+            record = await asyncio.wait_for(
+                self.record_of(dialog.client_id, dialog.identity.profile), LOOKUP_TIMEOUT
+            )
         except (CrmError, OSError, TimeoutError) as exc:
             log.warning(
                 "CRM lookup for dialog %s failed (%s); routing by the queue", dialog.id, exc

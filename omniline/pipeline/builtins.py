@@ -144,8 +144,18 @@ async def _route(ctx: MessageContext) -> None:
     prefer: tuple[str, ...] = ()
     lookup = line.responsible_manager
     if lookup is not None:
+        # Contact details given in this very message are not stored yet: the lookup gets them
+        # on the dialog's identity.
+        given = [a.fields for a in ctx.actions if isinstance(a, ProfileAction)]
+        dialog = ctx.dialog
+        if given:
+            profile = {**dialog.identity.profile}
+            for fields in given:
+                profile.update({k: v for k, v in fields.items() if k not in profile})
+            identity = dialog.identity.model_copy(update={"profile": profile})
+            dialog = dialog.model_copy(update={"identity": identity})
         try:
-            manager = await lookup(ctx.dialog)
+            manager = await lookup(dialog)
         except Exception:
             log.exception("the responsible-manager lookup failed; routing by the queue")
             manager = None

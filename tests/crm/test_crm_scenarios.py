@@ -175,6 +175,18 @@ async def test_a_known_client_goes_to_their_responsible_manager_outside_the_queu
         assert (await lx.dialog_of(lx.messenger, "other")).operator_id == "ann"
 
 
+async def test_a_phone_shared_in_the_first_message_finds_the_manager(tmp_path: Path) -> None:
+    async with line(tmp_path) as lx:
+        await lx.crm.create_lead(
+            LeadDraft(
+                origin_id="imported-2", title="VIP", phones=("+49301234567",), responsible="mia"
+            )
+        )
+        await lx.messenger.receive("tg-7", contact=ContactShare(phone="+49 30 1234567"))
+        await lx.settle()
+        assert (await lx.dialog_of(lx.messenger, "tg-7")).operator_id == "mia"
+
+
 async def test_a_web_chat_visitor_without_contacts_makes_no_lead_until_they_give_an_email(
     tmp_path: Path,
 ) -> None:
