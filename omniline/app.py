@@ -17,7 +17,7 @@ from omniline.config.loader import format_validation_error, key_path
 from omniline.config.models import Config
 from omniline.crm import CRM, CrmPlugin
 from omniline.crm.embedded import EmbeddedCrm
-from omniline.crm.jobs import CRM_TIMER
+from omniline.crm.jobs import CRM_TIMER, sync_job
 from omniline.crm.service import CrmService
 from omniline.desks import DeskHost, DeskPlugin
 from omniline.dialogs import Dialogs
@@ -82,7 +82,18 @@ class _Host:
         return await self._app.store.identity_history(identity, after_id=after_id, limit=limit)
 
     async def update_profile(self, identity: Identity) -> None:
-        await self._app.store.update_profile(identity)
+        app = self._app
+        await app.store.update_profile(identity)
+        line_id = app._line_of.get(identity.channel)
+        if app.crm is None or line_id is None or not app.lines[line_id].settings.crm_check:
+            return
+        dialog = await app.store.open_dialog_of(identity, line_id)
+        if dialog is not None:  # the CRM learns what the client just gave (a durable job)
+            job = sync_job(dialog.client_id, dialog.line_id, dialog.id, app.clock.now())
+            assert job.due_at is not None
+            await app.store.schedule_timer(
+                job.kind, job.key, job.due_at, dialog_id=dialog.id, data=job.data
+            )
 
     def author_name(self, author: str) -> str | None:
         kind, _, ident = author.partition(":")

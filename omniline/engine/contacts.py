@@ -42,7 +42,9 @@ def emails_in(text: str) -> list[str]:
     found = []
     for candidate in _EMAIL.findall(text):
         try:
-            email = validate_email(candidate, check_deliverability=False).normalized
+            # Lower case whole: mail servers treat local parts alike in practice, and the same
+            # address written twice must match.
+            email = validate_email(candidate, check_deliverability=False).normalized.lower()
         except EmailNotValidError:
             continue
         if email not in found:

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from pydantic import JsonValue
 
+from omniline.engine.contacts import emails_in, normalized_phone
 from omniline.engine.ports import (
     Delivery,
     DialogAction,
@@ -610,7 +611,21 @@ def identity_history(
 
 
 def update_profile(tx: Tx, identity: Identity, now: datetime) -> None:
-    _identity_ids(tx, identity, ts(now))
+    at = ts(now)
+    identity_id, client_id, _ = _identity_ids(tx, identity, at)
+    # A phone or email given in a form is tracked like one written in a message (numbers
+    # without a country code cannot be placed here, so they are kept on the profile only).
+    values: dict[str, str] = {}
+    phone = identity.profile.get("phone")
+    if phone:
+        normalized = normalized_phone(phone, None)
+        if normalized is not None:
+            values["phone"] = normalized
+    emails = emails_in(identity.profile.get("email", ""))
+    if emails:
+        values["email"] = emails[0]
+    if values:
+        tracker.track(tx, identity_id, client_id, values, None, at, link=True)
 
 
 # --- timers ---------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ class FakeChannel:
         self._ref = ref or ChannelRef(type="fake", account="test")
         self._capabilities = capabilities or Capabilities()
         self._clock = clock
+        self._host: ChannelHost | None = None
         self._sink: InboundSink | None = None
         self.sent: list[Delivery] = []
         self.attempts: list[Delivery] = []
@@ -53,8 +54,17 @@ class FakeChannel:
     def capabilities(self) -> Capabilities:
         return self._capabilities
 
-    def bind(self, clock: Clock) -> None:
+    def bind(self, clock: Clock, host: ChannelHost | None = None) -> None:
         self._clock = clock
+        self._host = host
+
+    async def gives_details(self, external_id: str, **profile: str) -> None:
+        """The client gives profile details outside a message (as the web chat's form does):
+        ``await channel.gives_details("visitor-1", email="zoe@example.org")``."""
+        if self._host is None:
+            raise RuntimeError("the fake channel is not attached to an application")
+        identity = Identity(channel=self.ref, external_id=external_id, profile=profile)
+        await self._host.update_profile(identity)
 
     async def start(self, sink: InboundSink) -> None:
         self._sink = sink
@@ -132,7 +142,7 @@ def fake_channel_plugin(channel: FakeChannel) -> ChannelPlugin[FakeChannelSettin
     def factory(ref: ChannelRef, settings: FakeChannelSettings, host: ChannelHost) -> FakeChannel:
         if ref != channel.ref:
             raise ValueError(f"this fake channel is {channel.ref}, not {ref}")
-        channel.bind(host.clock)
+        channel.bind(host.clock, host)
         return channel
 
     return ChannelPlugin(name=channel.ref.type, config_model=FakeChannelSettings, factory=factory)

@@ -201,6 +201,21 @@ async def test_a_web_chat_visitor_without_contacts_makes_no_lead_until_they_give
         assert lead.kind == "lead"
 
 
+async def test_an_email_given_in_the_web_chat_form_links_and_makes_the_lead(
+    tmp_path: Path,
+) -> None:
+    async with line(tmp_path) as lx:
+        await lx.messenger.receive("tg-1", "write me at zoe@example.org")
+        await lx.webchat.receive("visitor-3", "hello")
+        await lx.settle()
+        await lx.webchat.gives_details("visitor-3", email="Zoe@Example.org")
+        await lx.settle()
+        zoe = await lx.dialog_of(lx.messenger, "tg-1")
+        assert (await lx.dialog_of(lx.webchat, "visitor-3")).client_id == zoe.client_id
+        [record] = await lx.crm.find(emails=["zoe@example.org"])
+        assert "webchat:visitor-3" in record.ims
+
+
 async def test_manual_leads_and_the_transcript_on_close(tmp_path: Path) -> None:
     async with line(tmp_path, crm_leads="manual") as lx:
         await lx.messenger.receive("tg-1", "hello", display_name="Zoe")
