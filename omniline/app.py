@@ -332,14 +332,19 @@ class Omniline:
         for oc in self.config.operators:
             await self.store.save_operator(oc.id, oc.name, oc.capacity)
         for line in self.lines.values():
-            await self.store.set_queue(line.id, line.settings.queue)
+            settings = line.settings
+            await self.store.set_queue(
+                line.id, settings.queue, default_capacity=settings.default_capacity
+            )
 
     async def set_queue(self, line_id: str, operator_ids: Sequence[str]) -> None:
         """Change a line's queue at run time: these operators, in this order."""
         line = self.lines.get(line_id)
         if line is None:
             raise OmnilineError(f"no line {line_id!r}")
-        await self.store.set_queue(line_id, operator_ids)
+        await self.store.set_queue(
+            line_id, operator_ids, default_capacity=line.settings.default_capacity
+        )
         line.settings = line.settings.model_copy(update={"queue": tuple(operator_ids)})
         for operator_id in operator_ids:
             self.dialogs.pick_up(operator_id)

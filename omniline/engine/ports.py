@@ -492,8 +492,11 @@ class Store(Protocol):
         """Change an operator's presence, shift or capacity (``None``: the line's default)."""
         ...
 
-    async def set_queue(self, line_id: str, operator_ids: Sequence[str]) -> None:
-        """Make a line's queue exactly these operators, in this order."""
+    async def set_queue(
+        self, line_id: str, operator_ids: Sequence[str], *, default_capacity: int = 10
+    ) -> None:
+        """Make a line's queue exactly these operators, in this order; ``default_capacity`` is
+        the line's, for operators without their own."""
         ...
 
     async def queue(self, line_id: str) -> list[str]: ...

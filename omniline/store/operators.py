@@ -51,13 +51,16 @@ def set_operator(
         statement = getattr(q, f"operator_set_{name}")
         if tx.run(statement, {"operator_id": operator_id, "value": value, "now": now}) != 1:
             raise OmnilineError(f"no operator {operator_id!r}")
+    tx.run(q.refresh_ready, {"operator_id": operator_id})
     found = operator(tx, operator_id)
     if found is None:
         raise OmnilineError(f"no operator {operator_id!r}")
     return found
 
 
-def set_queue(tx: Tx, line_id: str, operator_ids: tuple[str, ...]) -> None:
+def set_queue(
+    tx: Tx, line_id: str, operator_ids: tuple[str, ...], default_capacity: int = 10
+) -> None:
     """Make the line's queue exactly ``operator_ids``, in that order (round-robin counts stay)."""
     q = tx.q
     for position, operator_id in enumerate(operator_ids):
@@ -70,6 +73,7 @@ def set_queue(tx: Tx, line_id: str, operator_ids: tuple[str, ...]) -> None:
     for row in tx.rows(q.queue_all, {"line_id": line_id}):
         if row[0] not in keep:
             tx.run(q.queue_remove, {"line_id": line_id, "operator_id": row[0]})
+    tx.run(q.refresh_line, {"line_id": line_id, "capacity": default_capacity})
 
 
 def queue(tx: Tx, line_id: str) -> list[str]:

@@ -45,7 +45,10 @@ def take(
         "any_presence": int(any_presence),
         "any_shift": int(any_shift),
     }
-    return tx.first(tx.q.operator_take, params) is not None
+    if tx.first(tx.q.operator_take, params) is None:
+        return False
+    tx.run(tx.q.refresh_ready, {"operator_id": operator_id})
+    return True
 
 
 def move(tx: Tx, dialog_id: int, action: StatusAction, at: float) -> None:
@@ -109,6 +112,7 @@ def _move(
         raise DialogConflict(f"dialog {dialog_id} changed meanwhile; another action came first")
     if held and not keeps:
         tx.run(q.operator_release, {"operator_id": old_operator})
+        tx.run(q.refresh_ready, {"operator_id": old_operator})
     if old_status == DialogStatus.OFFERED.value and old_operator is None:
         tx.run(q.offers_delete, {"dialog_id": dialog_id})
 
@@ -198,22 +202,39 @@ class _State:
         """Operators of the line's queue with room (and available unless ``anyone``), not tried
         yet in this round, best first."""
         plan = self.plan
-        query = self.tx.q.candidates_evenly if order == "evenly" else self.tx.q.candidates_in_order
-        rows = self.tx.rows(
-            query,
-            {
-                "line_id": plan.line_id,
-                "capacity": plan.default_capacity,
-                "any_presence": int(anyone or not plan.only_online),
-                "any_shift": int(anyone or not plan.only_working),
-                "limit": limit or len(self.tried) + CANDIDATES,
-            },
-        )
+        q = self.tx.q
+        limit = limit or len(self.tried) + CANDIDATES
+        if not anyone and plan.only_online and plan.only_working:
+            # The usual rules: the ready operators come straight from an index, however many
+            # busy or absent ones stand before them in the queue.
+            self._line_capacity()
+            query = q.ready_evenly if order == "evenly" else q.ready_in_order
+            rows = self.tx.rows(query, {"line_id": plan.line_id, "limit": limit})
+        else:
+            query = q.candidates_evenly if order == "evenly" else q.candidates_in_order
+            rows = self.tx.rows(
+                query,
+                {
+                    "line_id": plan.line_id,
+                    "capacity": plan.default_capacity,
+                    "any_presence": int(anyone or not plan.only_online),
+                    "any_shift": int(anyone or not plan.only_working),
+                    "limit": limit,
+                },
+            )
         fresh = [r for r in rows if r[0] not in self.tried]
         if order == "evenly":
             # Fewest received first; among equals the one with the fewest open dialogs.
             fresh.sort(key=lambda r: (r[1], r[2]))
         return [r[0] for r in fresh]
+
+    def _line_capacity(self) -> None:
+        """Readiness counts with the line's default capacity as the plan has it (it may have been
+        changed at run time): bring the line's rows up to date if it differs, once."""
+        tx, plan = self.tx, self.plan
+        row = tx.first(tx.q.line_capacity, {"line_id": plan.line_id})
+        if row is not None and int(row[0]) != plan.default_capacity:
+            tx.run(tx.q.refresh_line, {"line_id": plan.line_id, "capacity": plan.default_capacity})
 
     def anyone_available(self) -> bool:
         """Whether someone in the queue is available at all (room or not)."""

@@ -212,9 +212,30 @@ line_operators = sa.Table(
     # Dialogs offered to the operator on this line: the "evenly" mode's round robin, in the
     # database so that it survives restarts and is shared by every worker process.
     sa.Column("received", sa.Integer, nullable=False, server_default="0"),
+    # The line's default capacity, for operators without their own.
+    sa.Column("line_capacity", sa.Integer, nullable=False, server_default="10"),
+    # Online, working and with room on this line: kept in step with ``operators`` by every
+    # statement that changes an operator, so that a routing decision reads the first ready
+    # operators from an index instead of passing over the busy ones.
+    sa.Column("ready", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_line_operators_line_position", "line_id", "position"),
     sa.Index("ix_line_operators_line_received", "line_id", "received", "position"),
     sa.Index("ix_line_operators_operator", "operator_id"),
+    sa.Index(
+        "ix_line_operators_ready",
+        "line_id",
+        "position",
+        sqlite_where=sa.text("ready = 1"),
+        postgresql_where=sa.text("ready"),
+    ),
+    sa.Index(
+        "ix_line_operators_ready_received",
+        "line_id",
+        "received",
+        "position",
+        sqlite_where=sa.text("ready = 1"),
+        postgresql_where=sa.text("ready"),
+    ),
 )
 
 dialog_offers = sa.Table(

@@ -266,6 +266,7 @@ class SqlStore:
         def unit(tx: Tx) -> None:
             params = {"operator_id": operator_id, "name": name, "capacity": capacity, "now": now}
             tx.run(tx.q.operator_upsert, params)
+            tx.run(tx.q.refresh_ready, {"operator_id": operator_id})
 
         await self._x.run(unit)
 
@@ -294,9 +295,16 @@ class SqlStore:
             )
         )
 
-    async def set_queue(self, line_id: str, operator_ids: Sequence[str]) -> None:
+    async def set_queue(
+        self, line_id: str, operator_ids: Sequence[str], *, default_capacity: int = 10
+    ) -> None:
         await self._x.run(
-            partial(operators.set_queue, line_id=line_id, operator_ids=tuple(operator_ids))
+            partial(
+                operators.set_queue,
+                line_id=line_id,
+                operator_ids=tuple(operator_ids),
+                default_capacity=default_capacity,
+            )
         )
 
     async def queue(self, line_id: str) -> list[str]:

@@ -584,6 +584,47 @@ class Statements:
         self.candidates_evenly = c(
             candidates.order_by(line_operators.c.received, line_operators.c.position), d
         )
+        # Readiness, kept in step with the operators row (see ``line_operators.ready``).
+        is_ready = sa.exists(
+            sa.select(operators.c.id).where(
+                operators.c.id == line_operators.c.operator_id,
+                operators.c.presence == lit("online"),
+                operators.c.shift == lit("working"),
+                operators.c.load
+                < sa.func.coalesce(operators.c.capacity, line_operators.c.line_capacity),
+            )
+        )
+        self.refresh_ready = c(
+            sa.update(line_operators)
+            .where(line_operators.c.operator_id == P("operator_id"))
+            .values(ready=is_ready),
+            d,
+        )
+        self.refresh_line = c(
+            sa.update(line_operators)
+            .where(line_operators.c.line_id == P("line_id"))
+            .values(line_capacity=P("capacity"), ready=is_ready),
+            d,
+        )
+        self.line_capacity = c(
+            sa.select(line_operators.c.line_capacity)
+            .where(line_operators.c.line_id == P("line_id"))
+            .limit(1),
+            d,
+        )
+        ready = sa.text(
+            "line_operators.ready = 1" if d.name == "sqlite" else "line_operators.ready"
+        )
+        ready_rows = (
+            sa.select(line_operators.c.operator_id, line_operators.c.received, operators.c.load)
+            .select_from(queue)
+            .where(line_operators.c.line_id == P("line_id"), ready)
+            .limit(P("limit"))
+        )
+        self.ready_in_order = c(ready_rows.order_by(line_operators.c.position), d)
+        self.ready_evenly = c(
+            ready_rows.order_by(line_operators.c.received, line_operators.c.position), d
+        )
         self.queue_has_available = c(
             sa.select(line_operators.c.operator_id)
             .select_from(queue)

@@ -12,14 +12,20 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from omniline.app import Omniline
 from omniline.errors import DialogError, OmnilineError
 from omniline.model import ChannelRef, DialogStatus, Identity, Presence
+from omniline.store.executor import Tx
+from omniline.store.schema import line_operators, operators
+from omniline.store.sql_store import SqlStore
+from omniline.store.statements import compile_for, dialect_for
 from omniline.testing import Kit, TemporaryPostgres
 from omniline.testing.fake_channel import FakeChannel, fake_channel_plugin
 
@@ -110,6 +116,13 @@ class World:
             count = held.get(operator_id, 0)
             assert operator.load == count, f"{operator_id}: load {operator.load}, holds {count}"
             assert count <= CAPACITY[operator_id], f"{operator_id} holds {count}"
+        assert isinstance(store, SqlStore)
+        for row in await store.executor.run(_readiness):
+            operator_id, ready, line_capacity, presence, shift, capacity, load = row
+            expected = (
+                presence == "online" and shift == "working" and load < (capacity or line_capacity)
+            )
+            assert bool(ready) == expected, f"{operator_id} ready={ready}, should be {expected}"
         for client in CLIENTS:
             dialog_id = await self.open_dialog(client)
             if dialog_id is None:
@@ -123,6 +136,16 @@ class World:
                 assert (dialog.operator_id is None) == bool(offered_to)
             if dialog.status in (DialogStatus.QUEUED, DialogStatus.BOT):
                 assert offered_to == []
+
+
+def _readiness(tx: Tx) -> list[Any]:
+    """Each queue row's stored readiness beside what its operator's row says."""
+    lo, o = line_operators.c, operators.c
+    stmt = sa.select(
+        lo.operator_id, lo.ready, lo.line_capacity, o.presence, o.shift, o.capacity, o.load
+    ).select_from(line_operators.join(operators, o.id == lo.operator_id))
+    dialect, _ = dialect_for(tx.q.dialect_name)
+    return list(tx.rows(compile_for(stmt, dialect), {}))
 
 
 @contextlib.asynccontextmanager

@@ -34,6 +34,8 @@ def upgrade() -> None:
         sa.Column("operator_id", sa.Text(), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("received", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("line_capacity", sa.Integer(), server_default="10", nullable=False),
+        sa.Column("ready", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.ForeignKeyConstraint(
             ["operator_id"], ["operators.id"], name=op.f("fk_line_operators_operator_id_operators")
         ),
@@ -47,6 +49,20 @@ def upgrade() -> None:
             "ix_line_operators_line_received", ["line_id", "received", "position"], unique=False
         )
         batch_op.create_index("ix_line_operators_operator", ["operator_id"], unique=False)
+        batch_op.create_index(
+            "ix_line_operators_ready",
+            ["line_id", "position"],
+            unique=False,
+            sqlite_where=sa.text("ready = 1"),
+            postgresql_where=sa.text("ready"),
+        )
+        batch_op.create_index(
+            "ix_line_operators_ready_received",
+            ["line_id", "received", "position"],
+            unique=False,
+            sqlite_where=sa.text("ready = 1"),
+            postgresql_where=sa.text("ready"),
+        )
 
     op.create_table(
         "dialog_members",
