@@ -94,15 +94,47 @@ def _move(
         assert operator_id is not None
         if not take(tx, operator_id, capacity):
             raise OperatorBusy(f"operator {operator_id} has no room for another dialog")
+    _set_status(
+        tx,
+        dialog_id,
+        expected=(old_status, old_operator),
+        status=status,
+        operator_id=operator_id,
+        closed_at=at if status == DialogStatus.CLOSED.value else None,
+        hop=hop,
+        route=route,
+        tried=tried,
+    )
+    if held and not keeps:
+        tx.run(q.operator_release, {"operator_id": old_operator})
+        tx.run(q.refresh_ready, {"operator_id": old_operator})
+    if old_status == DialogStatus.OFFERED.value and old_operator is None:
+        tx.run(q.offers_delete, {"dialog_id": dialog_id})
+
+
+def _set_status(
+    tx: Tx,
+    dialog_id: int,
+    *,
+    expected: tuple[str, str | None],
+    status: str,
+    operator_id: str | None,
+    closed_at: float | None,
+    hop: int,
+    route: str | None,
+    tried: str | None,
+) -> None:
+    """Update the dialog if it still has the ``expected`` status and holder, else raise
+    ``DialogConflict`` (and the transaction rolls back whole)."""
     changed = tx.run(
-        q.dialog_set_status,
+        tx.q.dialog_set_status,
         {
             "dialog_id": dialog_id,
-            "expected": old_status,
-            "expected_operator": old_operator or "",
+            "expected": expected[0],
+            "expected_operator": expected[1] or "",
             "status": status,
             "operator_id": operator_id,
-            "closed_at": at if status == DialogStatus.CLOSED.value else None,
+            "closed_at": closed_at,
             "hop": hop,
             "route": route,
             "tried": tried,
@@ -110,11 +142,6 @@ def _move(
     )
     if changed != 1:
         raise DialogConflict(f"dialog {dialog_id} changed meanwhile; another action came first")
-    if held and not keeps:
-        tx.run(q.operator_release, {"operator_id": old_operator})
-        tx.run(q.refresh_ready, {"operator_id": old_operator})
-    if old_status == DialogStatus.OFFERED.value and old_operator is None:
-        tx.run(q.offers_delete, {"dialog_id": dialog_id})
 
 
 def route(tx: Tx, dialog_id: int, plan: RoutePlan, now: datetime) -> list[DialogAction]:
@@ -261,22 +288,13 @@ class _State:
         tx, plan = self.tx, self.plan
         hop = self.hops + 1
         tried = json.dumps([*self.tried, operator_id])
-        changed = tx.run(
-            tx.q.dialog_set_status,
-            {
-                "dialog_id": self.dialog_id,
-                "expected": DialogStatus.QUEUED.value,
-                "expected_operator": self.last_holder or "",
-                "status": DialogStatus.OFFERED.value,
-                "operator_id": operator_id,
-                "closed_at": None,
-                "hop": 1,
-                "route": Route.PARKED.value if parked else None,
-                "tried": tried,
-            },
+        self._set(
+            status=DialogStatus.OFFERED.value,
+            operator_id=operator_id,
+            hop=1,
+            route=Route.PARKED.value if parked else None,
+            tried=tried,
         )
-        if changed != 1:
-            raise DialogConflict(f"dialog {self.dialog_id} changed while it was being routed")
         tx.run(tx.q.queue_received, {"line_id": plan.line_id, "operator_id": operator_id})
         actions: list[DialogAction] = [
             LogAction(
@@ -292,22 +310,13 @@ class _State:
     def offer_all(self, operator_ids: list[str]) -> list[DialogAction]:
         tx = self.tx
         hop = self.hops + 1
-        changed = tx.run(
-            tx.q.dialog_set_status,
-            {
-                "dialog_id": self.dialog_id,
-                "expected": DialogStatus.QUEUED.value,
-                "expected_operator": self.last_holder or "",
-                "status": DialogStatus.OFFERED.value,
-                "operator_id": None,
-                "closed_at": None,
-                "hop": 1,
-                "route": None,
-                "tried": json.dumps([*self.tried, *operator_ids]),
-            },
+        self._set(
+            status=DialogStatus.OFFERED.value,
+            operator_id=None,
+            hop=1,
+            route=None,
+            tried=json.dumps([*self.tried, *operator_ids]),
         )
-        if changed != 1:
-            raise DialogConflict(f"dialog {self.dialog_id} changed while it was being routed")
         at = self.now.timestamp()
         for operator_id in operator_ids:
             tx.run(
@@ -325,25 +334,37 @@ class _State:
         ]
 
     def wait(self, route: Route) -> list[DialogAction]:
-        tx = self.tx
         tried = json.dumps(self.tried) if self.tried else None
-        changed = tx.run(
-            tx.q.dialog_set_status,
-            {
-                "dialog_id": self.dialog_id,
-                "expected": DialogStatus.QUEUED.value,
-                "expected_operator": self.last_holder or "",
-                "status": DialogStatus.QUEUED.value,
-                "operator_id": self.last_holder,
-                "closed_at": None,
-                "hop": 0,
-                "route": route.value,
-                "tried": tried,
-            },
+        self._set(
+            status=DialogStatus.QUEUED.value,
+            operator_id=self.last_holder,
+            hop=0,
+            route=route.value,
+            tried=tried,
         )
-        if changed != 1:
-            raise DialogConflict(f"dialog {self.dialog_id} changed while it was being routed")
         return []
+
+    def _set(
+        self,
+        *,
+        status: str,
+        operator_id: str | None,
+        hop: int,
+        route: str | None,
+        tried: str | None,
+    ) -> None:
+        """Move the dialog, still queued as this decision found it."""
+        _set_status(
+            self.tx,
+            self.dialog_id,
+            expected=(DialogStatus.QUEUED.value, self.last_holder),
+            status=status,
+            operator_id=operator_id,
+            closed_at=None,
+            hop=hop,
+            route=route,
+            tried=tried,
+        )
 
     def _timer(self, data: dict[str, str | int | None]) -> TimerAction:
         due = self.plan.offer_due or self.now + timedelta(seconds=self.plan.timeout)
