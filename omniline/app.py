@@ -19,6 +19,8 @@ from omniline.crm import CRM, CrmPlugin
 from omniline.crm.embedded import EmbeddedCrm
 from omniline.crm.jobs import CRM_TIMER, sync_job
 from omniline.crm.service import CrmService
+from omniline.desk import WebConsole
+from omniline.desk.push import Broadcast
 from omniline.desks import DeskHost, DeskPlugin
 from omniline.dialogs import Dialogs
 from omniline.engine.clock import SystemClock
@@ -148,7 +150,9 @@ class Omniline:
         self.crm: CrmService | None = None
         """The line's CRM work (None when the config says ``crm: {type: none}``)."""
         self.desks: dict[str, Desk] = {}
-        self._news: list[asyncio.Event] = []
+        self.console: WebConsole | None = None
+        """The REST API, live push and web console (None when ``console.enabled`` is off)."""
+        self._news: list[asyncio.Event | Broadcast] = []
         """One per desk: set whenever something happens in this process."""
         self.operator_names = {o.id: o.name for o in config.operators}
         self.lines: dict[str, Line] = {}
@@ -288,6 +292,11 @@ class Omniline:
         if recovered:
             log.info("recovered %d inbound events left unprocessed by the last run", recovered)
         self._build_desks()
+        if self.config.console.enabled:
+            self.console = WebConsole(self)
+            await self.console.sync_accounts(self.config.accounts)
+            self.console.mount(self.web)
+            self._news.append(self.console.news)
         for ref, channel in self.channels.items():
             await channel.start(self._sink_for(self._line_of[ref]))
         for desk in self.desks.values():
@@ -493,6 +502,8 @@ class Omniline:
         if not self._started:
             return
         self._started = False
+        if self.console is not None:
+            await self.console.stop()
         if self._runner is not None:
             await self._runner.shutdown()
         for name, desk in self.desks.items():
@@ -502,6 +513,7 @@ class Omniline:
                 log.exception("desk %s failed to stop cleanly", name)
         self.desks.clear()
         self._news.clear()
+        self.console = None
         for channel in self.channels.values():
             try:
                 await channel.stop()

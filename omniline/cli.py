@@ -102,9 +102,10 @@ def demo(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
 ) -> None:
     """Run a demo line with the web chat on embedded defaults (no tokens needed)."""
-    from omniline.demo import DEMO_OPERATORS, demo_config
+    from omniline.demo import DEMO_OPERATORS, DEMO_SUPERVISOR, demo_config, demo_credentials
 
     config = demo_config(data, host=host, port=port)
+    passwords = demo_credentials(data)
     _logging(config.log_level)
     app = Omniline(config, migrate=True)
 
@@ -112,14 +113,23 @@ def demo(
         raise web.HTTPFound("/channels/webchat/site/demo")
 
     app.web.router.add_get("/", home)
-    operators = ", ".join(f"{name} ({oid})" for oid, name in DEMO_OPERATORS.items())
+    names = {**DEMO_OPERATORS, DEMO_SUPERVISOR[0]: DEMO_SUPERVISOR[1]}
+    logins = "".join(
+        f"    {login:<8} {passwords[login]:<16} {name}"
+        + (" (supervisor)" if login == DEMO_SUPERVISOR[0] else " (operator)")
+        + "\n"
+        for login, name in names.items()
+    )
     _run(
         app,
         "\nomniline demo is running.\n"
         "  Demo site with the chat widget:  {url}/\n"
+        "  Operator console:                {url}/console/\n"
+        "  Widget and console side by side: {url}/console/demo.html\n"
         "  Widget tag for any page:         "
         '<script src="{url}/channels/webchat/site/widget.js" async></script>\n'
-        f"  Demo operators:                  {operators}\n"
+        "  Console logins (login, password, who):\n"
+        f"{logins}"
         f"  Data folder:                     {data.resolve()}\n",
     )
 

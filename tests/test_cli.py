@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -124,6 +125,8 @@ def test_demo_starts_on_its_own_defaults_and_stops_on_sigint(tmp_path: Path) -> 
         assert b"/channels/webchat/site/widget.js" in page
         script = wait_for(f"http://127.0.0.1:{port}/channels/webchat/site/widget.js", proc, log)
         assert b"OmnilineChat" in script
+        console = wait_for(f"http://127.0.0.1:{port}/console/", proc, log)
+        assert b"console.js" in console
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 0
     finally:
@@ -132,5 +135,8 @@ def test_demo_starts_on_its_own_defaults_and_stops_on_sigint(tmp_path: Path) -> 
             proc.wait()
     output = log.read_text()
     assert f"http://127.0.0.1:{port}/" in output
-    assert "Anna Petrova (anna)" in output
+    assert f"http://127.0.0.1:{port}/console/" in output
+    passwords = json.loads((tmp_path / "omniline-demo" / "demo-passwords.json").read_text())
+    for login in ("anna", "boris", "sam"):  # two operators and a supervisor, with their passwords
+        assert f"{login:<8} {passwords[login]}" in output
     assert (tmp_path / "omniline-demo" / "omniline.db").exists()

@@ -98,6 +98,38 @@ class LineConfig(LineSettings):
         return value
 
 
+class AccountConfig(_Section):
+    """A login to the console and the API."""
+
+    login: str = Field(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")
+    name: str = Field(min_length=1)
+    role: Literal["operator", "supervisor", "admin"] = "operator"
+    operator: str | None = None
+    """The operator this account acts as. An operator account whose login is an operator's id
+    acts as that operator when this is not given."""
+    lines: list[str] | None = None
+    """The lines the account sees; by default an operator's queues, every line for the others."""
+    password: str | None = Field(default=None, min_length=8, repr=False)
+    """Give it from the environment (``${ANNA_PASSWORD}``); it is stored only as an argon2 hash."""
+    password_hash: str | None = Field(default=None, repr=False)
+    """An argon2 hash instead of the password (``omniline accounts hash``)."""
+
+    @model_validator(mode="after")
+    def _one_password(self) -> AccountConfig:
+        if self.password is not None and self.password_hash is not None:
+            raise ValueError("give password or password_hash, not both")
+        if self.password_hash is not None and not self.password_hash.startswith("$argon2"):
+            raise ValueError("password_hash must be an argon2 hash ($argon2id$...)")
+        return self
+
+
+class ConsoleConfig(_Section):
+    enabled: bool = True
+    """Serve the REST API (``/api/v1``), live push and the web console (``/console/``)."""
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 90)
+    """How long a console login lasts."""
+
+
 class Config(_Section):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
@@ -107,6 +139,10 @@ class Config(_Section):
     crm: CrmConfig = Field(default_factory=CrmConfig)
     desks: list[DeskConfig] = Field(default_factory=list)
     """Desks from plugins, run by this process (run a polling desk in one process only)."""
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    accounts: list[AccountConfig] = Field(default_factory=list)
+    """Logins to the console and the API, written to the database at start (more can be made
+    through the API)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")
@@ -128,6 +164,25 @@ class Config(_Section):
         ops = [o.id for o in self.operators]
         if len(ops) != len(set(ops)):
             raise ValueError("operator ids must be unique")
+        logins = [a.login for a in self.accounts]
+        if len(logins) != len(set(logins)):
+            raise ValueError("account logins must be unique")
+        line_ids = {line.id for line in self.lines}
+        for account in self.accounts:
+            if account.operator is not None and account.operator not in ops:
+                raise ValueError(
+                    f"account {account.login!r}: operator {account.operator!r} is not in 'operators'"
+                )
+            if account.role == "operator" and account.operator is None and account.login not in ops:
+                raise ValueError(
+                    f"account {account.login!r}: an operator account needs 'operator' "
+                    "(or a login that is an operator's id)"
+                )
+            unknown_lines = [x for x in account.lines or () if x not in line_ids]
+            if unknown_lines:
+                raise ValueError(
+                    f"account {account.login!r}: no such lines: " + ", ".join(unknown_lines)
+                )
         for line in self.lines:
             unknown = [o for o in line.queue if o not in ops]
             if unknown:

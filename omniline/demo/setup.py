@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
 
 from omniline.config.models import Config
 
 DEMO_OPERATORS = {"anna": "Anna Petrova", "boris": "Boris Ivanov"}
+DEMO_SUPERVISOR = ("sam", "Sam Supervisor")
 
 
 def _secret(data_dir: Path) -> str:
@@ -21,13 +23,42 @@ def _secret(data_dir: Path) -> str:
     return value
 
 
+def demo_credentials(data_dir: Path) -> dict[str, str]:
+    """The demo accounts' logins and passwords: made at random on the first run and kept in the
+    data folder (readable by its owner only), so they stay the same between runs."""
+    path = data_dir / "demo-passwords.json"
+    if path.exists():
+        found = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(found, dict) and all(isinstance(v, str) for v in found.values()):
+            return {str(k): str(v) for k, v in found.items()}
+    data_dir.mkdir(parents=True, exist_ok=True)
+    logins = [*DEMO_OPERATORS, DEMO_SUPERVISOR[0]]
+    made = {login: secrets.token_urlsafe(9) for login in logins}
+    path.write_text(json.dumps(made, indent=2) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return made
+
+
 def demo_config(data_dir: Path, *, host: str = "127.0.0.1", port: int = 8080) -> Config:
     data_dir.mkdir(parents=True, exist_ok=True)
+    passwords = demo_credentials(data_dir)
     return Config.model_validate(
         {
             "storage": {"url": f"sqlite:///{(data_dir / 'omniline.db').resolve()}"},
             "server": {"host": host, "port": port},
             "operators": [{"id": k, "name": v} for k, v in DEMO_OPERATORS.items()],
+            "accounts": [
+                *(
+                    {"login": k, "name": v, "role": "operator", "password": passwords[k]}
+                    for k, v in DEMO_OPERATORS.items()
+                ),
+                {
+                    "login": DEMO_SUPERVISOR[0],
+                    "name": DEMO_SUPERVISOR[1],
+                    "role": "supervisor",
+                    "password": passwords[DEMO_SUPERVISOR[0]],
+                },
+            ],
             "lines": [
                 {
                     "id": "demo",

@@ -349,3 +349,61 @@ client_links = sa.Table(
 )
 """Why an identity was moved to another client (which value, from which message), and whether an
 operator undid it."""
+
+# --- the desk: accounts, sessions, API tokens, uploaded files ---------------------------------------
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("operator_id", sa.Text),
+    sa.Column("lines", sa.Text),
+    sa.Column("password_hash", sa.Text),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+"""Who may use the console and the API: a login (``id``), a role (operator, supervisor, admin),
+the operator they act as, the lines they see (JSON; none: by role), and a memory-hard password
+hash (argon2id; none: API tokens only)."""
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id_hash", sa.Text, primary_key=True),
+    sa.Column("account_id", sa.Text, sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("csrf_token", sa.Text, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("expires_at", Time, nullable=False),
+)
+"""Console logins. Only a hash of the cookie's value is kept, so a copy of the database opens no
+session."""
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.Text, sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("token_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("last_used_at", Time),
+    sa.Column("revoked_at", Time),
+)
+"""API tokens (``Authorization: Bearer``), kept as hashes; revoked ones stay for the record."""
+
+files = sa.Table(
+    "files",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("account_id", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("mime_type", sa.Text, nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+)
+"""Files operators attach to replies, served at an unguessable address for the platforms and the
+web chat to fetch (in the database, so every worker process serves them)."""
