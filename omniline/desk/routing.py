@@ -29,7 +29,7 @@ from omniline.errors import DialogError
 log = logging.getLogger("omniline.desk")
 
 SESSION_COOKIE = "omniline_session"
-COOKIE_KEY = "omniline.cookie"
+COOKIE_KEY = web.RequestKey("omniline.cookie", tuple)
 """Where a handler leaves the session cookie to set (value, expiry) or clear ("", None)."""
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
