@@ -32,6 +32,8 @@ cli = typer.Typer(
 )
 db = typer.Typer(help="Database schema.", no_args_is_help=True)
 cli.add_typer(db, name="db")
+accounts = typer.Typer(help="Console and API accounts.", no_args_is_help=True)
+cli.add_typer(accounts, name="accounts")
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="The YAML configuration file.", show_default=False)
@@ -190,6 +192,51 @@ def db_current(config: ConfigOption) -> None:
     head = head_revision()
     state = "up to date" if current == head else f"needs `omniline db upgrade` (to {head})"
     typer.echo(f"{current or 'empty'}: {state}")
+
+
+@accounts.command("hash-password")
+def accounts_hash_password() -> None:
+    """Print an argon2 hash of a password (asked for, not echoed), for ``password_hash`` in the
+    config's ``accounts``."""
+    from omniline.desk.accounts import hash_password
+
+    password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 8:
+        raise _fail("a password needs at least 8 characters")
+    typer.echo(asyncio.run(hash_password(password)))
+
+
+@accounts.command("token")
+def accounts_token(
+    config: ConfigOption,
+    account: Annotated[str, typer.Option(help="The account's login.", show_default=False)],
+    name: Annotated[str, typer.Option(help="What the token is for.", show_default=False)],
+) -> None:
+    """Create an API token for an account (printed once; revoke it through the API)."""
+    from omniline.desk.accounts import Accounts
+    from omniline.engine.clock import SystemClock
+    from omniline.store import open_store
+    from omniline.store.sql_store import SqlStore
+
+    cfg = _load(config)
+
+    async def create() -> str:
+        store = await open_store(cfg.storage.url, SystemClock())
+        try:
+            assert isinstance(store, SqlStore)
+            found = Accounts(store.executor, SystemClock(), session_lifetime=0)
+            if await found.get(account) is None:
+                raise _fail(f"no account {account!r} (accounts are written at the first start)")
+            secret, _ = await found.create_token(account, name)
+            return secret
+        finally:
+            await store.close()
+
+    try:
+        secret = asyncio.run(create())
+    except OmnilineError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(secret)
 
 
 @cli.command()

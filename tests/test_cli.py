@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -140,3 +141,61 @@ def test_demo_starts_on_its_own_defaults_and_stops_on_sigint(tmp_path: Path) -> 
     for login in ("anna", "boris", "sam"):  # two operators and a supervisor, with their passwords
         assert f"{login:<8} {passwords[login]}" in output
     assert (tmp_path / "omniline-demo" / "omniline.db").exists()
+
+
+def test_accounts_hash_password_gives_a_hash_the_config_takes(tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["accounts", "hash-password"], input="long-secret\nlong-secret\n")
+    assert result.exit_code == 0, result.output
+    hashed = result.output.strip().splitlines()[-1]
+    assert hashed.startswith("$argon2id$") and "long-secret" not in result.output
+    short = runner.invoke(cli, ["accounts", "hash-password"], input="short\nshort\n")
+    assert short.exit_code == 1 and "8 characters" in short.output
+
+
+def test_accounts_token_makes_a_token_the_api_accepts(tmp_path: Path) -> None:
+    path = config_file(tmp_path)
+    path.write_text(
+        path.read_text(encoding="utf-8")
+        + "operators: [{id: ann, name: Ann}]\n"
+        + "accounts: [{login: ann, name: Ann, role: operator}]\n",
+        encoding="utf-8",
+    )
+    assert runner.invoke(cli, ["db", "upgrade", "-c", str(path)]).exit_code == 0
+    missing = runner.invoke(
+        cli, ["accounts", "token", "-c", str(path), "--account", "ann", "--name", "x"]
+    )
+    assert missing.exit_code == 1 and "no account 'ann'" in missing.output
+
+    async def start_once() -> None:  # the first start writes the config's accounts
+        from omniline.app import Omniline
+        from omniline.config.loader import load_config
+
+        app = Omniline(load_config(path), serve_http=False)
+        await app.start()
+        await app.stop()
+
+    asyncio.run(start_once())
+    made = runner.invoke(
+        cli, ["accounts", "token", "-c", str(path), "--account", "ann", "--name", "crm sync"]
+    )
+    assert made.exit_code == 0, made.output
+    token = made.output.strip()
+    assert token.startswith("oml_")
+
+    async def who() -> str | None:
+        from omniline.desk.accounts import Accounts
+        from omniline.engine.clock import SystemClock
+        from omniline.store import open_store
+        from omniline.store.sql_store import SqlStore
+
+        store = await open_store(f"sqlite:///{tmp_path / 'db' / 'omniline.db'}", SystemClock())
+        assert isinstance(store, SqlStore)
+        try:
+            account = await Accounts(store.executor, SystemClock(), session_lifetime=1).by_token(
+                token
+            )
+            return account.id if account else None
+        finally:
+            await store.close()
+
+    assert asyncio.run(who()) == "ann"
