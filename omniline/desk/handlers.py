@@ -8,6 +8,8 @@ sees every dialog of their lines (all lines when their account names none); an a
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import mimetypes
 import secrets
 from collections.abc import Callable
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from aiohttp import BodyPartReader
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from omniline.crm import CrmError, CrmRecord
 from omniline.desk.accounts import Account, Accounts, ApiToken, Role
 from omniline.desk.queries import DeskQueries, DialogFilter
 from omniline.desk.routing import (
@@ -72,6 +75,8 @@ if TYPE_CHECKING:
     from omniline.app import Omniline
 
 MAX_FILE = 10 * 1024 * 1024
+CRM_WAIT = 3.0
+log = logging.getLogger("omniline.desk")
 
 
 class DialogQuery(BaseModel):
@@ -677,8 +682,8 @@ class DeskApi:
         holder = dialog.operator_id
         if account.operator_id is not None and account.operator_id == holder:
             acting = account.operator_id
-        elif account.at_least(Role.SUPERVISOR) and holder is not None:
-            acting = holder
+        elif account.at_least(Role.SUPERVISOR):  # moves it for the holder, or assigns it
+            acting = holder or account.operator_id or account.id
         else:
             raise DialogError(f"only the operator holding dialog {dialog.id} transfers it")
         if body.line_id is not None and body.line_id not in self.app.lines:
@@ -738,14 +743,29 @@ class DeskApi:
             raise not_found(f"client {client_id}")
         store = self.app.store
         people = await self.queries.people([d.id for d in dialogs])
+        record_id = await store.client_record(client_id)
         return ClientView(
             id=client_id,
             identities=await self.queries.identities(client_id),
             contacts=await store.contact_values(client_id),
-            crm_record=await store.client_record(client_id),
+            crm_record=record_id,
+            crm=await self._crm_record(record_id),
             links=await store.client_links(client_id),
             dialogs=[dialog_view(d, people) for d in dialogs],
         )
+
+    async def _crm_record(self, record_id: str | None) -> CrmRecord | None:
+        """The record from the CRM, if it answers in time: a CRM that is down leaves the card
+        without it, never fails it."""
+        crm = self.app.crm
+        if record_id is None or crm is None:
+            return None
+        try:
+            async with asyncio.timeout(CRM_WAIT):
+                return await crm.crm.get(record_id)
+        except (TimeoutError, CrmError) as exc:
+            log.warning("the CRM did not give record %s: %s", record_id, exc)
+            return None
 
     async def client(self, call: Call) -> ClientView:
         return await self._client_view(call.account, call.path_int("client_id"))

@@ -8,6 +8,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from omniline.crm import CrmRecord
 from omniline.desk.accounts import LOGIN_PATTERN, Account, ApiToken, Role
 from omniline.engine.stats import Figures
 from omniline.model import (
@@ -229,6 +230,9 @@ class ClientView(View):
     identities: list[Identity]
     contacts: dict[str, list[str]]
     crm_record: str | None
+    """The linked CRM record's id."""
+    crm: CrmRecord | None = None
+    """The record as the CRM has it now (null when none is linked or the CRM does not answer)."""
     links: list[ClientLink]
     dialogs: list[DialogView]
 

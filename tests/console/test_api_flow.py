@@ -391,6 +391,7 @@ async def test_a_lead_is_made_and_shown_on_the_client_card(
     assert made["record_id"] and made["record_id"].startswith("lead:")
     card = await ann.ok("GET", f"/clients/{made['dialog']['client_id']}")
     assert card["crm_record"] == made["record_id"]
+    assert card["crm"]["id"] == made["record_id"] and card["crm"]["emails"] == ["zoe@example.com"]
     assert card["contacts"]["email"] == ["zoe@example.com"]
     assert [i["external_id"] for i in card["identities"]] == ["L1"]
     assert [d["id"] for d in card["dialogs"]] == [receipt.dialog_id]
