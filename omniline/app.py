@@ -50,7 +50,9 @@ from omniline.pipeline.serializer import KeyedSerializer
 from omniline.plugins import ChannelPlugin, channel_plugin, crm_plugin, desk_plugin
 from omniline.scheduler import Scheduler
 from omniline.store import open_store, upgrade
+from omniline.store.database import parse_url
 from omniline.store.sql_store import SqlStore
+from omniline.store.wakeup import FeedWakeup
 
 log = logging.getLogger("omniline.app")
 
@@ -153,6 +155,8 @@ class Omniline:
         self.console: WebConsole | None = None
         """The REST API, live push and web console (None when ``console.enabled`` is off)."""
         self._news: list[asyncio.Event | Broadcast] = []
+        self._wakeup: FeedWakeup | None = None
+        """PostgreSQL: wakes desks in the other worker processes (LISTEN/NOTIFY)."""
         """One per desk: set whenever something happens in this process."""
         self.operator_names = {o.id: o.name for o in config.operators}
         self.lines: dict[str, Line] = {}
@@ -203,6 +207,11 @@ class Omniline:
         return found if found is not None else desk_plugin(desk_type)
 
     def _notify(self) -> None:
+        self._wake_local()
+        if self._wakeup is not None:
+            self._wakeup.poke()
+
+    def _wake_local(self) -> None:
         for news in self._news:
             news.set()
 
@@ -246,6 +255,9 @@ class Omniline:
         try:
             await self._start_parts()
         except BaseException:
+            if self._wakeup is not None:
+                await self._wakeup.stop()
+                self._wakeup = None
             await self._store.close()
             self._store = None
             raise
@@ -292,6 +304,12 @@ class Omniline:
         if recovered:
             log.info("recovered %d inbound events left unprocessed by the last run", recovered)
         self._build_desks()
+        parsed = parse_url(self.config.storage.url)
+        if parsed.get_backend_name() == "postgresql":
+            self._wakeup = FeedWakeup(
+                parsed.render_as_string(hide_password=False), self._wake_local
+            )
+            await self._wakeup.start()
         if self.config.console.enabled:
             self.console = WebConsole(self)
             await self.console.sync_accounts(self.config.accounts)
@@ -514,6 +532,9 @@ class Omniline:
         self.desks.clear()
         self._news.clear()
         self.console = None
+        if self._wakeup is not None:
+            await self._wakeup.stop()
+            self._wakeup = None
         for channel in self.channels.values():
             try:
                 await channel.stop()
