@@ -12,11 +12,12 @@ import asyncio
 import logging
 import mimetypes
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Optional
 
 from aiohttp import BodyPartReader
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from omniline.crm import CrmError, CrmRecord
@@ -60,7 +61,7 @@ from omniline.desk.schemas import (
 )
 from omniline.desk.views import dialog_view, event_view, message_view
 from omniline.engine.settings import LineSettings
-from omniline.errors import DialogError
+from omniline.errors import DialogError, OmnilineError
 from omniline.model import (
     AttachmentKind,
     Dialog,
@@ -75,6 +76,9 @@ if TYPE_CHECKING:
     from omniline.app import Omniline
 
 MAX_FILE = 10 * 1024 * 1024
+MAX_ID = 10**18 - 1
+"""Ids fit in 64 bits: a larger number is refused as invalid, never sent to the database."""
+EARLIEST, LATEST = datetime(1971, 1, 1, tzinfo=UTC), datetime(9998, 1, 1, tzinfo=UTC)
 CRM_WAIT = 3.0
 log = logging.getLogger("omniline.desk")
 
@@ -84,13 +88,15 @@ class DialogQuery(BaseModel):
     status: list[DialogStatus] = Field(default_factory=list)
     operator: str | None = None
     channel: str | None = None
-    client: int | None = Field(default=None, ge=1)
-    cursor: int | None = Field(default=None, ge=1, description="the `next` of the page before")
+    client: int | None = Field(default=None, ge=1, le=MAX_ID)
+    cursor: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description="the `next` of the page before"
+    )
     limit: int = Field(default=50, ge=1, le=200)
 
 
 class MessageQuery(BaseModel):
-    after: int = Field(default=0, ge=0, description="the last message id you have")
+    after: int = Field(default=0, ge=0, le=MAX_ID, description="the last message id you have")
     limit: int = Field(default=200, ge=1, le=500)
 
 
@@ -159,7 +165,7 @@ class DeskApi:
         self.queries = queries
         self.api = Api("/api/v1", accounts)
         self.login_throttle = Throttle(app.clock, rate=5 / 60, burst=5)
-        """Per login and per address: 5 tries at once, then one every 12 seconds."""
+        """Per login (every try) and per address (failed tries): 5 at once, then one every 12 s."""
         self._declare()
 
     # --- who sees what --------------------------------------------------------------------------
@@ -286,12 +292,12 @@ class DeskApi:
         api.route(
             "PATCH", "/operators/{operator_id}", role=OP, body=OperatorPatch, answer=OperatorView,
             tag="operators",
-            summary="Presence (yourself; a supervisor: anyone), capacity and name (admin)",
+            summary="Presence (yourself; a supervisor: their lines' operators), capacity, name (admin)",
         )(self.update_operator)  # fmt: skip
         api.route(
             "POST", "/operators/{operator_id}/shift", role=OP, body=ShiftBody,
             answer=OperatorView, tag="operators",
-            summary="Start the day, take a break, resume, finish (yourself; a supervisor: anyone)",
+            summary="Start the day, take a break, resume, finish (yourself; a supervisor: their lines')",
         )(self.shift)  # fmt: skip
 
         # dialogs
@@ -371,10 +377,12 @@ class DeskApi:
 
     async def login(self, call: Call) -> SessionView:
         body = call.body_as(LoginBody)
-        address = call.request.remote or "unknown"
+        # Every try counts against the login; only failed ones against the address, so that a
+        # team behind one address can all log in at the start of a shift.
+        address_key = f"address:{call.request.remote or 'unknown'}"
         wait = max(
+            self.login_throttle.peek(address_key),
             self.login_throttle.check(f"login:{body.login.casefold()}"),
-            self.login_throttle.check(f"address:{address}"),
         )
         if wait > 0:
             raise ApiError(
@@ -385,6 +393,7 @@ class DeskApi:
             )
         account = await self.accounts.verify(body.login, body.password)
         if account is None:
+            self.login_throttle.check(address_key)
             raise ApiError(401, "unauthenticated", "wrong login or password")
         secret, session = await self.accounts.open_session(account.id)
         call.request[COOKIE_KEY] = (secret, session.expires_at)
@@ -527,15 +536,21 @@ class DeskApi:
     async def get_operator(self, call: Call) -> OperatorView:
         return await self._operator_view(call.path("operator_id"))
 
-    def _may_manage(self, account: Account, operator_id: str) -> None:
-        if account.operator_id != operator_id and not account.at_least(Role.SUPERVISOR):
+    async def _may_manage(self, account: Account, operator_id: str) -> None:
+        """Yourself; a supervisor: the operators of their lines; an admin: anyone."""
+        if account.operator_id == operator_id or account.role is Role.ADMIN:
+            return
+        if not account.at_least(Role.SUPERVISOR):
             raise forbidden("an operator changes only their own presence and shift")
+        lines = await self.visible_lines(account)
+        if lines is not None and not set(lines) & set(await self.app.store.lines_of(operator_id)):
+            raise forbidden("a supervisor manages the operators of their own lines")
 
     async def update_operator(self, call: Call) -> OperatorView:
         operator_id = call.path("operator_id")
         await self._operator_view(operator_id)
         body = call.body_as(OperatorPatch)
-        self._may_manage(call.account, operator_id)
+        await self._may_manage(call.account, operator_id)
         changes = body.model_dump(exclude_unset=True)
         if ("capacity" in changes or "name" in changes) and call.account.role is not Role.ADMIN:
             raise forbidden("only an admin changes an operator's capacity or name")
@@ -552,7 +567,7 @@ class DeskApi:
     async def shift(self, call: Call) -> OperatorView:
         operator_id = call.path("operator_id")
         await self._operator_view(operator_id)
-        self._may_manage(call.account, operator_id)
+        await self._may_manage(call.account, operator_id)
         operators = self.app.operators
         action = call.body_as(ShiftBody).action
         current = await operators.get(operator_id)
@@ -561,9 +576,9 @@ class DeskApi:
             if current.shift is not Shift.WORKING:
                 await operators.start_day(operator_id)
         elif action == "break":
-            await operators.take_break(operator_id)
+            await _in_turn(operators.take_break(operator_id))
         elif action == "resume":
-            await operators.resume(operator_id)
+            await _in_turn(operators.resume(operator_id))
         else:
             await operators.finish_day(operator_id)
             await operators.set_presence(operator_id, Presence.OFFLINE)
@@ -786,17 +801,22 @@ class DeskApi:
         request = call.request
         if not request.content_type.startswith("multipart/"):
             raise ApiError(415, "invalid", "send the file as multipart/form-data, field 'file'")
-        reader = await request.multipart()
-        part = await reader.next()
-        while part is not None and getattr(part, "name", None) != "file":
+        try:
+            reader = await request.multipart()
             part = await reader.next()
-        if part is None or not isinstance(part, BodyPartReader):
-            raise _bad("body.file", "no file field in the form")
-        data = bytearray()
-        while chunk := await part.read_chunk(64 * 1024):
-            data.extend(chunk)
-            if len(data) > MAX_FILE:
-                raise ApiError(413, "too_large", f"a file may be {MAX_FILE // 2**20} MB at most")
+            while part is not None and getattr(part, "name", None) != "file":
+                part = await reader.next()
+            if part is None or not isinstance(part, BodyPartReader):
+                raise _bad("body.file", "no file field in the form")
+            data = bytearray()
+            while chunk := await part.read_chunk(64 * 1024):
+                data.extend(chunk)
+                if len(data) > MAX_FILE:
+                    raise ApiError(
+                        413, "too_large", f"a file may be {MAX_FILE // 2**20} MB at most"
+                    )
+        except (HttpProcessingError, ValueError, AssertionError) as exc:
+            raise ApiError(400, "invalid", f"the form is malformed: {exc}") from None
         name = (part.filename or "file").replace("/", "_").replace("\\", "_")[:200] or "file"
         mime = part.headers.get("Content-Type") or mimetypes.guess_type(name)[0]
         mime = mime or "application/octet-stream"
@@ -821,6 +841,9 @@ class DeskApi:
 
     async def statistics(self, call: Call) -> StatisticsView:
         q = call.query_as(StatisticsQuery)
+        for name, given in (("since", q.since), ("until", q.until)):
+            if given is not None and not EARLIEST <= _aware(given) <= LATEST:
+                raise _bad(f"query.{name}", "must be between 1971 and 9998")
         until = _aware(q.until) if q.until else self.app.clock.now()
         since = _aware(q.since) if q.since else until - timedelta(days=7)
         if since >= until:
@@ -855,6 +878,14 @@ def _bad(field: str, message: str) -> ApiError:
     from omniline.desk.schemas import FieldError
 
     return ApiError(422, "invalid", message, fields=[FieldError(field=field, message=message)])
+
+
+async def _in_turn(step: Awaitable[object]) -> None:
+    """A shift step out of turn (a break when not working) is a conflict with the state."""
+    try:
+        await step
+    except OmnilineError as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
 
 
 def _aware(moment: datetime) -> datetime:

@@ -17,7 +17,7 @@ _PATH_PARAM = re.compile(r"{([a-z_]+)}")
 
 ERROR_ANSWERS = {
     "400": "The request is malformed (a path or query value, or JSON that does not parse).",
-    "401": "Not logged in, or an unknown or revoked token.",
+    "401": "Not logged in, a wrong password, or an unknown or revoked token.",
     "403": "The role may not do this, the dialog is not yours to see, or a missing CSRF token.",
     "404": "No such thing (or not one this account may see).",
     "409": "Not possible in the dialog's state now (e.g. it is offered to someone else).",
@@ -102,7 +102,7 @@ def _operation(e: Endpoint, ref_of: dict[type[BaseModel], dict[str, Any]]) -> di
         }
     error = {"content": {"application/json": {"schema": ref_of[ErrorBody]}}}
     for status, text in ERROR_ANSWERS.items():
-        if status in ("401", "403") and e.role is None:
+        if status == "403" and e.role is None:
             continue
         answers[status] = {"description": text, **error}
     if e.role is None:

@@ -33,6 +33,7 @@ log = logging.getLogger("omniline.desk.push")
 POLL = 1.0
 """Seconds between looks at the database for what other processes did."""
 PRESENCE_EVERY = 2.0
+"""Seconds between looks at operators' presence and at the account itself (still allowed?)."""
 
 
 class Hello(BaseModel):
@@ -92,7 +93,8 @@ class Push:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         desk = self.desk
-        account, session = await desk.api.caller(_with_query_token(request))
+        request = _with_query_token(request)
+        account, session = await desk.api.caller(request)
         if session is not None:
             _same_origin(request)
         cursor_text = request.query.get("cursor")
@@ -100,7 +102,7 @@ class Push:
         ws = web.WebSocketResponse(heartbeat=30.0)
         await ws.prepare(request)
         self.sockets.add(ws)
-        sender = asyncio.create_task(self._send(ws, account, cursor))
+        sender = asyncio.create_task(self._send(ws, request, account, cursor))
         try:
             async for message in ws:  # the desk sends nothing we need; this notices a close
                 if message.type is WSMsgType.ERROR:
@@ -116,7 +118,13 @@ class Push:
         for ws in list(self.sockets):
             await ws.close(code=1001, message=b"server shutting down")
 
-    async def _send(self, ws: web.WebSocketResponse, account: Account, cursor: FeedCursor) -> None:
+    async def _send(
+        self,
+        ws: web.WebSocketResponse,
+        request: web.Request,
+        account: Account,
+        cursor: FeedCursor,
+    ) -> None:
         desk = self.desk
         clock = desk.app.clock
         await ws.send_str(Hello(cursor=format_cursor(cursor), account=account).model_dump_json())
@@ -126,9 +134,18 @@ class Push:
             while not ws.closed:
                 woken = self.news.waiter()
                 page = await desk.app.store.feed(cursor, limit=200)
-                cursor = await self._page(ws, account, cursor, page)
                 now = clock.now().timestamp()
-                if now >= next_presence:
+                presence_due = now >= next_presence
+                if page.events or page.messages or presence_due:
+                    # A session that ended, a revoked token, a disabled account or a new role
+                    # takes effect on an open push too, before anything more is sent.
+                    try:
+                        account, _ = await desk.api.caller(request)
+                    except ApiError as exc:
+                        await ws.close(code=1008, message=exc.message.encode()[:120])
+                        return
+                cursor = await self._page(ws, account, cursor, page)
+                if presence_due:
                     await self._presence(ws, presence)
                     next_presence = now + PRESENCE_EVERY
                 if not page.events and not page.messages:

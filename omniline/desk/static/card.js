@@ -4,15 +4,27 @@
 import { stars } from './chat.js';
 import { channelBadge, clientColor, clientName, formatTime, h, icon, replace } from './dom.js';
 import { on, putDialog, state } from './state.js';
-import { ensureHistory } from './sync.js';
+import { ensureHistory, loadClient } from './sync.js';
 import { select, setPane } from './ui.js';
+
+const CARD_REFRESH_MS = 1000;
 
 export function mountCard(root) {
   const body = h('div', { class: 'card-body' });
   replace(
     root,
     h('header', { class: 'card-header' }, [
-      h('button', { type: 'button', class: 'icon-btn phone-only', 'data-testid': 'card-back', 'aria-label': 'Back to the chat', onclick: () => setPane('chat') }, [icon('back')]),
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'icon-btn phone-only',
+          'data-testid': 'card-back',
+          'aria-label': 'Back to the chat',
+          onclick: () => setPane('chat'),
+        },
+        [icon('back')],
+      ),
       h('h2', { text: 'Client' }),
     ]),
     body,
@@ -30,6 +42,19 @@ export function mountCard(root) {
     replace(body, ...cardView(dialog, card));
   }
 
+  // What the client writes may give a phone or an email: reload the card after their messages
+  // (once per burst).
+  let timer = null;
+  on('message', ({ dialogId, added }) => {
+    const dialog = state.dialogs.get(dialogId);
+    if (dialogId !== state.selectedId || !dialog || !added.some((m) => m.author === 'client'))
+      return;
+    clearTimeout(timer);
+    timer = setTimeout(
+      () => loadClient(dialog.client_id, { fresh: true }).catch(() => {}),
+      CARD_REFRESH_MS,
+    );
+  });
   on('selection', render);
   on('client', render);
   on('dialogs', render);
@@ -38,11 +63,27 @@ export function mountCard(root) {
 
 function cardView(dialog, card) {
   return [
-    h('p', { class: 'client-name', style: { color: clientColor(card.id) }, text: clientName(dialog) }),
+    h('p', {
+      class: 'client-name',
+      style: { color: clientColor(card.id) },
+      text: clientName(dialog),
+    }),
     section('Identities', list((card.identities || []).map(identityView), 'identities')),
     section('Contacts', contactsView(card.contacts || {})),
-    section('CRM', h('p', { 'data-testid': 'crm-record', text: card.crm_record || 'Not in the CRM yet.' })),
-    section('Dialogs', list((card.dialogs || []).slice().sort((a, b) => b.id - a.id).map(pastDialogView), 'past-dialogs')),
+    section(
+      'CRM',
+      h('p', { 'data-testid': 'crm-record', text: card.crm_record || 'Not in the CRM yet.' }),
+    ),
+    section(
+      'Dialogs',
+      list(
+        (card.dialogs || [])
+          .slice()
+          .sort((a, b) => b.id - a.id)
+          .map(pastDialogView),
+        'past-dialogs',
+      ),
+    ),
   ];
 }
 
@@ -60,15 +101,19 @@ function identityView(identity) {
   // The contract's flat fields, or the store's shape (external_id, display_name, profile).
   const profile = identity.profile || {};
   const userId = identity.user_id || identity.external_id || '';
-  const name = identity.name || identity.display_name || profile.username || userId;
-  const details = [identity.phone || profile.phone, identity.email || profile.email, identity.language || profile.language]
+  const name = identity.name || identity.display_name || profile.username;
+  const details = [
+    identity.phone || profile.phone,
+    identity.email || profile.email,
+    identity.language || profile.language,
+  ]
     .filter(Boolean)
     .join(' · ');
   return h('li', { class: 'identity' }, [
     channelBadge(identity.channel),
     h('span', { class: 'item-text' }, [
-      h('span', { class: 'identity-name', text: name }),
-      h('span', { class: 'sub', text: details || userId }),
+      h('span', { class: 'identity-name', text: name || userId }),
+      name || details ? h('span', { class: 'sub', text: details || userId }) : null,
     ]),
   ]);
 }
@@ -79,7 +124,11 @@ function contactsView(contacts) {
     ...(contacts.email || []).map((e) => ['Email', e]),
   ];
   if (!rows.length) return h('p', { class: 'muted', text: 'No phone or email yet.' });
-  return h('dl', { class: 'contacts' }, rows.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: v })]));
+  return h(
+    'dl',
+    { class: 'contacts' },
+    rows.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: v })]),
+  );
 }
 
 function pastDialogView(dialog) {
@@ -91,9 +140,15 @@ function pastDialogView(dialog) {
     select(dialog.id);
   };
   return h('li', {}, [
-    h('button', { type: 'button', class: 'link past-dialog', 'data-dialog-id': dialog.id, onclick: open }, [
-      channelBadge(dialog.client && dialog.client.channel),
-      h('span', { text: `#${dialog.id} · ${formatTime(dialog.opened_at)} · ${dialog.status}${rating}` }),
-    ]),
+    h(
+      'button',
+      { type: 'button', class: 'link past-dialog', 'data-dialog-id': dialog.id, onclick: open },
+      [
+        channelBadge(dialog.client && dialog.client.channel),
+        h('span', {
+          text: `#${dialog.id} · ${formatTime(dialog.opened_at)} · ${dialog.status}${rating}`,
+        }),
+      ],
+    ),
   ]);
 }

@@ -50,7 +50,11 @@ export function mountChat(root) {
     tabindex: '0',
   });
   const composer = new Composer();
-  const empty = h('p', { class: 'chat-empty', 'data-testid': 'chat-empty', text: 'Choose a dialog to see the conversation.' });
+  const empty = h('p', {
+    class: 'chat-empty',
+    'data-testid': 'chat-empty',
+    text: 'Choose a dialog to see the conversation.',
+  });
   replace(root, empty, header, banner, timeline, composer.node);
 
   // dialog id -> the <ol> its messages go into, for the dialogs now on screen
@@ -82,13 +86,18 @@ export function mountChat(root) {
     const atBottom = toBottom || isAtBottom(timeline);
     sections = new Map();
     const parts = timelineDialogs(dialog).map((d) => {
-      const list = h('ol', { class: 'messages' }, messagesOf(d.id).map((m) => messageView(m, d)));
+      const list = h(
+        'ol',
+        { class: 'messages' },
+        messagesOf(d.id).map((m) => messageView(m, d)),
+      );
       sections.set(d.id, list);
       ensureHistory(d.id).catch((error) => toast(error.message, { error: true }));
-      return h('section', { class: 'dialog-section', 'data-dialog-id': d.id, 'aria-label': `Dialog ${d.id}` }, [
-        divider(d, d.id === dialog.id),
-        list,
-      ]);
+      return h(
+        'section',
+        { class: 'dialog-section', 'data-dialog-id': d.id, 'aria-label': `Dialog ${d.id}` },
+        [divider(d, d.id === dialog.id), list],
+      );
     });
     replace(timeline, ...parts);
     if (atBottom) timeline.scrollTop = timeline.scrollHeight;
@@ -113,9 +122,14 @@ export function mountChat(root) {
     renderBanner(banner, dialog);
     composer.show(dialog);
   });
+  // A newer client card may list earlier dialogs we do not show yet.
   on('client', (clientId) => {
     const dialog = current();
-    if (dialog && dialog.client_id === clientId) renderTimeline();
+    if (!dialog || dialog.client_id !== clientId) return;
+    const wanted = timelineDialogs(dialog)
+      .map((d) => d.id)
+      .join();
+    if (wanted !== [...sections.keys()].join()) renderTimeline();
   });
   renderAll();
 }
@@ -170,7 +184,8 @@ function messageView(message, dialog) {
   const kind = messageKind(message);
   const whisper = message.visibility === 'operators';
   const author = h('span', { class: 'author', text: message.author_name || message.author });
-  if (kind === 'client' && dialog.client_id !== null) author.style.color = clientColor(dialog.client_id);
+  if (kind === 'client' && dialog.client_id !== null)
+    author.style.color = clientColor(dialog.client_id);
   const meta = h('div', { class: 'meta' }, [
     kind === 'client' ? channelBadge(dialog.client && dialog.client.channel) : null,
     author,
@@ -189,7 +204,11 @@ function messageView(message, dialog) {
     [
       meta,
       whisper
-        ? h('div', { class: 'whisper-label', 'data-testid': 'whisper-label', text: 'Whisper · only operators see this' })
+        ? h('div', {
+            class: 'whisper-label',
+            'data-testid': 'whisper-label',
+            text: 'Whisper · only operators see this',
+          })
         : null,
       message.text ? h('div', { class: 'text', text: message.text }) : null,
       attachmentsView(message.attachments || []),
@@ -200,23 +219,34 @@ function messageView(message, dialog) {
 
 function attachmentsView(attachments) {
   if (!attachments.length) return null;
-  return h('ul', { class: 'attachments' }, attachments.map((file) => {
-    const url = safeUrl(file.url);
-    const name = file.name || 'file';
-    const label = [name, formatSize(file.size)].filter(Boolean).join(' · ');
-    if (!url) return h('li', { text: label });
-    const preview = file.kind === 'image' ? h('img', { src: url, alt: name, loading: 'lazy' }) : null;
-    return h('li', {}, [
-      h('a', { href: url, target: '_blank', rel: 'noopener noreferrer', download: name }, [preview, h('span', { text: label })]),
-    ]);
-  }));
+  return h(
+    'ul',
+    { class: 'attachments' },
+    attachments.map((file) => {
+      const url = safeUrl(file.url);
+      const name = file.name || 'file';
+      const label = [name, formatSize(file.size)].filter(Boolean).join(' · ');
+      if (!url) return h('li', { text: label });
+      const preview =
+        file.kind === 'image' ? h('img', { src: url, alt: name, loading: 'lazy' }) : null;
+      return h('li', {}, [
+        h('a', { href: url, target: '_blank', rel: 'noopener noreferrer', download: name }, [
+          preview,
+          h('span', { text: label }),
+        ]),
+      ]);
+    }),
+  );
 }
 
 /** The buttons the client was offered (bot menu, rating), for context only. */
 function buttonsView(rows) {
   if (!rows.length) return null;
-  return h('div', { class: 'offered-buttons', 'aria-label': 'Buttons shown to the client' },
-    rows.flat().map((b) => h('span', { class: 'chip', text: b.text })));
+  return h(
+    'div',
+    { class: 'offered-buttons', 'aria-label': 'Buttons shown to the client' },
+    rows.flat().map((b) => h('span', { class: 'chip', text: b.text })),
+  );
 }
 
 // --- header, actions and the banner ---------------------------------------------------------
@@ -227,37 +257,89 @@ function canWrite(dialog) {
 }
 
 function renderHeader(header, dialog) {
-  const name = h('h2', { class: 'chat-title', 'data-testid': 'chat-title', style: { color: clientColor(dialog.client_id) }, text: clientName(dialog) });
-  const status = h('span', { class: `status status-${dialog.status}`, 'data-testid': 'chat-status', text: STATUS[dialog.status] || dialog.status });
+  const name = h('h2', {
+    class: 'chat-title',
+    'data-testid': 'chat-title',
+    style: { color: clientColor(dialog.client_id) },
+    text: clientName(dialog),
+  });
+  const status = h('span', {
+    class: `status status-${dialog.status}`,
+    'data-testid': 'chat-status',
+    text: STATUS[dialog.status] || dialog.status,
+  });
   const writable = canWrite(dialog);
   const actions = h('div', { class: 'actions', role: 'toolbar', 'aria-label': 'Dialog actions' }, [
     actionButton('Transfer', 'transfer', !writable, () => openPicker('transfer', dialog)),
     actionButton('Invite', 'invite', !writable, () => openPicker('invite', dialog)),
-    actionButton(dialog.pinned ? 'Unpin' : 'Pin', 'pin', !writable, (button) => run(button, dialog, dialog.pinned ? 'unpin' : 'pin'), {
-      'aria-pressed': dialog.pinned ? 'true' : 'false',
-    }),
+    actionButton(
+      dialog.pinned ? 'Unpin' : 'Pin',
+      'pin',
+      !writable,
+      (button) => run(button, dialog, dialog.pinned ? 'unpin' : 'pin'),
+      {
+        'aria-pressed': dialog.pinned ? 'true' : 'false',
+      },
+    ),
     actionButton('Create lead', 'lead', dialog.status === 'bot', async (button) => {
       if (await run(button, dialog, 'lead')) {
         toast('Lead created in the CRM.');
         loadClient(dialog.client_id, { fresh: true }).catch(() => {});
       }
     }),
-    actionButton('Close', 'close', !writable, (button) => run(button, dialog, 'close'), { class: 'btn danger' }),
+    actionButton('Close', 'close', !writable, (button) => run(button, dialog, 'close'), {
+      class: 'btn danger',
+    }),
   ]);
   replace(
     header,
-    h('button', { type: 'button', class: 'icon-btn phone-only', 'data-testid': 'back', 'aria-label': 'Back to dialogs', onclick: () => setPane('list') }, [icon('back')]),
+    h(
+      'button',
+      {
+        type: 'button',
+        class: 'icon-btn phone-only',
+        'data-testid': 'back',
+        'aria-label': 'Back to dialogs',
+        onclick: () => setPane('list'),
+      },
+      [icon('back')],
+    ),
     h('div', { class: 'chat-heading' }, [
-      h('div', { class: 'title-row' }, [channelBadge(dialog.client && dialog.client.channel), name]),
-      h('div', { class: 'sub' }, [status, dialog.rating ? h('span', { class: 'rating', text: ` · rated ${stars(dialog.rating)}` }) : null]),
+      h('div', { class: 'title-row' }, [
+        channelBadge(dialog.client && dialog.client.channel),
+        name,
+      ]),
+      h('div', { class: 'sub' }, [
+        status,
+        dialog.rating
+          ? h('span', { class: 'rating', text: ` · rated ${stars(dialog.rating)}` })
+          : null,
+      ]),
     ]),
-    h('button', { type: 'button', class: 'icon-btn phone-only', 'data-testid': 'card-open', 'aria-label': 'Client card', onclick: () => setPane('card') }, [icon('user')]),
+    h(
+      'button',
+      {
+        type: 'button',
+        class: 'icon-btn phone-only',
+        'data-testid': 'card-open',
+        'aria-label': 'Client card',
+        onclick: () => setPane('card'),
+      },
+      [icon('user')],
+    ),
     actions,
   );
 }
 
 function actionButton(label, testid, disabled, onclick, extra = {}) {
-  const button = h('button', { type: 'button', class: 'btn', 'data-testid': testid, text: label, disabled, ...extra });
+  const button = h('button', {
+    type: 'button',
+    class: 'btn',
+    'data-testid': testid,
+    text: label,
+    disabled,
+    ...extra,
+  });
   button.addEventListener('click', () => onclick(button));
   return button;
 }
@@ -300,7 +382,12 @@ function renderBanner(banner, dialog) {
 }
 
 function bannerButton(label, testid, dialog, action, kind = '') {
-  const button = h('button', { type: 'button', class: `btn small ${kind}`, 'data-testid': testid, text: label });
+  const button = h('button', {
+    type: 'button',
+    class: `btn small ${kind}`,
+    'data-testid': testid,
+    text: label,
+  });
   button.addEventListener('click', async () => {
     const after = await run(button, dialog, action);
     if (after && action === 'skip') select(null);
@@ -335,9 +422,26 @@ class Composer {
         this.send();
       }
     });
-    this.file = h('input', { type: 'file', multiple: true, hidden: true, 'data-testid': 'attach-input', 'aria-label': 'Attach files' });
+    this.file = h('input', {
+      type: 'file',
+      multiple: true,
+      hidden: true,
+      'data-testid': 'attach-input',
+      'aria-label': 'Attach files',
+    });
     this.file.addEventListener('change', () => this.upload([...this.file.files]));
-    this.attach = h('button', { type: 'button', class: 'icon-btn', 'data-testid': 'attach', 'aria-label': 'Attach a file', title: 'Attach a file', onclick: () => this.file.click() }, [icon('clip')]);
+    this.attach = h(
+      'button',
+      {
+        type: 'button',
+        class: 'icon-btn',
+        'data-testid': 'attach',
+        'aria-label': 'Attach a file',
+        title: 'Attach a file',
+        onclick: () => this.file.click(),
+      },
+      [icon('clip')],
+    );
     this.toggle = h('button', {
       type: 'button',
       class: 'toggle',
@@ -347,14 +451,50 @@ class Composer {
       text: 'Whisper',
       onclick: () => this.setWhisper(!this.whisper),
     });
-    this.sendButton = h('button', { type: 'button', class: 'btn primary', 'data-testid': 'send', 'aria-label': 'Send', onclick: () => this.send() }, [icon('send'), h('span', { text: 'Send' })]);
-    this.files = h('ul', { class: 'pending-files', 'data-testid': 'attachments', 'aria-label': 'Files to send' });
-    this.hint = h('div', { class: 'whisper-hint', 'data-testid': 'whisper-hint', hidden: true, text: 'Whisper mode: only operators see this.' });
-    this.node = h('form', { class: 'composer', 'aria-label': 'Reply to the client', onsubmit: (e) => { e.preventDefault(); this.send(); } }, [
-      this.hint,
-      this.files,
-      h('div', { class: 'composer-row' }, [this.attach, this.file, this.text, this.toggle, this.sendButton]),
-    ]);
+    this.sendButton = h(
+      'button',
+      {
+        type: 'button',
+        class: 'btn primary',
+        'data-testid': 'send',
+        'aria-label': 'Send',
+        onclick: () => this.send(),
+      },
+      [icon('send'), h('span', { text: 'Send' })],
+    );
+    this.files = h('ul', {
+      class: 'pending-files',
+      'data-testid': 'attachments',
+      'aria-label': 'Files to send',
+    });
+    this.hint = h('div', {
+      class: 'whisper-hint',
+      'data-testid': 'whisper-hint',
+      hidden: true,
+      text: 'Whisper mode: only operators see this.',
+    });
+    this.node = h(
+      'form',
+      {
+        class: 'composer',
+        'aria-label': 'Reply to the client',
+        onsubmit: (e) => {
+          e.preventDefault();
+          this.send();
+        },
+      },
+      [
+        this.hint,
+        this.files,
+        h('div', { class: 'composer-row' }, [
+          this.attach,
+          this.file,
+          this.text,
+          this.toggle,
+          this.sendButton,
+        ]),
+      ],
+    );
   }
 
   /** A different dialog was selected: start empty, not in whisper mode. */
@@ -376,7 +516,9 @@ class Composer {
     this.node.classList.toggle('whispering', on);
     this.hint.hidden = !on;
     this.attach.disabled = on; // whispers are text only
-    this.text.placeholder = on ? 'Whisper to operators (the client does not see this)…' : 'Write a reply…';
+    this.text.placeholder = on
+      ? 'Whisper to operators (the client does not see this)…'
+      : 'Write a reply…';
     this.text.setAttribute('aria-label', on ? 'Whisper' : 'Reply');
     this.renderFiles();
   }
@@ -402,19 +544,23 @@ class Composer {
   }
 
   renderFiles() {
-    const items = this.whisper ? [] : this.attachments.map((file, i) => h('li', { class: 'chip' }, [
-      h('span', { text: file.name || 'file' }),
-      h('button', {
-        type: 'button',
-        class: 'link',
-        'aria-label': `Remove ${file.name || 'file'}`,
-        text: '×',
-        onclick: () => {
-          this.attachments.splice(i, 1);
-          this.renderFiles();
-        },
-      }),
-    ]));
+    const items = this.whisper
+      ? []
+      : this.attachments.map((file, i) =>
+          h('li', { class: 'chip' }, [
+            h('span', { text: file.name || 'file' }),
+            h('button', {
+              type: 'button',
+              class: 'link',
+              'aria-label': `Remove ${file.name || 'file'}`,
+              text: '×',
+              onclick: () => {
+                this.attachments.splice(i, 1);
+                this.renderFiles();
+              },
+            }),
+          ]),
+        );
     if (this.uploading) items.push(h('li', { class: 'chip muted', text: 'Uploading…' }));
     replace(this.files, ...items);
     this.files.hidden = items.length === 0;

@@ -14,7 +14,7 @@ import { Push } from './push.js';
 import { emit, loadSeen, on, reset, state } from './state.js';
 import { mountStats } from './stats.js';
 import { applyFrame, loadSnapshot } from './sync.js';
-import { toast } from './ui.js';
+import { sentence, toast } from './ui.js';
 
 // How long to wait for the push hello before loading the snapshot anyway (push may be down).
 const HELLO_WAIT_MS = 3000;
@@ -63,11 +63,11 @@ async function submitLogin(event) {
 }
 
 function loginMessage(failure) {
+  const text = sentence(failure.message || 'Wrong login or password.');
   if (failure.status === 429 && failure.retryAfter) {
-    return `${failure.message} Try again in ${failure.retryAfter} s.`;
+    return `${text.replace(/\.$/, '')} (in ${failure.retryAfter} s).`;
   }
-  if (failure.status === 401 && !failure.message) return 'Wrong login or password.';
-  return failure.message;
+  return text;
 }
 
 // --- the session ----------------------------------------------------------------------------
@@ -124,7 +124,8 @@ async function checkSession(mine) {
     const session = await api.me();
     if (mine === generation) api.setCsrfToken(session.csrf_token);
   } catch (error) {
-    if (mine === generation && error.status === 401) endSession('Your session has ended. Please log in again.');
+    if (mine === generation && error.status === 401)
+      endSession('Your session has ended. Please log in again.');
   }
 }
 

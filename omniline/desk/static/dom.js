@@ -9,8 +9,8 @@ const SVG_NS = 'http://www.w3.org/2000/svg';
 
 /**
  * Create an element. `attrs` keys: `class`, `text` (textContent), `on<event>` (listener),
- * `dataset` and `style` (objects), anything else becomes an attribute (true -> empty attribute, false/null
- * -> left out). Children may be nodes, strings (as text) or falsy (skipped).
+ * `dataset` and `style` (objects); anything else becomes an attribute (true -> empty attribute,
+ * false/null -> left out). Children may be nodes, strings (as text) or falsy (skipped).
  */
 export function h(tag, attrs = {}, children = []) {
   const node = document.createElement(tag);
@@ -62,22 +62,36 @@ const ICONS = {
   clip: 'M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6h-1.5z',
   send: 'M3.4 20.4l17.45-7.48a1 1 0 0 0 0-1.84L3.4 3.6a.99.99 0 0 0-1.39.91L2 9.12c0 .5.37.93.87.99L17 12 2.87 13.88c-.5.07-.87.5-.87 1l.01 4.61c0 .71.73 1.2 1.39.91z',
   user: 'M12 12a4 4 0 1 0 0-8 4 4 0 0 0 0 8zm0 2c-2.7 0-8 1.3-8 4v2h16v-2c0-2.7-5.3-4-8-4z',
-  close: 'M18.3 5.7 16.9 4.3 12 9.2 7.1 4.3 5.7 5.7l4.9 4.9-4.9 4.9 1.4 1.4 4.9-4.9 4.9 4.9 1.4-1.4-4.9-4.9z',
 };
 
 /** A decorative 24x24 icon from ICONS. */
 export function icon(name) {
-  return svg('svg', { viewBox: '0 0 24 24', 'aria-hidden': 'true', focusable: 'false', class: 'icon' }, [
-    svg('path', { d: ICONS[name] }),
-  ]);
+  return svg(
+    'svg',
+    { viewBox: '0 0 24 24', 'aria-hidden': 'true', focusable: 'false', class: 'icon' },
+    [svg('path', { d: ICONS[name] })],
+  );
 }
 
 // One mark per channel type: a coloured circle with a small glyph, readable at 16 px.
 const CHANNELS = {
   webchat: { label: 'Web chat', color: '#2563eb', glyph: 'M6 7h12v7H10l-4 3z' },
-  telegram: { label: 'Telegram', color: '#229ed9', glyph: 'M5 11.5 18 6.5l-2.3 11-4-3-2 2v-3l6-5.5-7.5 4.5z' },
-  vk: { label: 'VK', color: '#0077ff', glyph: 'M5 8h2.2c.4 2.3 1.5 3.9 2.3 4.2V8h2v2.6c.8-.1 1.7-1.3 2.1-2.6h2c-.3 1.6-1.5 2.9-2.3 3.4.8.4 2.1 1.4 2.6 3.6h-2.2c-.4-1.2-1.3-2.2-2.2-2.3V15h-.3C7.5 15 5.3 12.4 5 8z' },
-  viber: { label: 'Viber', color: '#7360f2', glyph: 'M8 6h8a2 2 0 0 1 2 2v5a2 2 0 0 1-2 2h-4l-3 3v-3H8a2 2 0 0 1-2-2V8a2 2 0 0 1 2-2z' },
+  telegram: {
+    label: 'Telegram',
+    color: '#229ed9',
+    glyph: 'M5 11.5 18 6.5l-2.3 11-4-3-2 2v-3l6-5.5-7.5 4.5z',
+  },
+  vk: {
+    label: 'VK',
+    color: '#0077ff',
+    glyph:
+      'M5 8h2.2c.4 2.3 1.5 3.9 2.3 4.2V8h2v2.6c.8-.1 1.7-1.3 2.1-2.6h2c-.3 1.6-1.5 2.9-2.3 3.4.8.4 2.1 1.4 2.6 3.6h-2.2c-.4-1.2-1.3-2.2-2.2-2.3V15h-.3C7.5 15 5.3 12.4 5 8z',
+  },
+  viber: {
+    label: 'Viber',
+    color: '#7360f2',
+    glyph: 'M8 6h8a2 2 0 0 1 2 2v5a2 2 0 0 1-2 2h-4l-3 3v-3H8a2 2 0 0 1-2-2V8a2 2 0 0 1 2-2z',
+  },
 };
 
 /** A small badge for a channel type (webchat, telegram, vk, viber or any other). */
@@ -92,13 +106,17 @@ export function channelBadge(channel) {
         svg('path', { d: known.glyph, fill: '#fff' }),
       ])
     : h('span', { 'aria-hidden': 'true', text: type.slice(0, 2).toUpperCase() });
-  return h('span', {
-    class: `channel channel-${known ? type : 'other'}`,
-    role: 'img',
-    'aria-label': title,
-    title,
-    'data-channel': type,
-  }, [mark]);
+  return h(
+    'span',
+    {
+      class: `channel channel-${known ? type : 'other'}`,
+      role: 'img',
+      'aria-label': title,
+      title,
+      'data-channel': type,
+    },
+    [mark],
+  );
 }
 
 // --- formatting -----------------------------------------------------------------------------

@@ -21,14 +21,28 @@ export function mountHeader(root, { onLogout }) {
   const statsNav = navButton('Statistics', 'stats-nav', 'stats');
   const presence = h('span', { class: 'presence', 'data-testid': 'presence', role: 'status' });
   const shiftButtons = SHIFT_ACTIONS.map(({ action, label }) => {
-    const button = h('button', { type: 'button', class: 'btn small', 'data-testid': `shift-${action}`, text: label });
+    const button = h('button', {
+      type: 'button',
+      class: 'btn small',
+      'data-testid': `shift-${action}`,
+      text: label,
+    });
     button.addEventListener('click', () => changeShift(button, action));
     return button;
   });
-  const shift = h('div', { class: 'shift', role: 'group', 'aria-label': 'My working day' }, [presence, ...shiftButtons]);
+  const shift = h('div', { class: 'shift', role: 'group', 'aria-label': 'My working day' }, [
+    presence,
+    ...shiftButtons,
+  ]);
   const connection = h('span', { class: 'connection', 'data-testid': 'connection' });
   const who = h('span', { class: 'who', 'data-testid': 'account' });
-  const logout = h('button', { type: 'button', class: 'btn small', 'data-testid': 'logout', text: 'Log out', onclick: onLogout });
+  const logout = h('button', {
+    type: 'button',
+    class: 'btn small',
+    'data-testid': 'logout',
+    text: 'Log out',
+    onclick: onLogout,
+  });
   const nav = h('nav', { class: 'nav', 'aria-label': 'Pages' }, [dialogsNav, statsNav]);
   replace(
     root,
@@ -74,11 +88,18 @@ export function mountHeader(root, { onLogout }) {
 }
 
 function navButton(label, testid, view) {
-  return h('button', { type: 'button', class: 'nav-link', 'data-testid': testid, text: label, onclick: () => setView(view) });
+  return h('button', {
+    type: 'button',
+    class: 'nav-link',
+    'data-testid': testid,
+    text: label,
+    onclick: () => setView(view),
+  });
 }
 
 function presenceLabel(operator) {
-  if (operator.shift === 'working') return operator.presence === 'online' ? 'Online · working' : 'Working (offline)';
+  if (operator.shift === 'working')
+    return operator.presence === 'online' ? 'Online · working' : 'Working (offline)';
   if (operator.shift === 'break') return 'On a break';
   return operator.presence === 'online' ? 'Online · day not started' : 'Offline';
 }

@@ -3,7 +3,15 @@
 import * as api from './api.js';
 import { channelBadge, clientColor, clientName, formatTime, h, replace } from './dom.js';
 import { setTitle } from './notify.js';
-import { isOfferedToMe, offersToMe, on, openDialogs, queueDialogs, state, unreadCount } from './state.js';
+import {
+  isOfferedToMe,
+  offersToMe,
+  on,
+  openDialogs,
+  queueDialogs,
+  state,
+  unreadCount,
+} from './state.js';
 import { updateDialog } from './sync.js';
 import { busy, select } from './ui.js';
 
@@ -12,6 +20,7 @@ export function mountLists(root) {
   const mine = h('ul', { class: 'items', 'data-testid': 'my-dialogs', 'aria-label': 'My dialogs' });
   const queueCount = h('span', { class: 'count', 'data-testid': 'queue-count' });
   const mineCount = h('span', { class: 'count' });
+  const mineTitle = h('span', { text: 'My dialogs' });
   replace(
     root,
     h('section', { class: 'list-section', 'aria-labelledby': 'queue-heading' }, [
@@ -20,7 +29,7 @@ export function mountLists(root) {
       h('p', { class: 'empty', 'data-testid': 'queue-empty', text: 'Nobody is waiting.' }),
     ]),
     h('section', { class: 'list-section', 'aria-labelledby': 'mine-heading' }, [
-      h('h2', { id: 'mine-heading' }, ['My dialogs ', mineCount]),
+      h('h2', { id: 'mine-heading' }, [mineTitle, ' ', mineCount]),
       mine,
       h('p', { class: 'empty', 'data-testid': 'my-dialogs-empty', text: 'No open dialogs.' }),
     ]),
@@ -31,6 +40,9 @@ export function mountLists(root) {
     const open = openDialogs();
     replace(queue, ...waiting.map(queueItem));
     replace(mine, ...open.map(dialogItem));
+    // Someone who takes no dialogs (a supervisor) watches all active ones instead.
+    mineTitle.textContent =
+      state.account && !state.account.operator_id ? 'Active dialogs' : 'My dialogs';
     queueCount.textContent = waiting.length ? `(${waiting.length})` : '';
     mineCount.textContent = open.length ? `(${open.length})` : '';
     setTitle(offersToMe());
@@ -53,7 +65,11 @@ function summary(dialog, status) {
     [
       channelBadge(dialog.client && dialog.client.channel),
       h('span', { class: 'item-text' }, [
-        h('span', { class: 'name', style: { color: clientColor(dialog.client_id) }, text: clientName(dialog) }),
+        h('span', {
+          class: 'name',
+          style: { color: clientColor(dialog.client_id) },
+          text: clientName(dialog),
+        }),
         h('span', { class: 'sub', text: status }),
       ]),
     ],

@@ -45,7 +45,8 @@ export function beep() {
 
 /** "(2) New dialog - omniline" while dialogs wait for me, otherwise "Console - omniline". */
 export function setTitle(offers) {
-  document.title = offers > 0
-    ? `(${offers}) New dialog${offers > 1 ? 's' : ''} - ${BASE_TITLE}`
-    : `Console - ${BASE_TITLE}`;
+  document.title =
+    offers > 0
+      ? `(${offers}) New dialog${offers > 1 ? 's' : ''} - ${BASE_TITLE}`
+      : `Console - ${BASE_TITLE}`;
 }

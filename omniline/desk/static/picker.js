@@ -12,32 +12,70 @@ const PRESENCE = { working: 'working', break: 'on a break', not_started: 'day no
 /** Open the picker for `mode` ('transfer' | 'invite') on `dialog`. */
 export function openPicker(mode, dialog) {
   const transfer = mode === 'transfer';
-  const operatorSelect = select(`${mode}-operator`, 'Choose an operator', colleagues(dialog).map((o) => ({
-    value: o.id,
-    label: `${o.name} (${o.presence === 'offline' ? 'offline' : PRESENCE[o.shift] || o.shift})`,
-  })));
+  const operatorSelect = select(
+    `${mode}-operator`,
+    'Choose an operator',
+    colleagues(dialog).map((o) => ({
+      value: o.id,
+      label: `${o.name} (${o.presence === 'offline' ? 'offline' : PRESENCE[o.shift] || o.shift})`,
+    })),
+  );
   const lineSelect = transfer
-    ? select('transfer-line', 'Choose a line', [...state.lines.values()].map((l) => ({ value: l.id, label: l.name })))
+    ? select(
+        'transfer-line',
+        'Choose a line',
+        [...state.lines.values()].map((l) => ({ value: l.id, label: l.name })),
+      )
     : null;
   // A transfer goes to one operator or one line: choosing one clears the other.
   if (lineSelect) {
-    operatorSelect.addEventListener('change', () => { if (operatorSelect.value) lineSelect.value = ''; });
-    lineSelect.addEventListener('change', () => { if (lineSelect.value) operatorSelect.value = ''; });
+    operatorSelect.addEventListener('change', () => {
+      if (operatorSelect.value) lineSelect.value = '';
+    });
+    lineSelect.addEventListener('change', () => {
+      if (lineSelect.value) operatorSelect.value = '';
+    });
   }
-  const error = h('p', { class: 'form-error', role: 'alert', 'data-testid': `${mode}-error`, hidden: true });
-  const submit = h('button', { type: 'submit', class: 'btn primary', 'data-testid': `${mode}-submit`, text: transfer ? 'Transfer' : 'Invite' });
-  const cancel = h('button', { type: 'button', class: 'btn', 'data-testid': `${mode}-cancel`, text: 'Cancel' });
+  const error = h('p', {
+    class: 'form-error',
+    role: 'alert',
+    'data-testid': `${mode}-error`,
+    hidden: true,
+  });
+  const submit = h('button', {
+    type: 'submit',
+    class: 'btn primary',
+    'data-testid': `${mode}-submit`,
+    text: transfer ? 'Transfer' : 'Invite',
+  });
+  const cancel = h('button', {
+    type: 'button',
+    class: 'btn',
+    'data-testid': `${mode}-cancel`,
+    text: 'Cancel',
+  });
   const form = h('form', { method: 'dialog', class: 'picker-form' }, [
     h('h2', { text: transfer ? 'Transfer the dialog' : 'Invite a colleague' }),
-    h('p', { class: 'muted', text: transfer
-      ? 'The operator gets it as an offer, with the whole history; a line puts it into that line’s queue.'
-      : 'The colleague joins the dialog and sees the whole history.' }),
+    h('p', {
+      class: 'muted',
+      text: transfer
+        ? 'The operator gets it as an offer, with the whole history; a line puts it into that line’s queue.'
+        : 'The colleague joins the dialog and sees the whole history.',
+    }),
     field('Operator', operatorSelect),
     lineSelect ? field('or line', lineSelect) : null,
     error,
     h('div', { class: 'picker-buttons' }, [cancel, submit]),
   ]);
-  const modal = h('dialog', { class: 'picker', 'data-testid': `${mode}-dialog`, 'aria-label': transfer ? 'Transfer' : 'Invite' }, [form]);
+  const modal = h(
+    'dialog',
+    {
+      class: 'picker',
+      'data-testid': `${mode}-dialog`,
+      'aria-label': transfer ? 'Transfer' : 'Invite',
+    },
+    [form],
+  );
   document.body.append(modal);
   modal.addEventListener('close', () => modal.remove());
   cancel.addEventListener('click', () => modal.close());

@@ -80,7 +80,10 @@ export function queueDialogs() {
   const all = [...state.dialogs.values()];
   const offers = all.filter(isOfferedToMe).sort(newestFirst);
   const waiting = all
-    .filter((d) => d.status === 'queued' || (d.status === 'offered' && !isOfferedToMe(d) && isSupervisor()))
+    .filter(
+      (d) =>
+        d.status === 'queued' || (d.status === 'offered' && !isOfferedToMe(d) && isSupervisor()),
+    )
     .sort(newestFirst);
   return [...offers, ...waiting];
 }
@@ -91,7 +94,10 @@ export function openDialogs() {
   const watched = myOperatorId() ? all.filter(isMine) : all.filter((d) => d.status === 'active');
   // Pinned first, then newest activity first.
   return watched.sort(
-    (a, b) => Number(b.pinned) - Number(a.pinned) || (b.last_message_id || 0) - (a.last_message_id || 0) || newestFirst(a, b),
+    (a, b) =>
+      Number(b.pinned) - Number(a.pinned) ||
+      (b.last_message_id || 0) - (a.last_message_id || 0) ||
+      newestFirst(a, b),
   );
 }
 
@@ -146,7 +152,10 @@ export function markSeen(dialogId) {
   const ids = Object.keys(state.seen);
   if (ids.length > SEEN_LIMIT) {
     // Forget the oldest dialogs (ids only grow).
-    ids.sort((a, b) => a - b).slice(0, ids.length - SEEN_LIMIT).forEach((id) => delete state.seen[id]);
+    ids
+      .sort((a, b) => a - b)
+      .slice(0, ids.length - SEEN_LIMIT)
+      .forEach((id) => delete state.seen[id]);
   }
   storage.setJSON(seenKey(), state.seen);
   emit('seen', dialogId);
@@ -162,7 +171,14 @@ export function reset() {
     push: 'connecting',
     seen: {},
   });
-  for (const map of [state.operators, state.lines, state.dialogs, state.messages, state.histories, state.clients]) {
+  for (const map of [
+    state.operators,
+    state.lines,
+    state.dialogs,
+    state.messages,
+    state.histories,
+    state.clients,
+  ]) {
     map.clear();
   }
 }

@@ -18,25 +18,33 @@ export function mountStats(root) {
   let timer = null;
   let loading = 0; // answers of older requests are dropped
 
-  const buttons = RANGES.map((r) => h('button', {
-    type: 'button',
-    class: 'btn small',
-    'data-testid': `range-${r.id}`,
-    'aria-pressed': String(r === range),
-    text: r.label,
-    onclick: () => {
-      range = r;
-      buttons.forEach((b, i) => b.setAttribute('aria-pressed', String(RANGES[i] === r)));
-      load();
-    },
-  }));
+  const buttons = RANGES.map((r) =>
+    h('button', {
+      type: 'button',
+      class: 'btn small',
+      'data-testid': `range-${r.id}`,
+      'aria-pressed': String(r === range),
+      text: r.label,
+      onclick: () => {
+        range = r;
+        buttons.forEach((b, i) => b.setAttribute('aria-pressed', String(RANGES[i] === r)));
+        load();
+      },
+    }),
+  );
   const body = h('div', { class: 'stats-body', 'aria-live': 'polite' });
   replace(
     root,
     h('header', { class: 'stats-header' }, [
       h('h2', { text: 'Statistics' }),
       h('div', { class: 'range', role: 'group', 'aria-label': 'Range' }, buttons),
-      h('button', { type: 'button', class: 'btn small', 'data-testid': 'stats-refresh', text: 'Refresh', onclick: () => load() }),
+      h('button', {
+        type: 'button',
+        class: 'btn small',
+        'data-testid': 'stats-refresh',
+        text: 'Refresh',
+        onclick: () => load(),
+      }),
     ]),
     body,
   );
@@ -49,7 +57,8 @@ export function mountStats(root) {
       const data = await api.statistics({ since: since.toISOString(), until: until.toISOString() });
       if (ticket === loading) replace(body, ...statsView(data, days));
     } catch (error) {
-      if (ticket === loading) replace(body, h('p', { class: 'form-error', role: 'alert', text: error.message }));
+      if (ticket === loading)
+        replace(body, h('p', { class: 'form-error', role: 'alert', text: error.message }));
     } finally {
       if (ticket === loading) root.removeAttribute('aria-busy');
     }
@@ -92,15 +101,29 @@ function statsView(data, days) {
   const tiles = h('div', { class: 'tiles' }, [
     tile('Dialogs', String(overall.dialogs), 'stat-dialogs'),
     tile('Open now', String(openNow), 'stat-open'),
-    tile('First response (median)', formatDuration(overall.first_response && overall.first_response.median), 'stat-first-response'),
-    tile('Handle time (median)', formatDuration(overall.handle_time && overall.handle_time.median), 'stat-handle-time'),
-    tile('Rating', ratings.count ? `${ratings.average.toFixed(1)} / 5 (${ratings.count})` : '–', 'stat-rating'),
+    tile(
+      'First response (median)',
+      formatDuration(overall.first_response && overall.first_response.median),
+      'stat-first-response',
+    ),
+    tile(
+      'Handle time (median)',
+      formatDuration(overall.handle_time && overall.handle_time.median),
+      'stat-handle-time',
+    ),
+    tile(
+      'Rating',
+      ratings.count ? `${(ratings.average || 0).toFixed(1)} / 5 (${ratings.count})` : '–',
+      'stat-rating',
+    ),
   ]);
 
   // Fill the days without dialogs, so the time axis has no gaps.
   const perDay = new Map(days.map((d) => [d, 0]));
   for (const row of data.by_day || []) perDay.set(row.day, row.dialogs);
-  const dayPoints = [...perDay.entries()].sort().map(([day, n]) => ({ label: day.slice(5), value: n, text: String(n) }));
+  const dayPoints = [...perDay.entries()]
+    .sort()
+    .map(([day, n]) => ({ label: day.slice(5), value: n, text: String(n) }));
 
   const byOperator = Object.entries(data.by_operator || {});
   const response = byOperator.map(([id, f]) => {
@@ -114,7 +137,11 @@ function statsView(data, days) {
   // Every operator we know, idle ones too: load is about who has room.
   const loads = new Map([...state.operators.keys()].map((id) => [id, 0]));
   for (const [id, n] of Object.entries(data.open_by_operator || {})) loads.set(id, n);
-  const load = [...loads.entries()].map(([id, n]) => ({ label: operatorName(id), value: n, text: String(n) }));
+  const load = [...loads.entries()].map(([id, n]) => ({
+    label: operatorName(id),
+    value: n,
+    text: String(n),
+  }));
 
   return [
     tiles,
@@ -135,7 +162,10 @@ function tile(label, value, testid) {
 }
 
 function chart(title, testid, drawing) {
-  return h('figure', { class: 'chart', 'data-testid': testid }, [h('figcaption', { text: title }), drawing]);
+  return h('figure', { class: 'chart', 'data-testid': testid }, [
+    h('figcaption', { text: title }),
+    drawing,
+  ]);
 }
 
 function noData() {
@@ -154,20 +184,62 @@ function columnChart(points) {
   const barWidth = Math.max(2, Math.min(40, slot * 0.7));
   // With many days, label only some of them so the labels do not overlap.
   const labelEvery = Math.ceil(points.length / 10);
-  const parts = [svg('line', { x1: 0, x2: CHART_WIDTH, y1: height - bottom, y2: height - bottom, class: 'axis' })];
+  const parts = [
+    svg('line', {
+      x1: 0,
+      x2: CHART_WIDTH,
+      y1: height - bottom,
+      y2: height - bottom,
+      class: 'axis',
+    }),
+  ];
   points.forEach((p, i) => {
     const barHeight = ((height - top - bottom) * p.value) / max;
     const x = side + i * slot + (slot - barWidth) / 2;
     const y = height - bottom - barHeight;
-    parts.push(svg('rect', { x, y, width: barWidth, height: barHeight, fill: BAR_COLOR, rx: 2, 'data-label': p.label, 'data-value': p.value }, [
-      svg('title', { text: `${p.label}: ${p.text}` }),
-    ]));
-    if (p.value > 0) parts.push(svg('text', { x: x + barWidth / 2, y: y - 4, 'text-anchor': 'middle', class: 'value', text: p.text }));
+    parts.push(
+      svg(
+        'rect',
+        {
+          x,
+          y,
+          width: barWidth,
+          height: barHeight,
+          fill: BAR_COLOR,
+          rx: 2,
+          'data-label': p.label,
+          'data-value': p.value,
+        },
+        [svg('title', { text: `${p.label}: ${p.text}` })],
+      ),
+    );
+    if (p.value > 0)
+      parts.push(
+        svg('text', {
+          x: x + barWidth / 2,
+          y: y - 4,
+          'text-anchor': 'middle',
+          class: 'value',
+          text: p.text,
+        }),
+      );
     if (i % labelEvery === 0) {
-      parts.push(svg('text', { x: x + barWidth / 2, y: height - 6, 'text-anchor': 'middle', class: 'label', text: p.label }));
+      parts.push(
+        svg('text', {
+          x: x + barWidth / 2,
+          y: height - 6,
+          'text-anchor': 'middle',
+          class: 'label',
+          text: p.label,
+        }),
+      );
     }
   });
-  return svg('svg', { viewBox: `0 0 ${CHART_WIDTH} ${height}`, role: 'img', 'aria-label': describe(points) }, parts);
+  return svg(
+    'svg',
+    { viewBox: `0 0 ${CHART_WIDTH} ${height}`, role: 'img', 'aria-label': describe(points) },
+    parts,
+  );
 }
 
 /** Horizontal bars, one row per label, the value written after the bar. */
@@ -183,13 +255,38 @@ function barChart(rows) {
   rows.forEach((r, i) => {
     const y = i * rowHeight + 4;
     const width = (span * r.value) / max;
-    parts.push(svg('text', { x: labelWidth - 8, y: y + 15, 'text-anchor': 'end', class: 'label', text: r.label }));
-    parts.push(svg('rect', { x: labelWidth, y, width: Math.max(width, r.value > 0 ? 2 : 0), height: rowHeight - 8, fill: BAR_COLOR, rx: 2, 'data-label': r.label, 'data-value': r.value }, [
-      svg('title', { text: `${r.label}: ${r.text}` }),
-    ]));
+    parts.push(
+      svg('text', {
+        x: labelWidth - 8,
+        y: y + 15,
+        'text-anchor': 'end',
+        class: 'label',
+        text: r.label,
+      }),
+    );
+    parts.push(
+      svg(
+        'rect',
+        {
+          x: labelWidth,
+          y,
+          width: Math.max(width, r.value > 0 ? 2 : 0),
+          height: rowHeight - 8,
+          fill: BAR_COLOR,
+          rx: 2,
+          'data-label': r.label,
+          'data-value': r.value,
+        },
+        [svg('title', { text: `${r.label}: ${r.text}` })],
+      ),
+    );
     parts.push(svg('text', { x: labelWidth + width + 6, y: y + 15, class: 'value', text: r.text }));
   });
-  return svg('svg', { viewBox: `0 0 ${CHART_WIDTH} ${height}`, role: 'img', 'aria-label': describe(rows) }, parts);
+  return svg(
+    'svg',
+    { viewBox: `0 0 ${CHART_WIDTH} ${height}`, role: 'img', 'aria-label': describe(rows) },
+    parts,
+  );
 }
 
 /** The chart as a sentence for screen readers. */

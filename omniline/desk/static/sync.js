@@ -83,6 +83,8 @@ export function applyFrame(frame) {
     }
     case 'message': {
       const message = frame.message;
+      // A dialog we do not follow (the bot's, say) loads its history when it is opened.
+      if (!state.dialogs.has(message.dialog_id) && !state.histories.has(message.dialog_id)) break;
       const added = putMessages(message.dialog_id, [message]);
       const dialog = state.dialogs.get(message.dialog_id);
       if (dialog && (dialog.last_message_id || 0) < message.id) {

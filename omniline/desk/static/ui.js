@@ -27,15 +27,24 @@ export function setView(view) {
   emit('view');
 }
 
+/** "wrong login or password" -> "Wrong login or password." (server messages are lowercase). */
+export function sentence(text) {
+  const trimmed = String(text).trim();
+  if (!trimmed) return trimmed;
+  const capital = trimmed[0].toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
+}
+
 /** A short message at the bottom of the screen; errors stay until dismissed or replaced. */
 export function toast(text, { error = false } = {}) {
   const region = document.querySelector('[data-testid="toast"]');
   if (!region) return;
   const close = h('button', { type: 'button', class: 'link', 'aria-label': 'Dismiss', text: '×' });
-  const note = h('div', { class: `toast${error ? ' error' : ''}`, role: error ? 'alert' : 'status' }, [
-    h('span', { text }),
-    close,
-  ]);
+  const note = h(
+    'div',
+    { class: `toast${error ? ' error' : ''}`, role: error ? 'alert' : 'status' },
+    [h('span', { text: sentence(text) }), close],
+  );
   close.addEventListener('click', () => note.remove());
   region.replaceChildren(note);
   if (!error) setTimeout(() => note.remove(), TOAST_MS);
