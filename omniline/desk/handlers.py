@@ -738,7 +738,12 @@ class DeskApi:
         crm = self.app.crm
         if crm is None:
             raise ApiError(409, "conflict", "no CRM is connected (crm: {type: none})")
-        record = await crm.create_lead(dialog.id)
+        try:
+            record = await crm.create_lead(dialog.id)
+        except CrmError as exc:
+            raise ApiError(502, "crm_failed", f"the CRM refused the lead: {exc}") from None
+        except OmnilineError as exc:  # nobody to reach: no phone or email given yet
+            raise ApiError(409, "conflict", str(exc)) from None
         return LeadView(dialog=await self.fresh_view(dialog.id), record_id=record.id)
 
     # --- clients --------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ class FieldError(View):
 class ErrorDetail(View):
     code: str
     """Stable: ``unauthenticated``, ``forbidden``, ``csrf``, ``not_found``, ``conflict``,
-    ``invalid``, ``too_large``, ``rate_limited``, ``internal``."""
+    ``invalid``, ``too_large``, ``rate_limited``, ``internal``, ``crm_failed``."""
     message: str
     fields: list[FieldError] = Field(default_factory=list)
 

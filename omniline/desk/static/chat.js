@@ -10,6 +10,7 @@ import {
   formatTime,
   h,
   icon,
+  keepingFocus,
   replace,
   safeUrl,
 } from './dom.js';
@@ -118,8 +119,8 @@ export function mountChat(root) {
   on('dialogs', (detail) => {
     const dialog = current();
     if (!dialog || (detail && detail.dialog && detail.dialog.id !== dialog.id)) return;
-    renderHeader(header, dialog);
-    renderBanner(banner, dialog);
+    keepingFocus(header, () => renderHeader(header, dialog));
+    keepingFocus(banner, () => renderBanner(banner, dialog));
     composer.show(dialog);
   });
   // A newer client card may list earlier dialogs we do not show yet.

@@ -55,6 +55,17 @@ export function replace(node, ...children) {
   return node;
 }
 
+/** Rebuild part of the page without losing the keyboard focus: a control inside `container`
+ * that had it gets it back when the rebuilt part has a control with the same data-testid. */
+export function keepingFocus(container, rebuild) {
+  const active = document.activeElement;
+  const testid = active && container.contains(active) ? active.dataset.testid : null;
+  rebuild();
+  if (!testid) return;
+  const again = container.querySelector(`[data-testid="${CSS.escape(testid)}"]`);
+  if (again && !again.disabled) again.focus();
+}
+
 // --- icons ----------------------------------------------------------------------------------
 
 const ICONS = {

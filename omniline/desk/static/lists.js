@@ -38,8 +38,10 @@ export function mountLists(root) {
   function render() {
     const waiting = queueDialogs();
     const open = openDialogs();
+    const focused = focusedControl(root);
     replace(queue, ...waiting.map(queueItem));
     replace(mine, ...open.map(dialogItem));
+    restoreFocus(root, focused);
     // Someone who takes no dialogs (a supervisor) watches all active ones instead.
     mineTitle.textContent =
       state.account && !state.account.operator_id ? 'Active dialogs' : 'My dialogs';
@@ -50,6 +52,24 @@ export function mountLists(root) {
 
   for (const topic of ['dialogs', 'message', 'selection', 'seen']) on(topic, render);
   render();
+}
+
+// The lists are rebuilt on every change; keep the keyboard focus on the same control.
+function focusedControl(root) {
+  const active = document.activeElement;
+  const item = active && root.contains(active) ? active.closest('[data-dialog-id]') : null;
+  if (!item) return null;
+  return { id: item.dataset.dialogId, control: active.dataset.testid || 'item-main' };
+}
+
+function restoreFocus(root, focused) {
+  if (!focused) return;
+  const item = root.querySelector(`[data-dialog-id="${CSS.escape(focused.id)}"]`);
+  if (!item) return;
+  const control =
+    item.querySelector(`[data-testid="${CSS.escape(focused.control)}"]`) ||
+    item.querySelector('.item-main');
+  control.focus();
 }
 
 /** Name, channel and a status line; a click shows the dialog in the chat. */
