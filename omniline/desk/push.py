@@ -40,6 +40,9 @@ class Hello(BaseModel):
     type: str = "hello"
     cursor: str
     account: Account
+    reset: bool = False
+    """The cursor given is ahead of everything stored (the database was replaced): the push goes
+    on from now, and the desk should load its lists afresh."""
 
 
 class EventFrame(BaseModel):
@@ -98,11 +101,15 @@ class Push:
         if session is not None:
             _same_origin(request)
         cursor_text = request.query.get("cursor")
-        cursor = parse_cursor(cursor_text) if cursor_text else await desk.app.store.feed_end()
+        end = await desk.app.store.feed_end()
+        cursor = parse_cursor(cursor_text) if cursor_text else end
+        reset = cursor.event_id > end.event_id or cursor.message_id > end.message_id
+        if reset:
+            cursor = end
         ws = web.WebSocketResponse(heartbeat=30.0)
         await ws.prepare(request)
         self.sockets.add(ws)
-        sender = asyncio.create_task(self._send(ws, request, account, cursor))
+        sender = asyncio.create_task(self._send(ws, request, account, cursor, reset))
         try:
             async for message in ws:  # the desk sends nothing we need; this notices a close
                 if message.type is WSMsgType.ERROR:
@@ -124,10 +131,12 @@ class Push:
         request: web.Request,
         account: Account,
         cursor: FeedCursor,
+        reset: bool,
     ) -> None:
         desk = self.desk
         clock = desk.app.clock
-        await ws.send_str(Hello(cursor=format_cursor(cursor), account=account).model_dump_json())
+        hello = Hello(cursor=format_cursor(cursor), account=account, reset=reset)
+        await ws.send_str(hello.model_dump_json())
         presence: dict[str, str] = {}
         next_presence = 0.0
         try:

@@ -403,3 +403,22 @@ async def test_without_a_login_the_api_answers_401_in_json(app: Omniline, path: 
         assert answer.status == 401
         body = await answer.json()
     assert body["error"]["code"] == "unauthenticated"
+
+
+async def test_a_cursor_from_another_database_starts_afresh(
+    app: Omniline, login: Callable[[str], Any]
+) -> None:
+    ann: Desk = await login("ann")
+    await channel(app).receive("r1", "hello")
+    await app.idle()
+    ws = await ann.http.ws_connect(app.url + "/api/v1/push?cursor=900000.900000")
+    hello = await ws.receive_json()
+    assert hello["reset"] is True
+    event_id, message_id = (int(x) for x in hello["cursor"].split("."))
+    assert 0 < event_id < 900000 and 0 < message_id < 900000
+    await channel(app).receive("r1", "and again")
+    frames = await frames_until(ws, lambda seen: any(f["type"] == "message" for f in seen))
+    assert [f["message"]["text"] for f in frames if f["type"] == "message"] == ["and again"]
+    await ws.close()
+    status, _ = await ann.call("GET", "/dialogs?cursor=x")
+    assert status == 422

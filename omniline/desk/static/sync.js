@@ -13,6 +13,7 @@ import {
   putMessages,
   state,
 } from './state.js';
+import { toast } from './ui.js';
 
 const OPEN = ['queued', 'offered', 'active'];
 
@@ -75,6 +76,12 @@ export function applyFrame(frame) {
   switch (frame.type) {
     case 'hello':
       if (frame.account) state.account = { ...state.account, ...frame.account };
+      // The server could not go on from our cursor (its database was replaced): start afresh.
+      if (frame.reset) {
+        loadSnapshot().catch((error) =>
+          toast(`Could not reload the dialogs: ${error.message}`, { error: true }),
+        );
+      }
       break;
     case 'event': {
       const before = putDialog(frame.dialog);
