@@ -86,10 +86,15 @@ class DeskHost:
 
     def author_name(self, author: str) -> str:
         """A message author as people read it (``operator:anna`` -> Anna's name)."""
-        kind, _, ident = author.partition(":")
-        if kind == "operator":
-            return self.operator_names.get(ident, ident)
-        return {"client": "Client", "bot": "Bot", "system": "Auto-reply"}.get(kind, author)
+        return author_name(author, self.operator_names)
+
+
+def author_name(author: str, operator_names: Mapping[str, str]) -> str:
+    """A message author (``client``, ``bot``, ``system``, ``operator:<id>``) as people read it."""
+    kind, _, ident = author.partition(":")
+    if kind == "operator":
+        return operator_names.get(ident, ident)
+    return {"client": "Client", "bot": "Bot", "system": "Auto-reply"}.get(kind, author)
 
 
 @dataclass(frozen=True)
@@ -106,4 +111,4 @@ class DeskPlugin(Generic[C]):
         return self.factory(self.config_model.model_validate(settings), host)
 
 
-__all__ = ["DeskHost", "DeskPlugin", "PluginState"]
+__all__ = ["DeskHost", "DeskPlugin", "PluginState", "author_name"]

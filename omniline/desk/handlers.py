@@ -60,6 +60,7 @@ from omniline.desk.schemas import (
     WhisperBody,
 )
 from omniline.desk.views import dialog_view, event_view, message_view
+from omniline.desks import author_name
 from omniline.engine.settings import LineSettings
 from omniline.errors import DialogError, OmnilineError
 from omniline.model import (
@@ -217,10 +218,7 @@ class DeskApi:
         return await self.view(dialog)
 
     def author_name(self, author: str) -> str:
-        kind, _, ident = author.partition(":")
-        if kind == "operator":
-            return self.app.operator_names.get(ident, ident)
-        return {"client": "Client", "bot": "Bot", "system": "Auto-reply"}.get(kind, author)
+        return author_name(author, self.app.operator_names)
 
     # --- endpoints ------------------------------------------------------------------------------
 
