@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel
@@ -99,7 +100,7 @@ class Push:
         request = _with_query_token(request)
         account, session = await desk.api.caller(request)
         if session is not None:
-            _same_origin(request)
+            _same_origin(request, desk.app.config.server.public_url)
         cursor_text = request.query.get("cursor")
         end = await desk.app.store.feed_end()
         cursor = parse_cursor(cursor_text) if cursor_text else end
@@ -229,15 +230,19 @@ def _with_query_token(request: web.Request) -> web.Request:
     return request
 
 
-def _same_origin(request: web.Request) -> None:
+def _same_origin(request: web.Request, public_url: str | None) -> None:
     """A WebSocket opened with the session cookie must come from a page of this server (a
-    browser sends the cookie with any page's WebSocket; the Origin tells whose page it is)."""
+    browser sends the cookie with any page's WebSocket; the Origin tells whose page it is).
+    Behind a proxy the page's origin is the public one: ``server.public_url``, or what the proxy
+    says in ``X-Forwarded-Proto`` / ``X-Forwarded-Host``."""
     origin = request.headers.get("Origin")
     if origin is None:
         return  # not a browser
-    expected = {f"{request.scheme}://{request.host}"}
-    forwarded = request.headers.get("X-Forwarded-Host")
-    if forwarded:
-        expected.add(f"{request.headers.get('X-Forwarded-Proto', 'https')}://{forwarded}")
-    if origin not in expected:
+    scheme = request.headers.get("X-Forwarded-Proto", request.scheme)
+    host = request.headers.get("X-Forwarded-Host", request.host)
+    expected = {f"{request.scheme}://{request.host}", f"{scheme}://{host}"}
+    if public_url:
+        parts = urlsplit(public_url)
+        expected.add(f"{parts.scheme}://{parts.netloc}")
+    if origin.rstrip("/") not in expected:
         raise forbidden("a WebSocket with the session cookie must come from this server's pages")

@@ -422,3 +422,23 @@ async def test_a_cursor_from_another_database_starts_afresh(
     await ws.close()
     status, _ = await ann.call("GET", "/dialogs?cursor=x")
     assert status == 422
+
+
+async def test_the_push_takes_the_console_page_behind_a_tls_proxy(
+    app: Omniline, login: Callable[[str], Any]
+) -> None:
+    ann: Desk = await login("ann")
+    host = app.url.removeprefix("http://")
+    behind_proxy = {"Origin": "https://desk.example.com", "X-Forwarded-Proto": "https"}
+    ws = await ann.http.ws_connect(
+        app.url + "/api/v1/push", headers={**behind_proxy, "X-Forwarded-Host": "desk.example.com"}
+    )
+    assert (await ws.receive_json())["type"] == "hello"
+    await ws.close()
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await ann.http.ws_connect(app.url + "/api/v1/push", headers=behind_proxy)
+    assert refused.value.status == 403
+    same_host_tls = {"Origin": f"https://{host}", "X-Forwarded-Proto": "https"}
+    ws = await ann.http.ws_connect(app.url + "/api/v1/push", headers=same_host_tls)
+    assert (await ws.receive_json())["type"] == "hello"
+    await ws.close()
