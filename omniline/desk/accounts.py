@@ -29,6 +29,8 @@ from omniline.store.schema import accounts, api_tokens, sessions
 from omniline.store.statements import P, PerDialect, Query, compile_for, dialect_for
 
 LOGIN_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"
+TOKEN_USE_PRECISION = 60.0
+"""A token's ``last_used_at`` is written at most once a minute, not on every request."""
 
 
 class Role(StrEnum):
@@ -174,7 +176,7 @@ class _Queries:
             .returning(t.id)
         )
         self.token = c(
-            sa.select(t.id, *columns)
+            sa.select(t.id, t.last_used_at, *columns)
             .select_from(api_tokens.join(accounts, a.id == t.account_id))
             .where(t.token_hash == P("token_hash"), t.revoked_at.is_(None))
         )
@@ -432,10 +434,11 @@ def _by_token(tx: Tx, token_hash: str, now: float) -> Account | None:
     row = tx.first(q.token, {"token_hash": token_hash})
     if row is None:
         return None
-    account, _ = _account(row[1:])
+    account, _ = _account(row[2:])
     if account.disabled:
         return None
-    tx.run(q.token_used, {"id": row[0], "now": now})
+    if row[1] is None or now - float(row[1]) >= TOKEN_USE_PRECISION:
+        tx.run(q.token_used, {"id": row[0], "now": now})
     return account
 
 
