@@ -212,13 +212,17 @@ class Push:
         return page.cursor
 
     async def _presence(self, ws: web.WebSocketResponse, seen: dict[str, str]) -> None:
-        store = self.desk.app.store
-        for operator in await store.operators():
+        changed = []
+        for operator in await self.desk.app.store.operators():
             state = operator.model_dump_json()
-            if seen.get(operator.id) == state:
-                continue
-            seen[operator.id] = state
-            view = OperatorView(**operator.model_dump(), lines=await store.lines_of(operator.id))
+            if seen.get(operator.id) != state:
+                seen[operator.id] = state
+                changed.append(operator)
+        if not changed:
+            return
+        lines = await self.desk.queues()
+        for operator in changed:
+            view = OperatorView(**operator.model_dump(), lines=lines.get(operator.id, []))
             await ws.send_str(PresenceFrame(operator=view).model_dump_json())
 
 
