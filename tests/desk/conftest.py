@@ -2,8 +2,8 @@
 and an account of every role, clients that write in through fake channels, and HTTP clients that
 log in like the console does (session cookie + CSRF token) or call with an API token.
 
-Every person logs in from their own loopback address (127.0.0.x): the login throttle counts per
-address, and a test about roles should not run into it.
+Every person logs in from their own loopback address (127.0.0.x): the login throttle counts failed
+tries per address, and the tests that fail logins on purpose must not hold up the others.
 """
 
 from __future__ import annotations
