@@ -314,6 +314,7 @@ class Omniline:
             self.console = WebConsole(self)
             await self.console.sync_accounts(self.config.accounts)
             self.console.mount(self.web)
+            self.console.start()
             self._news.append(self.console.news)
         for ref, channel in self.channels.items():
             await channel.start(self._sink_for(self._line_of[ref]))

@@ -128,6 +128,10 @@ class ConsoleConfig(_Section):
     """Serve the REST API (``/api/v1``), live push and the web console (``/console/``)."""
     session_hours: float = Field(default=12.0, gt=0, le=24 * 90)
     """How long a console login lasts."""
+    offline_after: float | None = Field(default=60.0, ge=0)
+    """Seconds after an operator's last console closed (or lost its connection) before they go
+    offline, so they get no more offers; a console that opens sets them online. None: presence is
+    only what operators and the API set."""
 
 
 class Config(_Section):

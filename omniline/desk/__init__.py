@@ -18,6 +18,7 @@ from omniline.config.models import AccountConfig
 from omniline.desk.accounts import Account, Accounts, ApiToken, Role, hash_password
 from omniline.desk.handlers import DeskApi
 from omniline.desk.openapi import document
+from omniline.desk.presence import ConsolePresence
 from omniline.desk.push import Broadcast, Push
 from omniline.desk.queries import DeskQueries
 from omniline.desk.routing import errors_as_json
@@ -47,8 +48,18 @@ class WebConsole:
         self.queries = DeskQueries(store.executor)
         self.api = DeskApi(app, self.accounts, self.queries)
         self.news = Broadcast()
-        self.push = Push(self.api, self.news)
+        offline_after = app.config.console.offline_after
+        self.presence = (
+            ConsolePresence(app, store.executor, offline_after=offline_after)
+            if offline_after is not None
+            else None
+        )
+        self.push = Push(self.api, self.news, self.presence)
         self._openapi: dict[str, Any] | None = None
+
+    def start(self) -> None:
+        if self.presence is not None:
+            self.presence.start()
 
     def mount(self, web_app: web.Application) -> None:
         web_app.middlewares.append(errors_as_json)
@@ -86,6 +97,8 @@ class WebConsole:
 
     async def stop(self) -> None:
         await self.push.close_all()
+        if self.presence is not None:
+            await self.presence.stop()
 
     # --- pages and documents --------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from omniline.model import Dialog
 
 if TYPE_CHECKING:
     from omniline.desk.handlers import DeskApi
+    from omniline.desk.presence import ConsolePresence
 
 log = logging.getLogger("omniline.desk.push")
 
@@ -90,9 +91,10 @@ class Broadcast:
 
 
 class Push:
-    def __init__(self, desk: DeskApi, news: Broadcast) -> None:
+    def __init__(self, desk: DeskApi, news: Broadcast, presence: ConsolePresence | None) -> None:
         self.desk = desk
         self.news = news
+        self.presence = presence
         self.sockets: set[web.WebSocketResponse] = set()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -110,6 +112,9 @@ class Push:
         ws = web.WebSocketResponse(heartbeat=30.0)
         await ws.prepare(request)
         self.sockets.add(ws)
+        operator_id = account.operator_id if self.presence is not None else None
+        if operator_id is not None and self.presence is not None:
+            await self.presence.connected(operator_id)
         sender = asyncio.create_task(self._send(ws, request, account, cursor, reset))
         try:
             async for message in ws:  # the desk sends nothing we need; this notices a close
@@ -120,6 +125,8 @@ class Push:
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
             self.sockets.discard(ws)
+            if operator_id is not None and self.presence is not None:
+                await self.presence.disconnected(operator_id)
         return ws
 
     async def close_all(self) -> None:

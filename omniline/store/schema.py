@@ -407,3 +407,14 @@ files = sa.Table(
 )
 """Files operators attach to replies, served at an unguessable address for the platforms and the
 web chat to fetch (in the database, so every worker process serves them)."""
+
+desk_connections = sa.Table(
+    "desk_connections",
+    metadata,
+    sa.Column("operator_id", sa.Text, primary_key=True),
+    sa.Column("process", sa.Text, primary_key=True),
+    sa.Column("sockets", sa.Integer, nullable=False),
+    sa.Column("seen_at", Time, nullable=False),
+)
+"""Operators with the console open: live pushes per worker process, refreshed while open. An
+operator with none left anywhere (or only stale ones, from a process that died) goes offline."""
