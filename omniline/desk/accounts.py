@@ -234,6 +234,9 @@ class Accounts:
         self._x = executor
         self._clock = clock
         self.session_lifetime = session_lifetime
+        self.generation = 0
+        """Bumped by every change made here that may end a session or a token (open pushes look
+        at it to check their caller again at once)."""
 
     def _now(self) -> float:
         return _ts(self._clock.now())
@@ -250,6 +253,7 @@ class Accounts:
     async def save(self, account: Account, *, password_hash: str | None = None) -> bool:
         """Create the account, or change its name, role, operator and lines. ``password_hash``
         sets the password of a new account only (see :meth:`set_password`). True if created."""
+        self.generation += 1
         return await self._x.run(
             partial(_save, account=account, password_hash=password_hash, now=self._now())
         )
@@ -257,6 +261,7 @@ class Accounts:
     async def set_password(self, account_id: str, password: str | None) -> None:
         """Set (or, with None, remove) the password. The account's console sessions end."""
         hashed = await hash_password(password) if password is not None else None
+        self.generation += 1
         await self._x.run(
             partial(_set_password, account_id=account_id, password_hash=hashed, now=self._now())
         )
@@ -266,6 +271,7 @@ class Accounts:
         found = await self._x.run(partial(_get, account_id=account_id))
         if found is None or found[1] == password_hash:
             return
+        self.generation += 1
         await self._x.run(
             partial(
                 _set_password, account_id=account_id, password_hash=password_hash, now=self._now()
@@ -309,6 +315,7 @@ class Accounts:
         return await self._x.run(partial(_session, id_hash=_digest(secret), now=self._now()))
 
     async def close_session(self, secret: str) -> None:
+        self.generation += 1
         await self._x.run(partial(_close_session, id_hash=_digest(secret), now=self._now()))
 
     # --- API tokens -----------------------------------------------------------------------------
@@ -337,6 +344,7 @@ class Accounts:
         return await self._x.run(partial(_token_by_id, token_id=token_id))
 
     async def revoke_token(self, token_id: int) -> bool:
+        self.generation += 1
         return await self._x.run(partial(_revoke, token_id=token_id, now=self._now()))
 
 

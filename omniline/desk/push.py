@@ -12,6 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -19,11 +22,12 @@ from aiohttp import WSMsgType, web
 from pydantic import BaseModel
 
 from omniline.desk.accounts import Account
+from omniline.desk.queries import DialogPeople
 from omniline.desk.routing import ApiError, forbidden
 from omniline.desk.schemas import DialogView, EventView, MessageView, OperatorView
 from omniline.desk.views import dialog_view, event_view, message_view
 from omniline.engine.clock import first_of
-from omniline.engine.ports import FeedCursor, FeedPage
+from omniline.engine.ports import FeedCursor
 from omniline.model import Dialog
 
 if TYPE_CHECKING:
@@ -90,11 +94,127 @@ class Broadcast:
         return self._event
 
 
+@dataclass(frozen=True)
+class BuiltFrame:
+    """One event or message of the feed, made into a frame once for every desk that sees it."""
+
+    dialog: Dialog
+    event_id: int
+    message_id: int
+    """Its place in the feed: the cursor after it."""
+    body: str
+    """The frame's JSON after its ``cursor`` member, which each desk's own cursor fills in."""
+    kind: str
+
+
+@dataclass(frozen=True)
+class BuiltPage:
+    frames: tuple[BuiltFrame, ...]
+    people: DialogPeople
+    cursor: FeedCursor
+    empty: bool
+
+
+class SharedPages:
+    """What comes after a cursor, read and made into frames once for all the desks in this
+    process that stand at that cursor (live desks all stand at the same one): N desks cost one
+    set of queries per change, not N. A read in flight is shared; an empty answer is not kept,
+    since more may come."""
+
+    KEEP = 64
+
+    def __init__(self, desk: DeskApi) -> None:
+        self.desk = desk
+        self._pages: OrderedDict[FeedCursor, asyncio.Task[BuiltPage]] = OrderedDict()
+
+    async def after(self, cursor: FeedCursor) -> BuiltPage:
+        task = self._pages.get(cursor)
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+            task = asyncio.create_task(self._build(cursor))
+            task.add_done_callback(partial(self._settled, cursor))
+            self._pages[cursor] = task
+            while len(self._pages) > self.KEEP:
+                self._pages.popitem(last=False)
+        self._pages.move_to_end(cursor)
+        # A desk that leaves while the read is in flight must not cancel it for the others.
+        return await asyncio.shield(task)
+
+    def _settled(self, cursor: FeedCursor, task: asyncio.Task[BuiltPage]) -> None:
+        failed = task.cancelled() or task.exception() is not None
+        if (failed or task.result().empty) and self._pages.get(cursor) is task:
+            del self._pages[cursor]
+
+    async def _build(self, cursor: FeedCursor) -> BuiltPage:
+        desk = self.desk
+        page = await desk.app.store.feed(cursor, limit=200)
+        ids = {e.dialog_id for e in page.events} | {m.dialog_id for m in page.messages}
+        dialogs = await desk.queries.by_ids(sorted(ids))
+        people = await desk.queries.people(sorted(dialogs))
+        frames: list[BuiltFrame] = []
+        event_id, message_id = cursor.event_id, cursor.message_id
+        for item in page.events:
+            event_id = item.id
+            dialog = dialogs.get(item.dialog_id)
+            if dialog is not None:
+                body = _body(
+                    EventFrame(
+                        cursor="",
+                        dialog=dialog_view(dialog, people),
+                        event=event_view(item.event, dialog_id=item.dialog_id, event_id=item.id),
+                    )
+                )
+                frames.append(BuiltFrame(dialog, event_id, message_id, body, "event"))
+        for message in page.messages:
+            message_id = message.id
+            dialog = dialogs.get(message.dialog_id)
+            if dialog is not None:
+                view = message_view(message, desk.message_author(dialog))
+                body = _body(MessageFrame(cursor="", message=view))
+                frames.append(BuiltFrame(dialog, event_id, message_id, body, "message"))
+        empty = not page.events and not page.messages
+        return BuiltPage(tuple(frames), people, page.cursor, empty)
+
+
+def _body(frame: EventFrame | MessageFrame) -> str:
+    text = frame.model_dump_json()
+    prefix = f'{{"type":"{frame.type}","cursor":"",'
+    assert text.startswith(prefix)
+    return text[len(prefix) :]
+
+
+def _with_cursor(frame: BuiltFrame, cursor: FeedCursor) -> str:
+    """The frame with the desk's cursor after it: the feed's place, but never behind what the
+    desk had already (a desk that comes from another process may be ahead on one count)."""
+    after = f"{max(frame.event_id, cursor.event_id)}.{max(frame.message_id, cursor.message_id)}"
+    return f'{{"type":"{frame.kind}","cursor":"{after}",{frame.body}'
+
+
+def _after(cursor: FeedCursor, page_cursor: FeedCursor) -> FeedCursor:
+    return FeedCursor(
+        event_id=max(cursor.event_id, page_cursor.event_id),
+        message_id=max(cursor.message_id, page_cursor.message_id),
+    )
+
+
+def _sees(
+    account: Account, visible: tuple[str, ...] | None, dialog: Dialog, people: DialogPeople
+) -> bool:
+    if visible is None or dialog.line_id in visible:
+        return True
+    me = account.operator_id
+    return me is not None and (
+        dialog.operator_id == me
+        or me in people.offered_to.get(dialog.id, ())
+        or me in people.members.get(dialog.id, ())
+    )
+
+
 class Push:
     def __init__(self, desk: DeskApi, news: Broadcast, presence: ConsolePresence | None) -> None:
         self.desk = desk
         self.news = news
         self.presence = presence
+        self.pages = SharedPages(desk)
         self.sockets: set[web.WebSocketResponse] = set()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -146,77 +266,38 @@ class Push:
         hello = Hello(cursor=format_cursor(cursor), account=account, reset=reset)
         await ws.send_str(hello.model_dump_json())
         presence: dict[str, str] = {}
-        next_presence = 0.0
+        visible = await desk.visible_lines(account)
+        checked_at, generation = clock.now().timestamp(), desk.accounts.generation
         try:
             while not ws.closed:
                 woken = self.news.waiter()
-                page = await desk.app.store.feed(cursor, limit=200)
+                page = await self.pages.after(cursor)
                 now = clock.now().timestamp()
-                presence_due = now >= next_presence
-                if page.events or page.messages or presence_due:
+                due = now >= checked_at + PRESENCE_EVERY
+                if due or (page.frames and generation != desk.accounts.generation):
                     # A session that ended, a revoked token, a disabled account or a new role
-                    # takes effect on an open push too, before anything more is sent.
+                    # takes effect on an open push too: at once when it changed in this
+                    # process, within seconds when in another.
                     try:
                         account, _ = await desk.api.caller(request)
                     except ApiError as exc:
                         await ws.close(code=1008, message=exc.message.encode()[:120])
                         return
-                cursor = await self._page(ws, account, cursor, page)
-                if presence_due:
+                    visible = await desk.visible_lines(account)
+                    checked_at, generation = now, desk.accounts.generation
+                for frame in page.frames:
+                    if _sees(account, visible, frame.dialog, page.people):
+                        await ws.send_str(_with_cursor(frame, cursor))
+                cursor = _after(cursor, page.cursor)
+                if due:
                     await self._presence(ws, presence)
-                    next_presence = now + PRESENCE_EVERY
-                if not page.events and not page.messages:
+                if page.empty:
                     await first_of(woken.wait(), clock.sleep(POLL))
         except (ConnectionResetError, RuntimeError):
             return  # the desk went away mid-send
         except Exception:
             log.exception("live push to %s failed", account.id)
             await ws.close(code=1011, message=b"push failed; reconnect with your cursor")
-
-    async def _page(
-        self, ws: web.WebSocketResponse, account: Account, cursor: FeedCursor, page: FeedPage
-    ) -> FeedCursor:
-        desk = self.desk
-        ids = {e.dialog_id for e in page.events} | {m.dialog_id for m in page.messages}
-        dialogs = await desk.queries.by_ids(sorted(ids))
-        people = await desk.queries.people(sorted(dialogs))
-        visible = await desk.visible_lines(account)
-
-        def sees(dialog: Dialog | None) -> bool:
-            if dialog is None:
-                return False
-            if visible is None or dialog.line_id in visible:
-                return True
-            me = account.operator_id
-            return me is not None and (
-                dialog.operator_id == me
-                or me in people.offered_to.get(dialog.id, ())
-                or me in people.members.get(dialog.id, ())
-            )
-
-        event_id, message_id = cursor.event_id, cursor.message_id
-        for item in page.events:
-            event_id = item.id
-            dialog = dialogs.get(item.dialog_id)
-            if dialog is None or not sees(dialog):
-                continue
-            frame = EventFrame(
-                cursor=f"{event_id}.{message_id}",
-                dialog=dialog_view(dialog, people),
-                event=event_view(item.event, dialog_id=item.dialog_id, event_id=item.id),
-            )
-            await ws.send_str(frame.model_dump_json())
-        for message in page.messages:
-            message_id = message.id
-            dialog = dialogs.get(message.dialog_id)
-            if dialog is None or not sees(dialog):
-                continue
-            frame2 = MessageFrame(
-                cursor=f"{event_id}.{message_id}",
-                message=message_view(message, desk.message_author(dialog)),
-            )
-            await ws.send_str(frame2.model_dump_json())
-        return page.cursor
 
     async def _presence(self, ws: web.WebSocketResponse, seen: dict[str, str]) -> None:
         changed = []

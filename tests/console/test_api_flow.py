@@ -442,3 +442,40 @@ async def test_the_push_takes_the_console_page_behind_a_tls_proxy(
     ws = await ann.http.ws_connect(app.url + "/api/v1/push", headers=same_host_tls)
     assert (await ws.receive_json())["type"] == "hello"
     await ws.close()
+
+
+async def test_many_open_desks_share_one_read_of_the_feed(
+    app: Omniline, login: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root: Desk = await login("root")
+    sockets = []
+    for _ in range(12):
+        ws = await root.http.ws_connect(app.url + "/api/v1/push")
+        await ws.receive_json()
+        sockets.append(ws)
+    await asyncio.sleep(0.5)  # every push is now waiting for news
+    reads = 0
+    feed = app.store.feed
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await feed(*args, **kwargs)
+
+    monkeypatch.setattr(app.store, "feed", counted)
+    await channel(app).receive("m1", "one message for twelve desks")
+    for ws in sockets:
+        frames = await frames_until(
+            ws,
+            lambda seen: any(
+                f["type"] == "message" and f["message"]["text"] == "one message for twelve desks"
+                for f in seen
+            ),
+        )
+        assert len([f for f in frames if f["type"] == "message"]) == 1
+    await app.idle()
+    # A handful of wake-ups (the message stored, the dialog routed...), each read once for all
+    # twelve desks, not once per desk.
+    assert reads < 12, reads
+    for ws in sockets:
+        await ws.close()
