@@ -121,7 +121,8 @@ class SharedPages:
     set of queries per change, not N. A read in flight is shared; an empty answer is not kept,
     since more may come."""
 
-    KEEP = 64
+    KEEP = 16
+    """Cursors kept: live desks stand at one, catching-up ones walk through a few."""
 
     def __init__(self, desk: DeskApi) -> None:
         self.desk = desk
