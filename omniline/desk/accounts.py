@@ -258,6 +258,12 @@ class Accounts:
             partial(_save, account=account, password_hash=password_hash, now=self._now())
         )
 
+    async def create(self, account: Account) -> bool:
+        """Create the account; False (and nothing changed) if the login is taken."""
+        return await self._x.run(
+            partial(_save, account=account, password_hash=None, now=self._now(), only_new=True)
+        )
+
     async def set_password(self, account_id: str, password: str | None) -> None:
         """Set (or, with None, remove) the password. The account's console sessions end."""
         hashed = await hash_password(password) if password is not None else None
@@ -360,7 +366,9 @@ def _all(tx: Tx) -> list[Account]:
     return [_account(row)[0] for row in tx.rows(_q(tx).all, {})]
 
 
-def _save(tx: Tx, account: Account, password_hash: str | None, now: float) -> bool:
+def _save(
+    tx: Tx, account: Account, password_hash: str | None, now: float, only_new: bool = False
+) -> bool:
     q = _q(tx)
     values = {
         "id": account.id,
@@ -373,6 +381,8 @@ def _save(tx: Tx, account: Account, password_hash: str | None, now: float) -> bo
     }
     if tx.run(q.insert, {**values, "password_hash": password_hash}):
         return True
+    if only_new:
+        return False
     tx.run(q.update, values)
     if account.disabled:
         tx.run(q.sessions_of_delete, {"account_id": account.id})

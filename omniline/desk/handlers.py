@@ -426,9 +426,8 @@ class DeskApi:
                 lines=tuple(body.lines) if body.lines is not None else None,
             )
         )
-        if await self.accounts.get(body.id) is not None:
+        if not await self.accounts.create(account):
             raise ApiError(409, "conflict", f"account {body.id!r} exists already")
-        await self.accounts.save(account)
         if body.password is not None:
             await self.accounts.set_password(account.id, body.password)
         return account

@@ -479,3 +479,23 @@ async def test_many_open_desks_share_one_read_of_the_feed(
     assert reads < 12, reads
     for ws in sockets:
         await ws.close()
+
+
+async def test_an_admin_makes_an_account_that_can_log_in_once(
+    app: Omniline, login: Callable[[str], Any]
+) -> None:
+    root: Desk = await login("root")
+    body = {"id": "kim", "name": "Kim", "role": "supervisor", "password": "kim-secret-1"}
+    made = await root.ok("POST", "/accounts", body)
+    assert made["id"] == "kim" and made["role"] == "supervisor"
+    status, error = await root.call("POST", "/accounts", {**body, "name": "Someone else"})
+    assert status == 409 and error["error"]["code"] == "conflict"
+    accounts = await root.ok("GET", "/accounts")
+    assert [a["name"] for a in accounts["items"] if a["id"] == "kim"] == ["Kim"]
+    async with (
+        aiohttp.ClientSession() as anyone,
+        anyone.post(
+            app.url + "/api/v1/session", json={"login": "kim", "password": "kim-secret-1"}
+        ) as answer,
+    ):
+        assert answer.status == 200
