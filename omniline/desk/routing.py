@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_origin
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -273,7 +273,7 @@ def _parse_query(model: type[BaseModel], request: web.Request) -> BaseModel:
         found = request.query.getall(name, [])
         if not found:
             continue
-        is_list = "list" in str(info.annotation) or "tuple" in str(info.annotation)
+        is_list = get_origin(info.annotation) in (list, tuple)
         values[name] = found if is_list else found[-1]
     unknown = set(request.query) - set(model.model_fields)
     if unknown:
