@@ -28,7 +28,7 @@ from omniline.desk.schemas import DialogView, EventView, MessageView, OperatorVi
 from omniline.desk.views import dialog_view, event_view, message_view
 from omniline.engine.clock import first_of
 from omniline.engine.ports import FeedCursor
-from omniline.model import Dialog
+from omniline.model import Dialog, Operator
 
 if TYPE_CHECKING:
     from omniline.desk.handlers import DeskApi
@@ -217,6 +217,8 @@ class Push:
         self.presence = presence
         self.pages = SharedPages(desk)
         self.sockets: set[web.WebSocketResponse] = set()
+        self._roster: asyncio.Task[list[Operator]] | None = None
+        self._roster_at = 0.0
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         desk = self.desk
@@ -300,9 +302,18 @@ class Push:
             log.exception("live push to %s failed", account.id)
             await ws.close(code=1011, message=b"push failed; reconnect with your cursor")
 
+    async def _operators(self) -> list[Operator]:
+        """The operators as they are, read at most once a second for all the desks here."""
+        now = self.desk.app.clock.now().timestamp()
+        task = self._roster
+        if task is None or now - self._roster_at >= 1.0 or (task.done() and task.exception()):
+            task = self._roster = asyncio.create_task(self.desk.app.store.operators())
+            self._roster_at = now
+        return await asyncio.shield(task)
+
     async def _presence(self, ws: web.WebSocketResponse, seen: dict[str, str]) -> None:
         changed = []
-        for operator in await self.desk.app.store.operators():
+        for operator in await self._operators():
             state = operator.model_dump_json()
             if seen.get(operator.id) != state:
                 seen[operator.id] = state
