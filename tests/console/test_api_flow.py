@@ -499,3 +499,27 @@ async def test_an_admin_makes_an_account_that_can_log_in_once(
         ) as answer,
     ):
         assert answer.status == 200
+
+
+async def test_desks_see_colleagues_start_and_break(
+    app: Omniline, login: Callable[[str], Any]
+) -> None:
+    ann: Desk = await login("ann")
+    bob: Desk = await login("bob")
+    ws = await bob.http.ws_connect(app.url + "/api/v1/push")
+    await ws.receive_json()
+    await ann.ok("POST", "/operators/ann/shift", {"action": "start"})
+    await ann.ok("POST", "/operators/ann/shift", {"action": "break"})
+
+    def ann_on_break(seen: list[dict[str, Any]]) -> bool:
+        return any(
+            f["type"] == "presence"
+            and f["operator"]["id"] == "ann"
+            and f["operator"]["shift"] == "break"
+            for f in seen
+        )
+
+    frames = await frames_until(ws, ann_on_break)
+    shown = next(f for f in frames if ann_on_break([f]))["operator"]
+    assert shown["presence"] == "online" and shown["lines"] == ["support"]
+    await ws.close()
