@@ -59,7 +59,7 @@ from omniline.desk.schemas import (
     UnmergeBody,
     WhisperBody,
 )
-from omniline.desk.views import dialog_view, event_view, message_view
+from omniline.desk.views import dialog_view, event_view, message_view, sees
 from omniline.desks import author_name
 from omniline.engine.settings import LineSettings
 from omniline.errors import DialogError, OmnilineError
@@ -190,16 +190,10 @@ class DeskApi:
         return dialog
 
     async def _sees(self, account: Account, dialog: Dialog) -> bool:
-        lines = await self.visible_lines(account)
-        if lines is None or dialog.line_id in lines:
+        visible = await self.visible_lines(account)
+        if visible is None or dialog.line_id in visible:
             return True
-        me = account.operator_id
-        if me is None:
-            return False
-        if dialog.operator_id == me:
-            return True
-        store = self.app.store
-        return me in await store.offered_to(dialog.id) or me in await store.members(dialog.id)
+        return sees(account, visible, dialog, await self.queries.people([dialog.id]))
 
     @staticmethod
     def operator_of(account: Account) -> str:

@@ -25,7 +25,7 @@ from omniline.desk.accounts import Account
 from omniline.desk.queries import DialogPeople
 from omniline.desk.routing import ApiError, forbidden
 from omniline.desk.schemas import DialogView, EventView, MessageView, OperatorView
-from omniline.desk.views import dialog_view, event_view, message_view
+from omniline.desk.views import dialog_view, event_view, message_view, sees
 from omniline.engine.clock import first_of
 from omniline.engine.ports import FeedCursor
 from omniline.model import Dialog, Operator
@@ -197,19 +197,6 @@ def _after(cursor: FeedCursor, page_cursor: FeedCursor) -> FeedCursor:
     )
 
 
-def _sees(
-    account: Account, visible: tuple[str, ...] | None, dialog: Dialog, people: DialogPeople
-) -> bool:
-    if visible is None or dialog.line_id in visible:
-        return True
-    me = account.operator_id
-    return me is not None and (
-        dialog.operator_id == me
-        or me in people.offered_to.get(dialog.id, ())
-        or me in people.members.get(dialog.id, ())
-    )
-
-
 class Push:
     def __init__(self, desk: DeskApi, news: Broadcast, presence: ConsolePresence | None) -> None:
         self.desk = desk
@@ -289,7 +276,7 @@ class Push:
                     visible = await desk.visible_lines(account)
                     checked_at, generation = now, desk.accounts.generation
                 for frame in page.frames:
-                    if _sees(account, visible, frame.dialog, page.people):
+                    if sees(account, visible, frame.dialog, page.people):
                         await ws.send_str(_with_cursor(frame, cursor))
                 cursor = _after(cursor, page.cursor)
                 if due:
