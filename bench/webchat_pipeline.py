@@ -1,8 +1,10 @@
 """Web-chat messages through the whole pipeline with durable storage, over loopback HTTP.
 
 The server is ``omniline run`` in its own process (SQLite, the demo bot answering every message);
-the load comes from this process. Printed beside the two limits measured in the same run: one
-durable aiosqlite insert+commit per message, and an aiohttp endpoint that does nothing.
+the load comes from this process. Printed beside the limits measured in the same run: one
+durable aiosqlite insert+commit per message, an aiohttp endpoint that does nothing, and an aiohttp
+endpoint that stores each message with that one insert+commit (the raw commit behind HTTP: the most
+any server on this machine can do for the target).
 
     python bench/webchat_pipeline.py [--messages 6000] [--concurrency 64]
 """
@@ -27,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _load import (
     PYTHON,
     LoadResult,
+    Request,
     Server,
     closed_loop,
     free_port,
@@ -35,36 +38,57 @@ from _load import (
     server_config,
 )
 
-NOTHING_SERVER = textwrap.dedent(
+LIMIT_SERVER = textwrap.dedent(
     """
-    import gc, sys
+    import gc, json, sys
+    import aiosqlite
     from aiohttp import web
+    port, mode, path, synchronous = sys.argv[1:5]
+    async def open_db(app):
+        db = await aiosqlite.connect(path)
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute(f"PRAGMA synchronous={synchronous}")
+        await db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT UNIQUE, body TEXT)")
+        await db.commit()
+        app["db"] = db
+    async def close_db(app):
+        await app["db"].close()
     async def nothing(request):
         await request.read()
         return web.json_response({"message_id": 1, "duplicate": False})
+    async def store(request):
+        body = await request.read()
+        db = request.app["db"]
+        key = json.loads(body)["client_message_id"]
+        cursor = await db.execute("INSERT INTO t (k, body) VALUES (?, ?)", (key, body.decode()))
+        await db.commit()
+        return web.json_response({"message_id": cursor.lastrowid, "duplicate": False})
     async def health(request):
         return web.Response(text="ok")
     app = web.Application()
-    app.router.add_post("/m", nothing)
+    if mode == "store":
+        app.on_startup.append(open_db)
+        app.on_cleanup.append(close_db)
+    app.router.add_post("/m", store if mode == "store" else nothing)
     app.router.add_get("/healthz", health)
     gc.collect(); gc.freeze()
-    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+    web.run_app(app, host="127.0.0.1", port=int(port), access_log=None, print=None)
     """
 )
+"""The limits' server: an aiohttp endpoint that does nothing, or that stores each message the
+simplest durable way (one aiosqlite insert + commit): the raw commit rate behind HTTP."""
 
 
 WRK_SCRIPT = """
-tokens = {%s}
 counter = 0
 request = function()
   counter = counter + 1
-  local tok = tokens[(counter %% #tokens) + 1]
-  local body = string.format('{"client_message_id":"%s-%%d-%%d","text":"hello %%d"}',
+  local body = string.format('{"client_message_id":"w-%d-%d","text":"hello %d"}',
                              math.random(1, 1000000000), counter, counter)
-  return wrk.format("POST", "%s", {["Content-Type"]="application/json",
-                                    ["Authorization"]="Bearer " .. tok}, body)
+  return wrk.format("POST", nil, {["Content-Type"]="application/json"}, body)
 end
 """
+"""A fresh client_message_id for every request, so that stored rows never collide."""
 
 
 def _ms(value: str) -> float:
@@ -114,23 +138,24 @@ async def raw_commit_rate(path: Path, rows: int, synchronous: str) -> float:
         return rows / (time.perf_counter() - began)
 
 
-async def nothing_rate(tmp: Path, messages: int, concurrency: int) -> LoadResult:
+async def limit_rate(
+    tmp: Path, mode: str, synchronous: str, messages: int, concurrency: int
+) -> LoadResult:
+    """Load on the limits' server in ``mode`` (``nothing`` or ``store``), from wrk if installed."""
     port = free_port()
-    script = tmp / "nothing.py"
-    script.write_text(NOTHING_SERVER)
+    script = tmp / "limit.py"
+    script.write_text(LIMIT_SERVER)
+    db = tmp / f"limit-{mode}-{synchronous}.db"
     server = Server(
-        [PYTHON, str(script), str(port)], f"http://127.0.0.1:{port}", tmp / "nothing.log"
+        [PYTHON, str(script), str(port), mode, str(db), synchronous],
+        f"http://127.0.0.1:{port}",
+        tmp / f"limit-{mode}-{synchronous}.log",
     )
     try:
         await server.wait_ready()
         url = f"{server.url}/m"
         if shutil.which("wrk"):
-            body = '{"client_message_id":"w-1-xxxx","text":"hello"}'
-            script = (
-                f"wrk.method = \"POST\"\nwrk.body = '{body}'\n"
-                'wrk.headers["Content-Type"] = "application/json"\n'
-            )
-            return await wrk(url, script, tmp, 10, concurrency)
+            return await wrk(url, WRK_SCRIPT, tmp, 10, concurrency)
 
         async def post(session: aiohttp.ClientSession, w: int, n: int) -> bool:
             body = {"client_message_id": f"w{w}-n{n}-xxxx", "text": "hello"}
@@ -187,7 +212,7 @@ class Pipeline:
                 async with session.post(f"{self.base}/api/visitors", json={}) as response:
                     self.tokens.append((await response.json())["token"])
 
-    def request(self, tag: str) -> object:
+    def request(self, tag: str) -> Request:
         url = f"{self.base}/api/messages"
 
         async def post(session: aiohttp.ClientSession, w: int, n: int) -> bool:
@@ -227,7 +252,7 @@ async def run_pipeline(
     await pipeline.start()
     try:
         await pipeline.visitors(max(concurrency, 256))
-        warm = await closed_loop(pipeline.request("warm"), workers=concurrency, per_worker=10)  # type: ignore[arg-type]
+        warm = await closed_loop(pipeline.request("warm"), workers=concurrency, per_worker=10)
         done = warm.requests
         await pipeline.wait_processed(done)
 
@@ -235,14 +260,14 @@ async def run_pipeline(
         peak = await closed_loop(
             pipeline.request("peak"),
             workers=concurrency,
-            per_worker=messages // concurrency,  # type: ignore[arg-type]
+            per_worker=messages // concurrency,
         )
         done += peak.requests
         await pipeline.wait_processed(done)
         processed_rate = peak.requests / (time.perf_counter() - began)
 
         half = await open_loop(
-            pipeline.request("half"),  # type: ignore[arg-type]
+            pipeline.request("half"),
             rate=processed_rate / 2,
             seconds=5,
             workers=256,
@@ -281,7 +306,11 @@ async def main() -> None:
             level: await raw_commit_rate(tmp / f"raw-{level}.db", 3000, level)
             for level in ("NORMAL", "FULL")
         }
-        nothing = await nothing_rate(tmp, args.messages, args.concurrency)
+        nothing = await limit_rate(tmp, "nothing", "NORMAL", args.messages, args.concurrency)
+        stored = {
+            level: await limit_rate(tmp, "store", level, args.messages, args.concurrency)
+            for level in ("NORMAL", "FULL")
+        }
         results = []
         for level, label, freeze in runs:
             sub = tmp / f"{level}-{freeze}"
@@ -291,8 +320,9 @@ async def main() -> None:
 
     client = "wrk" if shutil.which("wrk") else "the Python client (install wrk for more load)"
     print(
-        f"\nweb chat -> pipeline -> SQLite -> bot reply sent; load from {client}, "
-        f"{args.concurrency} connections, 256 visitors\n"
+        f"\nweb chat -> pipeline -> SQLite -> bot reply sent; {args.concurrency} connections, "
+        f"256 visitors; load on the limits' servers from {client}, on the pipeline from the "
+        "Python client\n"
     )
     for level, rate in raw.items():
         print(f"{f'limit: aiosqlite insert+commit per message, {level}':56} {rate:8.0f} /s")
@@ -300,6 +330,12 @@ async def main() -> None:
         f"{'limit: aiohttp endpoint doing nothing':56} {nothing.rate:8.0f} /s   "
         f"p50 {nothing.p50:6.1f} ms  p99 {nothing.p99:6.1f} ms"
     )
+    for level, limit in stored.items():
+        print(
+            f"{f'limit: aiohttp endpoint, one insert+commit each, {level}':56} "
+            f"{limit.rate:8.0f} /s   p50 {limit.p50:6.1f} ms  p99 {limit.p99:6.1f} ms   "
+            f"({limit.rate / raw[level]:.2f}x raw)"
+        )
     for level, label, r in results:
         print(f"\npipeline, {label}:")
         print(
@@ -317,6 +353,10 @@ async def main() -> None:
         print(
             f"  processed rate / raw {level} commit rate: {ratio:.2f}x "
             "(target >= 1.0x, below 0.5x is a defect)"
+        )
+        behind_http = r["processed_rate"] / stored[level].rate
+        print(
+            f"  processed rate / HTTP endpoint storing each message ({level}): {behind_http:.2f}x"
         )
         print(f"  p99 at half of peak: {r['half_p99']:.1f} ms (target < 50 ms)")
 
