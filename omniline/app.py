@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -14,14 +14,14 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from omniline.config.loader import format_validation_error, key_path
-from omniline.config.models import Config
+from omniline.config.models import Config, MiddlewareConfig
 from omniline.crm import CRM, CrmPlugin
 from omniline.crm.embedded import EmbeddedCrm
 from omniline.crm.jobs import CRM_TIMER, sync_job
 from omniline.crm.service import CrmService
 from omniline.desk import WebConsole
 from omniline.desk.push import Broadcast
-from omniline.desks import DeskHost, DeskPlugin
+from omniline.desks import DeskHost, DeskPlugin, PluginState
 from omniline.dialogs import Dialogs
 from omniline.engine.clock import SystemClock
 from omniline.engine.distribution import AUTO_CLOSE_TIMER, OFFER_TIMER, ROUTE_TIMER
@@ -44,10 +44,17 @@ from omniline.operators import Operators
 from omniline.outbox import Outbox
 from omniline.pipeline.builtins import BUILTINS
 from omniline.pipeline.middleware import MiddlewareChain
+from omniline.pipeline.plugin import MiddlewareHost, MiddlewarePlugin
 from omniline.pipeline.router import Router
 from omniline.pipeline.runner import Pipeline
 from omniline.pipeline.serializer import KeyedSerializer
-from omniline.plugins import ChannelPlugin, channel_plugin, crm_plugin, desk_plugin
+from omniline.plugins import (
+    ChannelPlugin,
+    channel_plugin,
+    crm_plugin,
+    desk_plugin,
+    middleware_plugin,
+)
 from omniline.scheduler import Scheduler
 from omniline.store import open_store, upgrade
 from omniline.store.database import parse_url
@@ -67,6 +74,48 @@ def import_bot(path: str, where: str) -> Router:
     if not isinstance(obj, Router):
         raise ConfigError(f"{where}: {path!r} is a {type(obj).__name__}, not an omniline Router")
     return obj
+
+
+def check_plugins(config: Config, source: str = "config") -> int:
+    """Load every plugin the config names and check its settings with the plugin's own model,
+    without starting anything. Returns how many plugins were checked. Errors name ``source`` (the
+    file) and the key path."""
+    named: list[tuple[Callable[[str], Any], str, dict[str, Any], list[str | int]]] = []
+    for li, lc in enumerate(config.lines):
+        for ci, cc in enumerate(lc.channels):
+            named.append((channel_plugin, cc.type, cc.settings, ["lines", li, "channels", ci]))
+    if config.crm.type not in ("embedded", "none"):
+        named.append((crm_plugin, config.crm.type, config.crm.settings, ["crm"]))
+    for i, dc in enumerate(config.desks):
+        named.append((desk_plugin, dc.type, dc.settings, ["desks", i]))
+    for i, mc in enumerate(config.middlewares):
+        named.append((middleware_plugin, mc.type, mc.settings, ["middlewares", i]))
+    for find, name, settings, where in named:
+        try:
+            plugin = find(name)
+            plugin.config_model.model_validate(settings)
+        except OmnilineError as exc:
+            raise ConfigError(f"{source}: {key_path(where)}: {exc}") from exc
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(source, exc, [*where, "settings"])) from None
+        if where[0] == "middlewares":
+            mc = config.middlewares[int(where[1])]
+            middleware_place(mc, plugin, f"{source}: {key_path(where)}")
+    return len(named)
+
+
+def middleware_place(
+    mc: MiddlewareConfig, plugin: MiddlewarePlugin[Any], where: str
+) -> tuple[str | None, str | None]:
+    """(before, after) for a configured middleware: the config's place, else the plugin's."""
+    if mc.before is not None or mc.after is not None:
+        return mc.before, mc.after
+    if plugin.before is not None or plugin.after is not None:
+        return plugin.before, plugin.after
+    raise ConfigError(
+        f"{where}: say where the {mc.type!r} middleware runs (before: or after: a built-in "
+        "middleware); its plugin has no place of its own"
+    )
 
 
 class _Host:
@@ -135,6 +184,7 @@ class Omniline:
         channel_plugins: Mapping[str, ChannelPlugin[Any]] | None = None,
         desk_plugins: Mapping[str, DeskPlugin[Any]] | None = None,
         crm_plugins: Mapping[str, CrmPlugin[Any]] | None = None,
+        middleware_plugins: Mapping[str, MiddlewarePlugin[Any]] | None = None,
         migrate: bool = False,
         serve_http: bool = True,
         recovery_grace: float | None = None,
@@ -149,6 +199,8 @@ class Omniline:
         self._plugin_overrides = dict(channel_plugins or {})
         self._desk_overrides = dict(desk_plugins or {})
         self._crm_overrides = dict(crm_plugins or {})
+        self._middleware_overrides = dict(middleware_plugins or {})
+        self._config_middlewares_placed = False
         self.crm: CrmService | None = None
         """The line's CRM work (None when the config says ``crm: {type: none}``)."""
         self.desks: dict[str, Desk] = {}
@@ -205,6 +257,10 @@ class Omniline:
     def desk_plugin(self, desk_type: str) -> DeskPlugin[Any]:
         found = self._desk_overrides.get(desk_type)
         return found if found is not None else desk_plugin(desk_type)
+
+    def middleware_plugin(self, middleware_type: str) -> MiddlewarePlugin[Any]:
+        found = self._middleware_overrides.get(middleware_type)
+        return found if found is not None else middleware_plugin(middleware_type)
 
     def _notify(self) -> None:
         self._wake_local()
@@ -266,6 +322,7 @@ class Omniline:
     async def _start_parts(self) -> None:
         store = self.store
         self._build_channels()
+        self._place_middlewares()
         oc = self.config.outbox
         self.outbox = Outbox(
             store,
@@ -454,6 +511,42 @@ class Omniline:
                 self._line_of[ref] = lc.id
                 if isinstance(channel, WebhookChannel):
                     mount(self.web, channel)
+
+    def _place_middlewares(self) -> None:
+        """Put the config's middlewares from plugins into the chain, in the config's order (once:
+        a start that failed and is tried again does not place them twice)."""
+        if self._config_middlewares_placed:
+            return
+        placed: list[tuple[Any, str, str | None, str | None]] = []
+        names: set[str] = set()
+        for i, mc in enumerate(self.config.middlewares):
+            name = mc.name or mc.type
+            where = key_path(["middlewares", i])
+            if name in names:
+                raise ConfigError(
+                    f"{where}: a second middleware named {name!r}; give it another name"
+                )
+            names.add(name)
+            host = MiddlewareHost(
+                name=name,
+                clock=self.clock,
+                lines=self.lines,
+                state=PluginState(self.store, f"middleware:{name}"),
+            )
+            try:
+                plugin = self.middleware_plugin(mc.type)
+                middleware = plugin.create(mc.settings, host)
+            except OmnilineError as exc:
+                raise ConfigError(f"{where}: {exc}") from exc
+            except ValidationError as exc:
+                raise ConfigError(
+                    format_validation_error("config", exc, ["middlewares", i, "settings"])
+                ) from None
+            before, after = middleware_place(mc, plugin, where)
+            placed.append((middleware, name, before, after))
+        for middleware, name, before, after in placed:
+            self.middlewares.add(middleware, before=before, after=after, name=name)
+        self._config_middlewares_placed = True
 
     async def recover(self) -> int:
         """Process stored events whose processing never finished. On SQLite one process owns the

@@ -148,17 +148,20 @@ def run(config: ConfigOption) -> None:
 def check_config(config: ConfigOption) -> None:
     """Validate a configuration file (and the plugins it names) without starting."""
     cfg = _load(config)
-    from omniline.app import import_bot
+    from omniline.app import check_plugins, import_bot
     from omniline.config.loader import key_path
 
     try:
         for i, line in enumerate(cfg.lines):
             if line.bot:
                 import_bot(line.bot, f"{config}: {key_path(['lines', i, 'bot'])}")
+        plugins = check_plugins(cfg, str(config))
     except OmnilineError as exc:
         raise _fail(str(exc)) from None
     channels = sum(len(line.channels) for line in cfg.lines)
-    typer.echo(f"{config}: OK ({len(cfg.lines)} line(s), {channels} channel(s))")
+    typer.echo(
+        f"{config}: OK ({len(cfg.lines)} line(s), {channels} channel(s), {plugins} plugin(s))"
+    )
 
 
 @db.command("upgrade")

@@ -136,6 +136,14 @@ def desk_plugin(desk_type: str) -> Any:
     return _plugin("omniline.desks", "desk", desk_type, DeskPlugin)
 
 
+def middleware_plugin(middleware_type: str) -> Any:
+    """The installed middleware plugin for ``middleware_type`` (a
+    :class:`omniline.pipeline.MiddlewarePlugin`)."""
+    from omniline.pipeline.plugin import MiddlewarePlugin
+
+    return _plugin("omniline.middlewares", "middleware", middleware_type, MiddlewarePlugin)
+
+
 __all__ = [
     "API_VERSION",
     "ChannelPlugin",
@@ -146,4 +154,5 @@ __all__ = [
     "desk_plugin",
     "installed",
     "load",
+    "middleware_plugin",
 ]

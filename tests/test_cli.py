@@ -51,7 +51,7 @@ def config_file(tmp_path: Path, port: int = 8080) -> Path:
 def test_check_config_accepts_a_good_file(tmp_path: Path) -> None:
     result = runner.invoke(cli, ["check-config", "-c", str(config_file(tmp_path))])
     assert result.exit_code == 0, result.output
-    assert "OK (1 line(s), 1 channel(s))" in result.output
+    assert "OK (1 line(s), 1 channel(s), 1 plugin(s))" in result.output
 
 
 def test_check_config_names_the_problem(tmp_path: Path) -> None:

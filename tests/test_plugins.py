@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-import textwrap
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from omniline import API_VERSION, PluginError
 from omniline.plugins import channel_plugin, installed
+from tests.conftest import Site
 
 
 def test_the_built_in_web_chat_is_an_installed_channel_plugin() -> None:
@@ -21,33 +17,9 @@ def test_the_built_in_web_chat_is_an_installed_channel_plugin() -> None:
     assert plugin.api_version == API_VERSION
 
 
-def make_distribution(root: Path, name: str, module: str, source: str, entry: str) -> None:
-    (root / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
-    info = root / f"{name.replace('-', '_')}-1.2.3.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2.3\n", encoding="utf-8"
-    )
-    (info / "entry_points.txt").write_text(
-        f"[omniline.channels]\n{entry} = {module}:plugin\n", encoding="utf-8"
-    )
-
-
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[Path]:
-    sys.path.insert(0, str(tmp_path))
-    try:
-        yield tmp_path
-    finally:
-        sys.path.remove(str(tmp_path))
-        for name in list(sys.modules):
-            if name.startswith("thirdparty_"):
-                del sys.modules[name]
-
-
-def test_a_plugin_that_fails_to_import_names_its_distribution(site: Path) -> None:
-    make_distribution(
-        site, "omniline-brokenchat", "thirdparty_broken", "import does_not_exist\n", "brokenchat"
+def test_a_plugin_that_fails_to_import_names_its_distribution(site: Site) -> None:
+    site.install(
+        "omniline-brokenchat", "thirdparty_broken", "import does_not_exist\n", "brokenchat"
     )
     with pytest.raises(PluginError) as err:
         channel_plugin("brokenchat")
@@ -56,7 +28,7 @@ def test_a_plugin_that_fails_to_import_names_its_distribution(site: Path) -> Non
     assert "No module named 'does_not_exist'" in message
 
 
-def test_a_plugin_for_another_api_version_is_refused(site: Path) -> None:
+def test_a_plugin_for_another_api_version_is_refused(site: Site) -> None:
     source = """
         from pydantic import BaseModel
         from omniline.plugins import ChannelPlugin
@@ -68,12 +40,12 @@ def test_a_plugin_for_another_api_version_is_refused(site: Path) -> None:
             name="oldchat", config_model=Settings, factory=lambda *a: None, api_version=0
         )
     """
-    make_distribution(site, "omniline-oldchat", "thirdparty_old", source, "oldchat")
+    site.install("omniline-oldchat", "thirdparty_old", source, "oldchat")
     with pytest.raises(PluginError, match="omniline-oldchat targets omniline plugin API 0"):
         channel_plugin("oldchat")
 
 
-def test_a_plugin_object_of_the_wrong_kind_is_refused(site: Path) -> None:
+def test_a_plugin_object_of_the_wrong_kind_is_refused(site: Site) -> None:
     source = """
         from pydantic import BaseModel
 
@@ -86,7 +58,7 @@ def test_a_plugin_object_of_the_wrong_kind_is_refused(site: Path) -> None:
 
         plugin = NotAPlugin()
     """
-    make_distribution(site, "omniline-oddchat", "thirdparty_odd", source, "oddchat")
+    site.install("omniline-oddchat", "thirdparty_odd", source, "oddchat")
     with pytest.raises(PluginError, match="is not a ChannelPlugin"):
         channel_plugin("oddchat")
 

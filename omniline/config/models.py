@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from omniline.engine.settings import LineSettings
 from omniline.model.identity import NAME_PATTERN
+from omniline.pipeline.middleware import BUILTIN_ORDER
 
 
 class _Section(BaseModel):
@@ -66,6 +67,30 @@ class DeskConfig(_Section):
     """Tells two desks of one type apart (their saved state); the type by default."""
     settings: dict[str, Any] = Field(default_factory=dict)
     """Validated by the desk plugin's own config model."""
+
+
+class MiddlewareConfig(_Section):
+    type: str = Field(pattern=NAME_PATTERN)
+    """The middleware plugin (entry point name in ``omniline.middlewares``)."""
+    name: str | None = Field(default=None, pattern=NAME_PATTERN)
+    """Tells two middlewares of one type apart (their saved state); the type by default."""
+    before: str | None = None
+    after: str | None = None
+    """Just before or just after which built-in middleware it runs; the plugin's own default
+    place when neither is given."""
+    settings: dict[str, Any] = Field(default_factory=dict)
+    """Validated by the middleware plugin's own config model."""
+
+    @model_validator(mode="after")
+    def _place(self) -> MiddlewareConfig:
+        if self.before is not None and self.after is not None:
+            raise ValueError("give before or after, not both")
+        anchor = self.before or self.after
+        if anchor is not None and anchor not in BUILTIN_ORDER:
+            raise ValueError(
+                f"{anchor!r} is not a built-in middleware; one of {', '.join(BUILTIN_ORDER)}"
+            )
+        return self
 
 
 class CrmConfig(_Section):
@@ -143,6 +168,8 @@ class Config(_Section):
     crm: CrmConfig = Field(default_factory=CrmConfig)
     desks: list[DeskConfig] = Field(default_factory=list)
     """Desks from plugins, run by this process (run a polling desk in one process only)."""
+    middlewares: list[MiddlewareConfig] = Field(default_factory=list)
+    """Middlewares from plugins, placed in the chain in this order at start."""
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     accounts: list[AccountConfig] = Field(default_factory=list)
     """Logins to the console and the API, written to the database at start (more can be made

@@ -12,6 +12,7 @@ from omniline.pipeline.filters import (
     Text,
 )
 from omniline.pipeline.middleware import BUILTIN_ORDER, Middleware, MiddlewareChain, Next
+from omniline.pipeline.plugin import MiddlewareHost, MiddlewarePlugin
 from omniline.pipeline.router import Handler, Router
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "MessageContext",
     "Middleware",
     "MiddlewareChain",
+    "MiddlewareHost",
+    "MiddlewarePlugin",
     "Next",
     "Regex",
     "Router",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from omniline.model import (
     Presence,
     StoredMessage,
 )
+from omniline.pipeline.plugin import MiddlewarePlugin
 from omniline.pipeline.router import Router
 from omniline.testing.clock import VirtualClock
 from omniline.testing.fake_channel import FakeChannel, fake_channel_plugin
@@ -178,7 +180,12 @@ class Kit:
         operators: dict[str, str] | None = None,
         line_settings: dict[str, Any] | None = None,
         outbox_settings: dict[str, Any] | None = None,
+        middlewares: list[dict[str, Any]] | None = None,
+        middleware_plugins: Mapping[str, MiddlewarePlugin[Any]] | None = None,
     ) -> None:
+        """``middlewares`` are entries of the config's ``middlewares:`` list (``type``,
+        ``settings``, ``before``/``after``), from installed plugins or from
+        ``middleware_plugins`` by type: how a middleware plugin's author tests it."""
         self.clock = clock or VirtualClock()
         self.channel = FakeChannel(
             ChannelRef(type="fake", account="test"), capabilities=capabilities, clock=self.clock
@@ -194,6 +201,7 @@ class Kit:
                 "storage": {"url": database_url},
                 "outbox": {"poll_interval": 1.0, **(outbox_settings or {})},
                 "operators": [{"id": k, "name": v} for k, v in (operators or {}).items()],
+                "middlewares": middlewares or [],
                 "lines": [
                     {
                         "id": line_id,
@@ -209,6 +217,7 @@ class Kit:
             clock=self.clock,
             bots={line_id: bot} if bot is not None else None,
             channel_plugins={"fake": fake_channel_plugin(self.channel)},
+            middleware_plugins=middleware_plugins,
             migrate=True,
             serve_http=False,
         )
