@@ -39,6 +39,7 @@ from omniline.engine.ports import (
 from omniline.engine.settings import LineSettings
 from omniline.errors import ConfigError, DialogError, OmnilineError
 from omniline.line import Line
+from omniline.line_changes import LineChanges
 from omniline.model import ChannelRef, Identity, InboundEvent, StoredMessage
 from omniline.operators import Operators
 from omniline.outbox import Outbox
@@ -205,6 +206,8 @@ class Omniline:
         """The line's CRM work (None when the config says ``crm: {type: none}``)."""
         self.desks: dict[str, Desk] = {}
         self.console: WebConsole | None = None
+        self.line_changes: LineChanges | None = None
+        """Line settings changed at run time, shared through the database (the SQL store)."""
         """The REST API, live push and web console (None when ``console.enabled`` is off)."""
         self._news: list[asyncio.Event | Broadcast] = []
         self._wakeup: FeedWakeup | None = None
@@ -354,6 +357,10 @@ class Omniline:
         )
         self.operators = Operators(store, self.dialogs)
         await self._sync_operators()
+        if isinstance(store, SqlStore):
+            self.line_changes = LineChanges(store.executor, self.lines, self.clock)
+            await self.line_changes.load()
+            self.line_changes.start()
         self.scheduler = Scheduler(store, self.clock, poll_interval=oc.poll_interval)
         self._register_timers()
         self._connect_crm()
@@ -421,6 +428,17 @@ class Omniline:
             await self.store.set_queue(
                 line.id, settings.queue, default_capacity=settings.default_capacity
             )
+
+    async def update_line(self, line_id: str, **changes: Any) -> LineSettings:
+        """Change a line's settings at run time, e.g. ``await app.update_line("support",
+        distribution="evenly")``: validated as a whole first (``pydantic.ValidationError``), then
+        kept in the database, so every worker process runs on them and they outlive a restart
+        (``omniline lines reset`` goes back to the config file's)."""
+        if line_id not in self.lines:
+            raise OmnilineError(f"no line {line_id!r}")
+        if self.line_changes is None:
+            raise OmnilineError("run-time line settings need omniline's SQL store")
+        return await self.line_changes.change(line_id, changes)
 
     async def set_queue(self, line_id: str, operator_ids: Sequence[str]) -> None:
         """Change a line's queue at run time: these operators, in this order."""
@@ -629,6 +647,8 @@ class Omniline:
         if self._wakeup is not None:
             await self._wakeup.stop()
             self._wakeup = None
+        if self.line_changes is not None:
+            await self.line_changes.stop()
         for channel in self.channels.values():
             try:
                 await channel.stop()

@@ -34,6 +34,8 @@ db = typer.Typer(help="Database schema.", no_args_is_help=True)
 cli.add_typer(db, name="db")
 accounts = typer.Typer(help="Console and API accounts.", no_args_is_help=True)
 cli.add_typer(accounts, name="accounts")
+lines_cli = typer.Typer(help="Lines.", no_args_is_help=True)
+cli.add_typer(lines_cli, name="lines")
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="The YAML configuration file.", show_default=False)
@@ -240,6 +242,40 @@ def accounts_token(
     except OmnilineError as exc:
         raise _fail(str(exc)) from None
     typer.echo(secret)
+
+
+@lines_cli.command("reset")
+def lines_reset(
+    config: ConfigOption,
+    line: Annotated[str, typer.Argument(help="The line's id.", show_default=False)],
+) -> None:
+    """Drop a line's settings changed at run time (in the console or the API): it runs on the
+    config file's settings again, in running processes too within seconds."""
+    from omniline.engine.clock import SystemClock
+    from omniline.line_changes import LineChanges
+    from omniline.store import open_store
+    from omniline.store.sql_store import SqlStore
+
+    cfg = _load(config)
+    if line not in {lc.id for lc in cfg.lines}:
+        raise _fail(f"{config}: no line {line!r}")
+
+    async def reset() -> dict[str, object]:
+        store = await open_store(cfg.storage.url, SystemClock())
+        try:
+            assert isinstance(store, SqlStore)
+            return await LineChanges(store.executor, {}, SystemClock()).reset(line)
+        finally:
+            await store.close()
+
+    try:
+        dropped = asyncio.run(reset())
+    except OmnilineError as exc:
+        raise _fail(str(exc)) from None
+    if dropped:
+        typer.echo(f"line {line}: dropped the run-time changes of {', '.join(sorted(dropped))}")
+    else:
+        typer.echo(f"line {line}: no settings changed at run time")
 
 
 @cli.command()

@@ -502,9 +502,11 @@ class DeskApi:
 
     async def update_line(self, call: Call) -> LineView:
         line_id = await self._visible_line(call.account, call.path("line_id"))
-        changes = call.body_as(LineSettingsPatch).model_dump(exclude_unset=True)
+        changes = call.body_as(LineSettingsPatch).model_dump(mode="json", exclude_unset=True)
+        line_changes = self.app.line_changes
+        assert line_changes is not None  # the console runs on the SQL store
         try:
-            self.app.lines[line_id].update(**changes)
+            await line_changes.change(line_id, changes, by=call.account.id)
         except ValidationError as exc:
             raise invalid(exc, "body") from None
         return self._line_view(line_id)

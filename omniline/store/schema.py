@@ -418,3 +418,16 @@ desk_connections = sa.Table(
 )
 """Operators with the console open: live pushes per worker process, refreshed while open. An
 operator with none left anywhere (or only stale ones, from a process that died) goes offline."""
+
+
+line_settings = sa.Table(
+    "line_settings",
+    metadata,
+    sa.Column("line_id", sa.Text, primary_key=True),
+    sa.Column("changes", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("changed_by", sa.Text),
+    sa.Column("updated_at", Time, nullable=False),
+)
+"""A line's settings as changed at run time (the console, the API): the changed keys as JSON, laid
+over the config file's, kept across restarts and seen by every worker process (``version``)."""
