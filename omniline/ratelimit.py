@@ -79,14 +79,6 @@ class Throttle:
         self._max_keys = max_keys
         self._cells: OrderedDict[str, _Gcra] = OrderedDict()
 
-    def peek(self, key: str) -> float:
-        """The seconds ``key`` would have to wait now (0: allowed), counting nothing."""
-        cell = self._cells.get(key)
-        if cell is None:
-            return 0.0
-        now = self._clock.now().timestamp()
-        return max(0.0, max(cell.tat, now) - cell.tolerance - now)
-
     def check(self, key: str) -> float:
         now = self._clock.now().timestamp()
         cell = self._cells.get(key)

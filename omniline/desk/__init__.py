@@ -46,7 +46,7 @@ class WebConsole:
             store.executor, app.clock, session_lifetime=app.config.console.session_hours * 3600
         )
         self.queries = DeskQueries(store.executor)
-        self.api = DeskApi(app, self.accounts, self.queries)
+        self.api = DeskApi(app, self.accounts, self.queries, store.executor)
         self.news = Broadcast()
         offline_after = app.config.console.offline_after
         self.presence = (

@@ -59,6 +59,7 @@ from omniline.desk.schemas import (
     UnmergeBody,
     WhisperBody,
 )
+from omniline.desk.throttle import SharedThrottle
 from omniline.desk.views import dialog_view, event_view, message_view, sees
 from omniline.desks import author_name
 from omniline.engine.settings import LineSettings
@@ -71,7 +72,7 @@ from omniline.model import (
     Presence,
     Shift,
 )
-from omniline.ratelimit import Throttle
+from omniline.store.executor import Executor
 
 if TYPE_CHECKING:
     from omniline.app import Omniline
@@ -160,13 +161,16 @@ LineSettingsPatch: type[BaseModel] = create_model(
 class DeskApi:
     """The endpoints, bound to one application."""
 
-    def __init__(self, app: Omniline, accounts: Accounts, queries: DeskQueries) -> None:
+    def __init__(
+        self, app: Omniline, accounts: Accounts, queries: DeskQueries, executor: Executor
+    ) -> None:
         self.app = app
         self.accounts = accounts
         self.queries = queries
         self.api = Api("/api/v1", accounts)
-        self.login_throttle = Throttle(app.clock, rate=5 / 60, burst=5)
-        """Per login (every try) and per address (failed tries): 5 at once, then one every 12 s."""
+        self.login_throttle = SharedThrottle(executor, app.clock, rate=5 / 60, burst=5)
+        """Per login (every try) and per address (failed tries): 5 at once, then one every 12 s,
+        counted across every worker process."""
         self._declare()
 
     # --- who sees what --------------------------------------------------------------------------
@@ -373,8 +377,8 @@ class DeskApi:
         # team behind one address can all log in at the start of a shift.
         address_key = f"address:{call.request.remote or 'unknown'}"
         wait = max(
-            self.login_throttle.peek(address_key),
-            self.login_throttle.check(f"login:{body.login.casefold()}"),
+            await self.login_throttle.peek(address_key),
+            await self.login_throttle.check(f"login:{body.login.casefold()}"),
         )
         if wait > 0:
             raise ApiError(
@@ -385,7 +389,7 @@ class DeskApi:
             )
         account = await self.accounts.verify(body.login, body.password)
         if account is None:
-            self.login_throttle.check(address_key)
+            await self.login_throttle.check(address_key)
             raise ApiError(401, "unauthenticated", "wrong login or password")
         secret, session = await self.accounts.open_session(account.id)
         call.request[COOKIE_KEY] = (secret, session.expires_at)

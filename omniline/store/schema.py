@@ -431,3 +431,14 @@ line_settings = sa.Table(
 )
 """A line's settings as changed at run time (the console, the API): the changed keys as JSON, laid
 over the config file's, kept across restarts and seen by every worker process (``version``)."""
+
+
+desk_throttle = sa.Table(
+    "desk_throttle",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("tat", Time, nullable=False),
+)
+"""The console's login rate limit, shared by every worker process: per login or address, the
+theoretical arrival time of the next allowed try (GCRA). Rows in the past allow a full burst and
+are deleted."""

@@ -83,3 +83,29 @@ async def test_a_push_in_one_process_wakes_for_a_message_taken_in_another(
     finally:
         await reader.stop()
         await writer.stop()
+
+
+async def test_the_login_limit_counts_the_tries_made_on_every_process(
+    temporary_postgres: TemporaryPostgres,
+) -> None:
+    url = await asyncio.to_thread(temporary_postgres.create_database, "login_two_processes")
+    one, two = application(url, FakeChannel(REF)), application(url, FakeChannel(REF))
+    await one.start()
+    await two.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+
+            async def log_in(app: Omniline, password: str) -> int:
+                body = {"login": "ann", "password": password}
+                async with http.post(app.url + "/api/v1/session", json=body) as answer:
+                    return answer.status
+
+            # Five tries at once are allowed, wherever they land; the sixth is refused on
+            # either process, even with the right password.
+            tries = [await log_in(app, "wrong") for app in (one, two, one, two, one)]
+            assert tries == [401] * 5
+            assert await log_in(two, "ann-secret-1") == 429
+            assert await log_in(one, "ann-secret-1") == 429
+    finally:
+        await two.stop()
+        await one.stop()
