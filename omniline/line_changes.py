@@ -57,7 +57,6 @@ class _Queries:
                 updated_at=P("now"),
             )
         )
-        self.drop = c(sa.delete(line_settings).where(t.line_id == P("line_id")))
 
 
 _queries = PerDialect(_Queries)
@@ -140,15 +139,23 @@ class LineChanges:
         """Drop the line's run-time changes: it runs on the config file's settings again (every
         process within ``interval``). Returns the changes dropped."""
 
-        def unit(tx: Tx) -> dict[str, Any]:
+        now = self._clock.now().timestamp()
+
+        def unit(tx: Tx) -> tuple[int, dict[str, Any]]:
             q = _q(tx)
             row = tx.first(q.locked, {"line_id": line_id})
-            tx.run(q.drop, {"line_id": line_id})
-            return dict(json.loads(row[1])) if row is not None else {}
+            if row is None:
+                return 0, {}
+            # Kept as an empty change with the next version, so that versions only grow and
+            # every process sees the reset as one more change.
+            version = int(row[0]) + 1
+            params = {"line_id": line_id, "changes": "{}", "version": version, "now": now}
+            tx.run(q.write, {**params, "changed_by": None})
+            return version, dict(json.loads(row[1]))
 
-        dropped = await self._x.run(unit)
-        if line_id in self._lines:
-            self._restore(line_id)
+        version, dropped = await self._x.run(unit)
+        if version:
+            self._apply(line_id, version, {})
         return dropped
 
     async def refresh(self) -> None:
@@ -159,15 +166,15 @@ class LineChanges:
             if line_id not in stored and line_id in self._lines:
                 log.info("line %s: settings changed at run time were reset", line_id)
                 self._restore(line_id)
-        if any(self._applied.get(i) != v for i, v in stored.items() if i in self._lines):
+        if any(v > self._applied.get(i, -1) for i, v in stored.items() if i in self._lines):
             await self.load(at_start=False)
 
     def _apply(
         self, line_id: str, version: int, changes: dict[str, Any], *, at_start: bool = False
     ) -> None:
         line = self._lines.get(line_id)
-        if line is None or self._applied.get(line_id) == version:
-            return
+        if line is None or self._applied.get(line_id, -1) >= version:
+            return  # another process's newer change may have been applied meanwhile
         try:
             # The queue is the database's (set_queue): the line keeps the one it has.
             current = {**changes, "queue": line.settings.queue}
