@@ -3,8 +3,8 @@
 The server is ``omniline run`` in its own process (SQLite, the demo bot answering every message);
 the load comes from this process. Printed beside the limits measured in the same run: one
 durable aiosqlite insert+commit per message, an aiohttp endpoint that does nothing, and an aiohttp
-endpoint that stores each message with that one insert+commit (the raw commit behind HTTP: the most
-any server on this machine can do for the target).
+endpoint that stores each message with that one insert+commit (the raw commit with HTTP in front of
+it).
 
     python bench/webchat_pipeline.py [--messages 6000] [--concurrency 64]
 """
