@@ -206,13 +206,13 @@ class Omniline:
         """The line's CRM work (None when the config says ``crm: {type: none}``)."""
         self.desks: dict[str, Desk] = {}
         self.console: WebConsole | None = None
+        """The REST API, live push and web console (None when ``console.enabled`` is off)."""
         self.line_changes: LineChanges | None = None
         """Line settings changed at run time, shared through the database (the SQL store)."""
-        """The REST API, live push and web console (None when ``console.enabled`` is off)."""
         self._news: list[asyncio.Event | Broadcast] = []
+        """One per desk: set whenever something happens in this process."""
         self._wakeup: FeedWakeup | None = None
         """PostgreSQL: wakes desks in the other worker processes (LISTEN/NOTIFY)."""
-        """One per desk: set whenever something happens in this process."""
         self.operator_names = {o.id: o.name for o in config.operators}
         self.lines: dict[str, Line] = {}
         for i, lc in enumerate(config.lines):
@@ -317,6 +317,8 @@ class Omniline:
             if self._wakeup is not None:
                 await self._wakeup.stop()
                 self._wakeup = None
+            if self.line_changes is not None:
+                await self.line_changes.stop()
             await self._store.close()
             self._store = None
             raise
