@@ -8,11 +8,13 @@ import importlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
 
+from omniline.channels.webchat.channel import WebchatChannel
 from omniline.config.loader import format_validation_error, key_path
 from omniline.config.models import Config, MiddlewareConfig
 from omniline.crm import CRM, CrmPlugin
@@ -376,6 +378,10 @@ class Omniline:
                 parsed.render_as_string(hide_password=False), self._wake_local
             )
             await self._wakeup.start()
+            for ref, channel in self.channels.items():
+                if isinstance(channel, WebchatChannel):  # its visitors' sockets are per process
+                    channel.relay = partial(self._wakeup.relay, str(ref))
+                    self._wakeup.subscribe(str(ref), channel.relayed)
         if self.config.console.enabled:
             self.console = WebConsole(self)
             await self.console.sync_accounts(self.config.accounts)

@@ -6,14 +6,21 @@ sends a NOTIFY on that connection, at most one every ``NOTIFY_EVERY`` seconds ho
 happens, so the hot path pays nothing per message. The notification carries no data: the feed in
 the database stays the one source of what happened, so a lost notification costs only a delay
 (readers still poll).
+
+The same connection relays small notes between the processes for a topic (``relay``,
+``subscribe``): the web chat uses it to tell the process holding a visitor's live socket that a
+message for them was stored. A note names what happened (ids); the receiver reads the rest from
+the database.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +29,10 @@ import asyncpg
 log = logging.getLogger("omniline.store.wakeup")
 
 CHANNEL = "omniline_feed"
+RELAY = "omniline_relay"
+MAX_WAITING_NOTES = 10_000
+"""Notes kept while the connection is down; the oldest are dropped past this (a lost note costs
+only live-ness: what it named is in the database)."""
 NOTIFY_EVERY = 0.05
 RECONNECT_AFTER = 2.0
 
@@ -34,6 +45,9 @@ class FeedWakeup:
         self._on_news = on_news
         self._me = f"{os.getpid()}:{id(self)}"
         self._pending = asyncio.Event()
+        self._news = False
+        self._notes: deque[str] = deque(maxlen=MAX_WAITING_NOTES)
+        self._subscribers: dict[str, Callable[[str], None]] = {}
         self._task: asyncio.Task[None] | None = None
         self._connection: Any = None
         self.ready = asyncio.Event()
@@ -44,7 +58,18 @@ class FeedWakeup:
 
     def poke(self) -> None:
         """This process has news: tell the others (soon, batched)."""
+        self._news = True
         self._pending.set()
+
+    def relay(self, topic: str, data: str) -> None:
+        """Send ``data`` (a few hundred bytes at most) to the subscribers of ``topic`` in the other
+        processes, soon. Best effort, in order."""
+        self._notes.append(json.dumps({"from": self._me, "topic": topic, "data": data}))
+        self._pending.set()
+
+    def subscribe(self, topic: str, receive: Callable[[str], None]) -> None:
+        """Call ``receive(data)`` for every note on ``topic`` another process relays."""
+        self._subscribers[topic] = receive
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -56,6 +81,17 @@ class FeedWakeup:
     def _heard(self, connection: Any, pid: int, channel: str, payload: str) -> None:
         if payload != self._me:  # our own NOTIFY comes back too
             self._on_news()
+
+    def _noted(self, connection: Any, pid: int, channel: str, payload: str) -> None:
+        try:
+            note = json.loads(payload)
+            if note["from"] == self._me:
+                return
+            receive = self._subscribers.get(note["topic"])
+            if receive is not None:
+                receive(str(note["data"]))
+        except Exception:
+            log.exception("a relayed note could not be handled")
 
     async def _run(self) -> None:
         while True:
@@ -72,12 +108,27 @@ class FeedWakeup:
         connection = await asyncpg.connect(self._dsn)
         try:
             await connection.add_listener(CHANNEL, self._heard)
+            await connection.add_listener(RELAY, self._noted)
             self.ready.set()
             self._on_news()  # what happened while we were not listening
             while True:
                 await self._pending.wait()
                 self._pending.clear()
-                await connection.execute("SELECT pg_notify($1, $2)", CHANNEL, self._me)
+                if self._news:
+                    self._news = False
+                    await connection.execute("SELECT pg_notify($1, $2)", CHANNEL, self._me)
+                if self._notes:
+                    notes = list(self._notes)
+                    self._notes.clear()
+                    try:
+                        await connection.execute(
+                            "SELECT pg_notify($1, note) FROM unnest($2::text[]) AS note",
+                            RELAY,
+                            notes,
+                        )
+                    except BaseException:
+                        self._notes.extendleft(reversed(notes))  # sent after reconnecting
+                        raise
                 await asyncio.sleep(NOTIFY_EVERY)
         finally:
             with contextlib.suppress(Exception):

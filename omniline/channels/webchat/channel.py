@@ -16,7 +16,7 @@ import json
 import logging
 import math
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,10 @@ class WebchatChannel:
         self._sink: InboundSink | None = None
         self._sockets: dict[str, set[web.WebSocketResponse]] = {}
         self._sends: set[asyncio.Future[None]] = set()
+        self.relay: Callable[[str], None] | None = None
+        """Set by the application when several worker processes share the database: tells this
+        account in the others that a visitor has a new message (``relayed`` there), since the
+        visitor's live socket may be on any of them."""
         self._throttle = Throttle(
             host.clock, settings.messages_per_minute / 60, settings.message_burst
         )
@@ -135,7 +139,30 @@ class WebchatChannel:
         at once to the visitor's open windows."""
         if delivery.recipient.external_id in self._sockets:
             self._push_delivery(delivery)
+        self._tell_others(delivery.recipient.external_id, delivery.message_id)
         return str(delivery.message_id)
+
+    def _tell_others(self, visitor_id: str, message_id: int) -> None:
+        if self.relay is not None:
+            self.relay(f"{visitor_id} {message_id}")
+
+    def relayed(self, data: str) -> None:
+        """Another process stored a message for a visitor: push it to their windows here."""
+        visitor_id, _, message_id = data.partition(" ")
+        if visitor_id in self._sockets and message_id.isdigit():
+            task = asyncio.ensure_future(self._push_stored(visitor_id, int(message_id)))
+            self._sends.add(task)
+            task.add_done_callback(self._sent)
+
+    async def _push_stored(self, visitor_id: str, message_id: int) -> None:
+        # Read back through the visitor's own history: only what this visitor may read.
+        found = await self._host.history(
+            self._identity(visitor_id), after_id=message_id - 1, limit=1
+        )
+        if found and found[0].id == message_id:
+            self._push(
+                visitor_id, WireMessage.of(found[0], self._host.author_name(found[0].author))
+            )
 
     def _push_delivery(self, delivery: Delivery) -> None:
         message = delivery.message
@@ -282,6 +309,8 @@ class WebchatChannel:
         except Exception:
             log.exception("could not store a web-chat message")
             raise _ApiError(503, "unavailable", "the message could not be stored; retry") from None
+        if not receipt.duplicate:
+            self._tell_others(visitor_id, receipt.message_id)
         if not receipt.duplicate and visitor_id in self._sockets:
             wire = WireMessage.build(
                 id=receipt.message_id,
