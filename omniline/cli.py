@@ -8,10 +8,10 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from aiohttp import web
@@ -22,6 +22,9 @@ from omniline.engine.stats import NO_OPERATOR, Durations, Figures, Statistics
 from omniline.errors import OmnilineError
 from omniline.plugins import installed, load
 from omniline.store import parse_url
+from omniline.store.sql_store import SqlStore
+
+T = TypeVar("T")
 
 cli = typer.Typer(
     name="omniline",
@@ -57,6 +60,25 @@ def _load(path: Path) -> Config:
     except OmnilineError as exc:
         raise _fail(str(exc)) from None
     return config
+
+
+def _with_store(cfg: Config, work: Callable[[SqlStore], Awaitable[T]]) -> T:
+    """Run ``work`` on the config's database (at this omniline's schema), then close it."""
+    from omniline.engine.clock import SystemClock
+    from omniline.store import open_store
+
+    async def run() -> T:
+        store = await open_store(cfg.storage.url, SystemClock())
+        try:
+            assert isinstance(store, SqlStore)
+            return await work(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except OmnilineError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _logging(level: str) -> None:
@@ -220,28 +242,15 @@ def accounts_token(
     """Create an API token for an account (printed once; revoke it through the API)."""
     from omniline.desk.accounts import Accounts
     from omniline.engine.clock import SystemClock
-    from omniline.store import open_store
-    from omniline.store.sql_store import SqlStore
 
-    cfg = _load(config)
+    async def create(store: SqlStore) -> str:
+        found = Accounts(store.executor, SystemClock(), session_lifetime=0)
+        if await found.get(account) is None:
+            raise _fail(f"no account {account!r} (accounts are written at the first start)")
+        secret, _ = await found.create_token(account, name)
+        return secret
 
-    async def create() -> str:
-        store = await open_store(cfg.storage.url, SystemClock())
-        try:
-            assert isinstance(store, SqlStore)
-            found = Accounts(store.executor, SystemClock(), session_lifetime=0)
-            if await found.get(account) is None:
-                raise _fail(f"no account {account!r} (accounts are written at the first start)")
-            secret, _ = await found.create_token(account, name)
-            return secret
-        finally:
-            await store.close()
-
-    try:
-        secret = asyncio.run(create())
-    except OmnilineError as exc:
-        raise _fail(str(exc)) from None
-    typer.echo(secret)
+    typer.echo(_with_store(_load(config), create))
 
 
 @lines_cli.command("reset")
@@ -253,25 +262,15 @@ def lines_reset(
     config file's settings again, in running processes too within seconds."""
     from omniline.engine.clock import SystemClock
     from omniline.line_changes import LineChanges
-    from omniline.store import open_store
-    from omniline.store.sql_store import SqlStore
 
     cfg = _load(config)
     if line not in {lc.id for lc in cfg.lines}:
         raise _fail(f"{config}: no line {line!r}")
 
-    async def reset() -> dict[str, object]:
-        store = await open_store(cfg.storage.url, SystemClock())
-        try:
-            assert isinstance(store, SqlStore)
-            return await LineChanges(store.executor, {}, SystemClock()).reset(line)
-        finally:
-            await store.close()
+    async def reset(store: SqlStore) -> dict[str, object]:
+        return await LineChanges(store.executor, {}, SystemClock()).reset(line)
 
-    try:
-        dropped = asyncio.run(reset())
-    except OmnilineError as exc:
-        raise _fail(str(exc)) from None
+    dropped = _with_store(cfg, reset)
     if dropped:
         typer.echo(f"line {line}: dropped the run-time changes of {', '.join(sorted(dropped))}")
     else:

@@ -9,6 +9,19 @@ from pathlib import Path
 
 import pytest
 
+from omniline import MessageContext, Router
+
+
+def echo_bot() -> Router:
+    """A bot that answers every message with ``echo: <its text>``."""
+    bot = Router()
+
+    @bot.message()
+    async def echo(ctx: MessageContext) -> None:
+        ctx.reply(f"echo: {ctx.text}")
+
+    return bot
+
 
 class Site:
     """A folder on ``sys.path`` where tests install plugin distributions: a module and its

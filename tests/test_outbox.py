@@ -6,16 +6,7 @@ from omniline import Capabilities, DeliveryError, MessageContext, Router
 from omniline.engine.ports import SendAction
 from omniline.model import OutboundMessage
 from omniline.testing import Kit
-
-
-def echo_bot() -> Router:
-    bot = Router()
-
-    @bot.message()
-    async def echo(ctx: MessageContext) -> None:
-        ctx.reply(f"echo: {ctx.text}")
-
-    return bot
+from tests.conftest import echo_bot
 
 
 async def outbox_row(kit: Kit) -> int:

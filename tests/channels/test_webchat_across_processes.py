@@ -9,24 +9,14 @@ from typing import Any
 
 import aiohttp
 
-from omniline import MessageContext, Router
 from omniline.app import Omniline
 from omniline.channels.webchat.channel import WebchatChannel
 from omniline.config.models import Config
 from omniline.model import ChannelRef
 from omniline.testing import TemporaryPostgres
+from tests.conftest import echo_bot
 
 SITE = "/channels/webchat/site"
-
-
-def echo() -> Router:
-    bot = Router()
-
-    @bot.message()
-    async def answer(ctx: MessageContext) -> None:
-        ctx.reply(f"echo: {ctx.text}")
-
-    return bot
 
 
 def application(url: str) -> Omniline:
@@ -50,7 +40,7 @@ def application(url: str) -> Omniline:
             ],
         }
     )
-    return Omniline(config, bots={"support": echo()}, migrate=True, recovery_grace=3600)
+    return Omniline(config, bots={"support": echo_bot()}, migrate=True, recovery_grace=3600)
 
 
 async def test_a_visitor_connected_to_one_process_sees_what_the_other_stores(

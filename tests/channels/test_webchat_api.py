@@ -12,20 +12,11 @@ import pytest_asyncio
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 
-from omniline import Config, MessageContext, Omniline, Router
+from omniline import Config, Omniline
 from omniline.model import Identity
+from tests.conftest import echo_bot
 
 BASE = "/channels/webchat/site"
-
-
-def echo_bot() -> Router:
-    bot = Router()
-
-    @bot.message()
-    async def echo(ctx: MessageContext) -> None:
-        ctx.reply(f"echo: {ctx.text}")
-
-    return bot
 
 
 @pytest_asyncio.fixture

@@ -15,7 +15,7 @@ from omniline.cli import cli
 from omniline.model import InboundEvent
 from omniline.pipeline import MiddlewareHost, MiddlewarePlugin, Next
 from omniline.testing import Kit
-from tests.conftest import Site
+from tests.conftest import Site, echo_bot
 
 BLOCKLIST = """
     from pydantic import BaseModel, Field
@@ -36,16 +36,6 @@ BLOCKLIST = """
         name="blocklist", config_model=Settings, factory=make, before="bot"
     )
 """
-
-
-def echo_bot() -> Router:
-    bot = Router()
-
-    @bot.message()
-    async def echo(ctx: MessageContext) -> None:
-        ctx.reply(f"echo: {ctx.text}")
-
-    return bot
 
 
 @pytest.fixture
