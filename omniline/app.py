@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -79,32 +79,43 @@ def import_bot(path: str, where: str) -> Router:
     return obj
 
 
+@contextlib.contextmanager
+def plugin_errors(loc: list[str | int], source: str = "config", named: str = "") -> Iterator[None]:
+    """A plugin that fails to load or rejects its settings, as a ``ConfigError`` naming the
+    config's key path ``loc`` (the settings under ``loc.settings``); ``named`` goes before it."""
+    try:
+        yield
+    except OmnilineError as exc:
+        raise ConfigError(f"{named}{key_path(loc)}: {exc}") from exc
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(source, exc, [*loc, "settings"])) from None
+
+
 def check_plugins(config: Config, source: str = "config") -> int:
     """Load every plugin the config names and check its settings with the plugin's own model,
     without starting anything. Returns how many plugins were checked. Errors name ``source`` (the
     file) and the key path."""
-    named: list[tuple[Callable[[str], Any], str, dict[str, Any], list[str | int]]] = []
-    for li, lc in enumerate(config.lines):
-        for ci, cc in enumerate(lc.channels):
-            named.append((channel_plugin, cc.type, cc.settings, ["lines", li, "channels", ci]))
-    if config.crm.type not in ("embedded", "none"):
-        named.append((crm_plugin, config.crm.type, config.crm.settings, ["crm"]))
-    for i, dc in enumerate(config.desks):
-        named.append((desk_plugin, dc.type, dc.settings, ["desks", i]))
-    for i, mc in enumerate(config.middlewares):
-        named.append((middleware_plugin, mc.type, mc.settings, ["middlewares", i]))
-    for find, name, settings, where in named:
-        try:
+    checked = 0
+
+    def check(find: Callable[[str], Any], name: str, settings: Any, loc: list[str | int]) -> Any:
+        nonlocal checked
+        with plugin_errors(loc, source, named=f"{source}: "):
             plugin = find(name)
             plugin.config_model.model_validate(settings)
-        except OmnilineError as exc:
-            raise ConfigError(f"{source}: {key_path(where)}: {exc}") from exc
-        except ValidationError as exc:
-            raise ConfigError(format_validation_error(source, exc, [*where, "settings"])) from None
-        if where[0] == "middlewares":
-            mc = config.middlewares[int(where[1])]
-            middleware_place(mc, plugin, f"{source}: {key_path(where)}")
-    return len(named)
+        checked += 1
+        return plugin
+
+    for li, lc in enumerate(config.lines):
+        for ci, cc in enumerate(lc.channels):
+            check(channel_plugin, cc.type, cc.settings, ["lines", li, "channels", ci])
+    if config.crm.type not in ("embedded", "none"):
+        check(crm_plugin, config.crm.type, config.crm.settings, ["crm"])
+    for i, dc in enumerate(config.desks):
+        check(desk_plugin, dc.type, dc.settings, ["desks", i])
+    for i, mc in enumerate(config.middlewares):
+        plugin = check(middleware_plugin, mc.type, mc.settings, ["middlewares", i])
+        middleware_place(mc, plugin, f"{source}: {key_path(['middlewares', i])}")
+    return checked
 
 
 def middleware_place(
@@ -409,15 +420,9 @@ class Omniline:
                 raise ConfigError("crm: the embedded CRM needs omniline's SQL store")
             crm = EmbeddedCrm(store.executor, self.clock)
         else:
-            try:
+            with plugin_errors(["crm"]):
                 plugin = self._crm_overrides.get(cc.type) or crm_plugin(cc.type)
                 crm = plugin.create(cc.settings, _CrmHost(self.clock))
-            except OmnilineError as exc:
-                raise ConfigError(f"crm: {exc}") from exc
-            except ValidationError as exc:
-                raise ConfigError(
-                    format_validation_error("config", exc, ["crm", "settings"])
-                ) from None
         self.crm = CrmService(crm, self.store, self.lines, self.clock)
         self.dialogs.crm = True
         for line in self.lines.values():
@@ -505,14 +510,8 @@ class Omniline:
                 news=news,
                 name=name,
             )
-            try:
+            with plugin_errors(["desks", i]):
                 self.desks[name] = self.desk_plugin(dc.type).create(dc.settings, host)
-            except OmnilineError as exc:
-                raise ConfigError(f"{where}: {exc}") from exc
-            except ValidationError as exc:
-                raise ConfigError(
-                    format_validation_error("config", exc, ["desks", i, "settings"])
-                ) from None
 
     def _build_channels(self) -> None:
         from omniline.channels.webhook import WebhookChannel, mount
@@ -521,18 +520,8 @@ class Omniline:
             for ci, cc in enumerate(lc.channels):
                 ref = ChannelRef(type=cc.type, account=cc.account)
                 host = _Host(self, ref)
-                where = key_path(["lines", li, "channels", ci])
-                try:
-                    plugin = self.channel_plugin(cc.type)
-                    channel = plugin.create(ref, cc.settings, host)
-                except OmnilineError as exc:
-                    raise ConfigError(f"{where}: {exc}") from exc
-                except ValidationError as exc:
-                    raise ConfigError(
-                        format_validation_error(
-                            "config", exc, ["lines", li, "channels", ci, "settings"]
-                        )
-                    ) from None
+                with plugin_errors(["lines", li, "channels", ci]):
+                    channel = self.channel_plugin(cc.type).create(ref, cc.settings, host)
                 self.channels[ref] = channel
                 self._line_of[ref] = lc.id
                 if isinstance(channel, WebhookChannel):
@@ -559,15 +548,9 @@ class Omniline:
                 lines=self.lines,
                 state=PluginState(self.store, f"middleware:{name}"),
             )
-            try:
+            with plugin_errors(["middlewares", i]):
                 plugin = self.middleware_plugin(mc.type)
                 middleware = plugin.create(mc.settings, host)
-            except OmnilineError as exc:
-                raise ConfigError(f"{where}: {exc}") from exc
-            except ValidationError as exc:
-                raise ConfigError(
-                    format_validation_error("config", exc, ["middlewares", i, "settings"])
-                ) from None
             before, after = middleware_place(mc, plugin, where)
             placed.append((middleware, name, before, after))
         for middleware, name, before, after in placed:
