@@ -176,7 +176,7 @@ class _Queries:
             .returning(t.id)
         )
         self.token = c(
-            sa.select(t.id, t.last_used_at, *columns)
+            sa.select(t.id.label("token_id"), t.last_used_at, *columns)
             .select_from(api_tokens.join(accounts, a.id == t.account_id))
             .where(t.token_hash == P("token_hash"), t.revoked_at.is_(None))
         )

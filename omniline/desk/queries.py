@@ -220,7 +220,7 @@ def _cq(tx: Tx) -> _ClientQueries:
 
 def _identities(tx: Tx, client_id: int) -> list[Identity]:
     rows = tx.rows(_cq(tx).identities, {"client_id": client_id})
-    return [units.identity_from(row, 0) for row in rows]
+    return [units.identity_from(row) for row in rows]
 
 
 def _save_file(

@@ -16,12 +16,12 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
-from omniline.store.statements import Query, Statements, statements_for
+from omniline.store.statements import Query, Row, Statements, statements_for
 
 T = TypeVar("T")
 log = logging.getLogger("omniline.store")
 
-Row = Sequence[Any]
+RawRow = Sequence[Any]
 
 
 class Cursor(Protocol):
@@ -33,7 +33,7 @@ class Cursor(Protocol):
 
     def execute(self, sql: str, args: Sequence[Any]) -> Any: ...
 
-    def fetchall(self) -> Sequence[Row]: ...
+    def fetchall(self) -> Sequence[RawRow]: ...
 
 
 class Tx:
@@ -48,7 +48,10 @@ class Tx:
     def rows(self, query: Query, params: Mapping[str, Any]) -> list[Row]:
         cur = self._cursor
         cur.execute(query.sql, query.args(params))
-        return list(cur.fetchall()) if cur.description is not None else []
+        if cur.description is None:
+            return []
+        make = query.row
+        return [make(raw) for raw in cur.fetchall()]
 
     def first(self, query: Query, params: Mapping[str, Any]) -> Row | None:
         found = self.rows(query, params)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from omniline.engine.ports import UNSET, Unset
 from omniline.errors import OmnilineError
 from omniline.model import Operator, Presence, Shift
-from omniline.store.executor import Row, Tx
+from omniline.store.executor import Tx
+from omniline.store.statements import Row
 
 
 def _operator(row: Row) -> Operator:

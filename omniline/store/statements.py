@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from operator import itemgetter
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, SupportsIndex, TypeVar, overload
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -33,15 +33,59 @@ from omniline.store.schema import (
 )
 
 
+class Row(tuple[Any, ...]):
+    """One result row, read by its column's name: ``row["status"]``.
+
+    Each :class:`Query` makes its own subclass once, with the index of every name; a row costs a
+    tuple, and reading a column one dictionary look-up.
+    """
+
+    __slots__ = ()
+    columns: ClassVar[Mapping[str, int]] = {}
+
+    @overload
+    def __getitem__(self, key: str) -> Any: ...
+
+    @overload
+    def __getitem__(self, key: SupportsIndex) -> Any: ...
+
+    @overload
+    def __getitem__(self, key: slice) -> tuple[Any, ...]: ...
+
+    def __getitem__(self, key: str | SupportsIndex | slice) -> Any:
+        if isinstance(key, str):
+            try:
+                key = self.columns[key]
+            except KeyError:
+                raise KeyError(
+                    f"no column {key!r} in this row (it has {', '.join(self.columns) or 'none'})"
+                ) from None
+        return tuple.__getitem__(self, key)
+
+
+def row_type(columns: tuple[str, ...]) -> type[Row]:
+    """The row class of a statement whose result has ``columns``, in this order."""
+    return type("Row", (Row,), {"__slots__": (), "columns": {n: i for i, n in enumerate(columns)}})
+
+
 class Query:
-    """A statement compiled for one dialect: positional SQL plus the order of its parameters."""
+    """A statement compiled for one dialect: positional SQL, the order of its parameters and the
+    names of its result columns."""
 
-    __slots__ = ("_pick", "defaults", "names", "sql")
+    __slots__ = ("_pick", "columns", "defaults", "names", "row", "sql")
 
-    def __init__(self, sql: str, names: tuple[str, ...], defaults: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        sql: str,
+        names: tuple[str, ...],
+        defaults: Mapping[str, Any],
+        columns: tuple[str, ...] = (),
+    ) -> None:
         self.sql = sql
         self.names = names
         self.defaults = dict(defaults)
+        self.columns = columns
+        self.row = row_type(columns)
         pick = itemgetter(*names) if names else None
         self._pick: Callable[[Mapping[str, Any]], Any] | None = pick
 
@@ -53,13 +97,35 @@ class Query:
         return values if len(self.names) > 1 else (values,)
 
 
+def result_columns(stmt: sa.ClauseElement) -> tuple[str, ...]:
+    """The names a statement's rows are read by: its selected (or returned) columns' keys.
+
+    Two columns of one name would be told apart only by a made-up suffix, so that is refused:
+    label one of them (``identities.c.id.label("identity_id")``).
+    """
+    found = getattr(stmt, "selected_columns", None)
+    if found is None:
+        found = getattr(stmt, "exported_columns", None)
+    if found is None:
+        return ()
+    keys: list[str] = []
+    for key, column in found.items():
+        own = getattr(column, "key", None) or getattr(column, "name", None)
+        if own is not None and own != key:
+            raise ValueError(
+                f"two result columns are named {own!r}: label one of them in the statement"
+            )
+        keys.append(key)
+    return tuple(keys)
+
+
 def compile_for(stmt: sa.ClauseElement, dialect: Dialect) -> Query:
     compiled = stmt.compile(dialect=dialect)
     assert isinstance(compiled, SQLCompiler)
     names = tuple(compiled.positiontup or ())
     # Values written into the statement (constants); the others must come with each execution.
     constants = {n: compiled.binds[n].value for n in names if not compiled.binds[n].required}
-    return Query(compiled.string, names, constants)
+    return Query(compiled.string, names, constants, result_columns(stmt))
 
 
 P = sa.bindparam
@@ -98,7 +164,7 @@ DIALOG_COLUMNS = (
     dialogs.c.route,
     dialogs.c.tried,
     dialogs.c.awaiting_rating,
-    identities.c.id,
+    identities.c.id.label("identity_id"),
     identities.c.channel_type,
     identities.c.account,
     identities.c.external_id,
@@ -257,10 +323,10 @@ class Statements:
         )
         self.identity_with_open_dialog = c(
             sa.select(
-                identities.c.id,
-                identities.c.client_id,
-                identities.c.display_name,
-                identities.c.profile,
+                identities.c.id.label("known_id"),
+                identities.c.client_id.label("known_client_id"),
+                identities.c.display_name.label("known_display_name"),
+                identities.c.profile.label("known_profile"),
                 *DIALOG_COLUMNS,
             )
             .select_from(identities.outerjoin(dialogs, open_on_line))

@@ -54,7 +54,8 @@ from omniline.model import (
 )
 from omniline.model._base import Frozen
 from omniline.store import routing, tracker
-from omniline.store.executor import Row, Tx
+from omniline.store.executor import Tx
+from omniline.store.statements import Row
 
 T = TypeVar("T")
 
@@ -92,56 +93,52 @@ def dt(value: float) -> datetime:
 # --- rows to models -------------------------------------------------------------------------------
 
 
-def identity_from(row: Row, offset: int) -> Identity:
+def identity_from(row: Row) -> Identity:
     return Identity(
-        channel=ChannelRef(type=row[offset], account=row[offset + 1]),
-        external_id=row[offset + 2],
-        display_name=row[offset + 3],
-        profile=json.loads(row[offset + 4]),
+        channel=ChannelRef(type=row["channel_type"], account=row["account"]),
+        external_id=row["external_id"],
+        display_name=row["display_name"],
+        profile=json.loads(row["profile"]),
     )
 
 
-IDENTITY_AT = 14
-"""Where the identity's id is in a dialog row; its other columns follow."""
-
-
 def dialog_from(row: Row) -> Dialog:
-    choices = _Choices.model_validate_json(row[9]).buttons if row[9] else ()
+    choices = _Choices.model_validate_json(row["choices"]).buttons if row["choices"] else ()
     return Dialog(
-        id=row[0],
-        line_id=row[1],
-        client_id=row[2],
-        status=DialogStatus(row[3]),
-        operator_id=row[4],
-        pinned=bool(row[5]),
-        opened_at=dt(row[6]),
-        closed_at=dt(row[7]) if row[7] is not None else None,
-        rating=row[8],
+        id=row["id"],
+        line_id=row["line_id"],
+        client_id=row["client_id"],
+        status=DialogStatus(row["status"]),
+        operator_id=row["operator_id"],
+        pinned=bool(row["pinned"]),
+        opened_at=dt(row["opened_at"]),
+        closed_at=dt(row["closed_at"]) if row["closed_at"] is not None else None,
+        rating=row["rating"],
         pending_buttons=choices,
-        hops=row[10],
-        route=Route(row[11]) if row[11] else None,
-        tried=tuple(json.loads(row[12])) if row[12] else (),
-        awaiting_rating=bool(row[13]),
-        identity=identity_from(row, IDENTITY_AT + 1),
+        hops=row["hops"],
+        route=Route(row["route"]) if row["route"] else None,
+        tried=tuple(json.loads(row["tried"])) if row["tried"] else (),
+        awaiting_rating=bool(row["awaiting_rating"]),
+        identity=identity_from(row),
     )
 
 
 def message_from(row: Row) -> StoredMessage:
-    content = MessageContent.model_validate_json(row[7])
+    content = MessageContent.model_validate_json(row["content"])
     return StoredMessage(
-        id=row[0],
-        dialog_id=row[1],
-        client_id=row[2],
-        direction=Direction(row[3]),
-        visibility=Visibility(row[4]),
-        author=row[5],
-        text=row[6],
+        id=row["id"],
+        dialog_id=row["dialog_id"],
+        client_id=row["client_id"],
+        direction=Direction(row["direction"]),
+        visibility=Visibility(row["visibility"]),
+        author=row["author"],
+        text=row["text"],
         attachments=content.attachments,
         buttons=content.buttons,
         contact=content.contact,
         location=content.location,
         button_payload=content.button_payload,
-        created_at=dt(row[8]),
+        created_at=dt(row["created_at"]),
     )
 
 
@@ -241,7 +238,7 @@ def ingest(
         q.identity_with_open_dialog, {**_identity_key(event.identity), "line_id": line_id}
     )
     identity_id, client_id, changed = _identity_ids(tx, event.identity, at, known_row)
-    dialog_row = known_row[4:] if known_row is not None and known_row[4] is not None else None
+    dialog_row = known_row if known_row is not None and known_row["id"] is not None else None
     if dialog_row is not None and changed:  # read it again with the identity as it is now
         dialog_row = tx.first(q.dialog_open_of, {"identity_id": identity_id, "line_id": line_id})
     opened = reopened = False
@@ -372,8 +369,13 @@ def apply(
         row = tx.first(q.dialog_by_id, {"dialog_id": dialog_id})
         if row is None:
             raise DialogError(f"dialog {dialog_id} does not exist")
-        status, client_id, identity_id, choices = row[3], row[2], row[IDENTITY_AT], row[9]
-        recipient = identity_from(row, IDENTITY_AT + 1)
+        status, client_id, identity_id, choices = (
+            row["status"],
+            row["client_id"],
+            row["identity_id"],
+            row["choices"],
+        )
+        recipient = identity_from(row)
     if guard is not None and status != guard.value:
         raise DialogConflict(f"dialog {dialog_id} is {status} now, not {guard.value}")
     deliveries: list[Delivery] = []
@@ -523,7 +525,7 @@ def claim_outbox(tx: Tx, *, now: datetime, lease: float, limit: int) -> list[Del
         if recipient is None:
             found = tx.first(tx.q.identity_one, {"identity_id": identity_id})
             assert found is not None
-            recipient = recipients[identity_id] = identity_from(found, 1)
+            recipient = recipients[identity_id] = identity_from(found)
         deliveries.append(
             Delivery(
                 outbox_id=row[0],
@@ -582,7 +584,7 @@ def dialog(tx: Tx, dialog_id: int) -> Dialog | None:
 
 def open_dialog_of(tx: Tx, identity: Identity, line_id: str) -> Dialog | None:
     row = tx.first(tx.q.identity_with_open_dialog, {**_identity_key(identity), "line_id": line_id})
-    return dialog_from(row[4:]) if row is not None and row[4] is not None else None
+    return dialog_from(row) if row is not None and row["id"] is not None else None
 
 
 def dialog_events(tx: Tx, dialog_id: int) -> list[DialogEvent]:
