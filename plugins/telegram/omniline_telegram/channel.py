@@ -31,10 +31,9 @@ from aiogram.types import (
 from aiohttp import web
 from pydantic import ValidationError
 
-from omniline.channels.webhook import secrets_match
-from omniline.engine.ports import Capabilities, ChannelHost, Delivery, InboundSink
 from omniline.errors import DeliveryError
 from omniline.model import Attachment, AttachmentKind, ChannelRef, OutboundMessage
+from omniline.plugins import Capabilities, ChannelHost, Delivery, InboundSink, secrets_match
 from omniline_telegram.inbound import event_from_update
 from omniline_telegram.settings import TelegramSettings
 

@@ -45,8 +45,6 @@ from aiogram.types import (
 )
 from aiogram.utils.formatting import Text
 
-from omniline.desks import DeskHost, DeskPlugin
-from omniline.engine.ports import FeedCursor, FeedEvent, FeedPage
 from omniline.errors import DialogError, OmnilineError
 from omniline.model import (
     Accepted,
@@ -62,6 +60,7 @@ from omniline.model import (
     Visibility,
     Withdrawn,
 )
+from omniline.plugins import Desk, DeskHost, FeedCursor, FeedEvent, FeedPage, Plugin, PluginKind
 from omniline_telegram.desk_commands import HELP, Command, UsageError, Verb, parse_command
 from omniline_telegram.desk_settings import TelegramDeskSettings
 from omniline_telegram.desk_texts import (
@@ -795,7 +794,8 @@ def describe(item: FeedItem) -> str:
     return f"message {item.id} of dialog {item.dialog_id}"
 
 
-plugin: DeskPlugin[TelegramDeskSettings] = DeskPlugin(
+plugin: Plugin[TelegramDeskSettings, Desk] = Plugin(
+    kind=PluginKind.DESK,
     name="telegram",
     config_model=TelegramDeskSettings,
     factory=TelegramDesk,
