@@ -17,13 +17,13 @@ from pydantic import ValidationError
 from omniline.channels.webchat.channel import WebchatChannel
 from omniline.config.loader import format_validation_error, key_path
 from omniline.config.models import Config, MiddlewareConfig
-from omniline.crm import CRM, CrmPlugin
+from omniline.crm import CRM
 from omniline.crm.embedded import EmbeddedCrm
 from omniline.crm.jobs import CRM_TIMER, sync_job
 from omniline.crm.service import CrmService
 from omniline.desk import WebConsole
 from omniline.desk.push import Broadcast
-from omniline.desks import DeskHost, DeskPlugin, PluginState
+from omniline.desks import DeskHost, PluginState
 from omniline.dialogs import Dialogs
 from omniline.engine.clock import SystemClock
 from omniline.engine.distribution import AUTO_CLOSE_TIMER, OFFER_TIMER, ROUTE_TIMER
@@ -46,13 +46,13 @@ from omniline.model import ChannelRef, Identity, InboundEvent, StoredMessage
 from omniline.operators import Operators
 from omniline.outbox import Outbox
 from omniline.pipeline.builtins import BUILTINS
-from omniline.pipeline.middleware import MiddlewareChain
-from omniline.pipeline.plugin import MiddlewareHost, MiddlewarePlugin
+from omniline.pipeline.middleware import Middleware, MiddlewareChain
+from omniline.pipeline.plugin import MiddlewareHost
 from omniline.pipeline.router import Router
 from omniline.pipeline.runner import Pipeline
 from omniline.pipeline.serializer import KeyedSerializer
 from omniline.plugins import (
-    ChannelPlugin,
+    Plugin,
     channel_plugin,
     crm_plugin,
     desk_plugin,
@@ -119,7 +119,7 @@ def check_plugins(config: Config, source: str = "config") -> int:
 
 
 def middleware_place(
-    mc: MiddlewareConfig, plugin: MiddlewarePlugin[Any], where: str
+    mc: MiddlewareConfig, plugin: Plugin[Any, Middleware], where: str
 ) -> tuple[str | None, str | None]:
     """(before, after) for a configured middleware: the config's place, else the plugin's."""
     if mc.before is not None or mc.after is not None:
@@ -195,10 +195,10 @@ class Omniline:
         *,
         clock: Clock | None = None,
         bots: Mapping[str, Router] | None = None,
-        channel_plugins: Mapping[str, ChannelPlugin[Any]] | None = None,
-        desk_plugins: Mapping[str, DeskPlugin[Any]] | None = None,
-        crm_plugins: Mapping[str, CrmPlugin[Any]] | None = None,
-        middleware_plugins: Mapping[str, MiddlewarePlugin[Any]] | None = None,
+        channel_plugins: Mapping[str, Plugin[Any, Channel]] | None = None,
+        desk_plugins: Mapping[str, Plugin[Any, Desk]] | None = None,
+        crm_plugins: Mapping[str, Plugin[Any, CRM]] | None = None,
+        middleware_plugins: Mapping[str, Plugin[Any, Middleware]] | None = None,
         migrate: bool = False,
         serve_http: bool = True,
         recovery_grace: float | None = None,
@@ -267,14 +267,14 @@ class Omniline:
             raise OmnilineError("the application is not started")
         return self._store
 
-    def channel_plugin(self, channel_type: str) -> ChannelPlugin[Any]:
+    def channel_plugin(self, channel_type: str) -> Plugin[Any, Channel]:
         return self._plugin_overrides.get(channel_type) or channel_plugin(channel_type)
 
-    def desk_plugin(self, desk_type: str) -> DeskPlugin[Any]:
+    def desk_plugin(self, desk_type: str) -> Plugin[Any, Desk]:
         found = self._desk_overrides.get(desk_type)
         return found if found is not None else desk_plugin(desk_type)
 
-    def middleware_plugin(self, middleware_type: str) -> MiddlewarePlugin[Any]:
+    def middleware_plugin(self, middleware_type: str) -> Plugin[Any, Middleware]:
         found = self._middleware_overrides.get(middleware_type)
         return found if found is not None else middleware_plugin(middleware_type)
 
@@ -521,7 +521,7 @@ class Omniline:
                 ref = ChannelRef(type=cc.type, account=cc.account)
                 host = _Host(self, ref)
                 with plugin_errors(["lines", li, "channels", ci]):
-                    channel = self.channel_plugin(cc.type).create(ref, cc.settings, host)
+                    channel = self.channel_plugin(cc.type).create(cc.settings, host, ref=ref)
                 self.channels[ref] = channel
                 self._line_of[ref] = lc.id
                 if isinstance(channel, WebhookChannel):

@@ -1,9 +1,10 @@
 """Desks from plugins: where operators work (a Telegram group, a helpdesk, ...).
 
-A desk plugin's entry point (group ``omniline.desks``) names a :class:`DeskPlugin`. Its desk gets a
-:class:`DeskHost`: the feed of everything that happens (dialog events and messages, whispers
-included, in order, from a cursor it keeps), the operators' actions (``dialogs``, ``operators``)
-which follow the same rules as every other desk, and a small durable key-value state.
+A desk plugin's entry point (group ``omniline.desks``) names a :class:`~omniline.plugins.Plugin` of
+kind ``desk``. Its desk gets a :class:`DeskHost`: the feed of everything that happens (dialog
+events and messages, whispers included, in order, from a cursor it keeps), the operators' actions
+(``dialogs``, ``operators``) which follow the same rules as every other desk, and a small durable
+key-value state.
 
 The feed is read from the database, so a desk sees what every worker process did. In this process
 ``wait_for_news`` wakes as soon as something happens; what other processes do is seen within the
@@ -13,22 +14,16 @@ The feed is read from the database, so a desk sees what every worker process did
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
-
-from pydantic import BaseModel
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from omniline.engine.clock import first_of
-from omniline.engine.ports import Clock, Desk, FeedCursor, FeedPage, Store
-from omniline.plugins import API_VERSION
+from omniline.engine.ports import Clock, FeedCursor, FeedPage, Store
 
 if TYPE_CHECKING:
     from omniline.dialogs import Dialogs
     from omniline.line import Line
     from omniline.operators import Operators
-
-C = TypeVar("C", bound=BaseModel)
 
 
 class PluginState:
@@ -97,18 +92,4 @@ def author_name(author: str, operator_names: Mapping[str, str]) -> str:
     return {"client": "Client", "bot": "Bot", "system": "Auto-reply"}.get(kind, author)
 
 
-@dataclass(frozen=True)
-class DeskPlugin(Generic[C]):
-    """What a desk plugin's entry point (group ``omniline.desks``) points at."""
-
-    name: str
-    config_model: type[C]
-    factory: Callable[[C, DeskHost], Desk]
-    api_version: int = API_VERSION
-    description: str = ""
-
-    def create(self, settings: dict[str, Any], host: DeskHost) -> Desk:
-        return self.factory(self.config_model.model_validate(settings), host)
-
-
-__all__ = ["DeskHost", "DeskPlugin", "PluginState", "author_name"]
+__all__ = ["DeskHost", "PluginState", "author_name"]

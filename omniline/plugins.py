@@ -1,44 +1,47 @@
-"""Plugins, found only through entry points: one group per kind.
+"""Everything a plugin author needs, and how omniline finds plugins: entry points, one group per kind.
 
-A plugin's entry point names a :class:`ChannelPlugin` (or another ``*Plugin``) object. It declares
-its pydantic config model and the omniline plugin API version it was built for; omniline refuses a
-plugin built for another version with an error naming the distribution.
+A plugin's entry point names a :class:`Plugin` of its group's kind (:class:`PluginKind`). It
+declares its pydantic config model and the omniline plugin API version it was built for; omniline
+refuses a plugin built for another version with an error naming the distribution.
+
+Plugins import omniline only through its public modules: this one, ``omniline``,
+``omniline.model``, ``omniline.errors`` and ``omniline.testing`` (with
+``omniline.testing.conformance``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from omniline.engine.ports import Channel, ChannelHost
+from omniline.channels.webhook import WebhookChannel, mount, secrets_match, signature_matches
+from omniline.config.loader import format_validation_error
+from omniline.crm import CRM, CrmError, CrmHost, CrmRecord, LeadDraft, RecordKind
+from omniline.desks import DeskHost, PluginState
+from omniline.engine.plugin import API_VERSION, ChannelPlugin, Plugin, PluginKind
+from omniline.engine.ports import (
+    Capabilities,
+    Channel,
+    ChannelHost,
+    Clock,
+    Delivery,
+    Desk,
+    FeedCursor,
+    FeedEvent,
+    FeedPage,
+    InboundSink,
+    Receipt,
+)
 from omniline.errors import PluginError
 from omniline.model import ChannelRef
+from omniline.pipeline.middleware import Middleware, Next
+from omniline.pipeline.plugin import MiddlewareHost, MiddlewarePlugin, checked_place
+from omniline.ratelimit import Throttle
 
-API_VERSION = 1
-"""The plugin API version this omniline offers."""
-
-GROUPS = ("omniline.channels", "omniline.crm", "omniline.desks", "omniline.middlewares")
-
-C = TypeVar("C", bound=BaseModel)
-
-
-@dataclass(frozen=True)
-class ChannelPlugin(Generic[C]):
-    """What a channel plugin's entry point (group ``omniline.channels``) points at."""
-
-    name: str
-    config_model: type[C]
-    factory: Callable[[ChannelRef, C, ChannelHost], Channel]
-    api_version: int = API_VERSION
-    description: str = ""
-
-    def create(self, ref: ChannelRef, settings: dict[str, Any], host: ChannelHost) -> Channel:
-        config = self.config_model.model_validate(settings)
-        return self.factory(ref, config, host)
+GROUPS = tuple(kind.group for kind in PluginKind)
 
 
 @dataclass(frozen=True)
@@ -95,64 +98,94 @@ def load(item: Installed) -> Any:
     return obj
 
 
-def _plugin(group: str, kind: str, name: str, expected: type, builtin: str = "") -> Any:
-    """The installed plugin ``name`` of ``group``, checked to be an ``expected``."""
+def _plugin(kind: PluginKind, label: str, name: str, builtin: str = "") -> Plugin[Any, Any]:
+    """The installed plugin ``name`` of ``kind``'s group, checked to be a :class:`Plugin` of that
+    kind (``label`` names the kind in errors)."""
+    group = kind.group
     matches = [p for p in installed(group) if p.name == name]
     if not matches:
         known = ", ".join(sorted({p.name for p in installed(group)})) or "none"
         also = f"; built in: {builtin}" if builtin else ""
         raise PluginError(
-            f"no {kind} plugin {name!r} is installed (installed: {known}{also}); "
+            f"no {label} plugin {name!r} is installed (installed: {known}{also}); "
             f"install the distribution that provides it, e.g. omniline-{name}"
         )
     if len(matches) > 1:
         dists = ", ".join(m.distribution for m in matches)
-        raise PluginError(f"{kind} type {name!r} is provided twice: by {dists}")
+        raise PluginError(f"{label} type {name!r} is provided twice: by {dists}")
     plugin = load(matches[0])
-    if not isinstance(plugin, expected):
+    if not isinstance(plugin, Plugin) or plugin.kind is not kind:
         raise PluginError(
-            f"entry point {group}:{name} of {matches[0].distribution} is not a {expected.__name__}"
+            f"entry point {group}:{name} of {matches[0].distribution} is not a {kind.type_name} "
+            f"(an omniline.plugins.Plugin of kind {kind.value!r})"
         )
-    return plugin
-
-
-def channel_plugin(channel_type: str) -> ChannelPlugin[Any]:
-    """The installed channel plugin for ``channel_type``."""
-    found: ChannelPlugin[Any] = _plugin("omniline.channels", "channel", channel_type, ChannelPlugin)
+    found: Plugin[Any, Any] = plugin
     return found
 
 
-def crm_plugin(crm_type: str) -> Any:
-    """The installed CRM plugin for ``crm_type`` (a :class:`omniline.crm.CrmPlugin`)."""
-    from omniline.crm import CrmPlugin
-
-    return _plugin("omniline.crm", "CRM", crm_type, CrmPlugin, builtin="embedded")
+def channel_plugin(channel_type: str) -> Plugin[Any, Channel]:
+    """The installed channel plugin for ``channel_type``."""
+    return _plugin(PluginKind.CHANNEL, "channel", channel_type)
 
 
-def desk_plugin(desk_type: str) -> Any:
-    """The installed desk plugin for ``desk_type`` (a :class:`omniline.desks.DeskPlugin`)."""
-    from omniline.desks import DeskPlugin
-
-    return _plugin("omniline.desks", "desk", desk_type, DeskPlugin)
+def crm_plugin(crm_type: str) -> Plugin[Any, CRM]:
+    """The installed CRM plugin for ``crm_type``."""
+    return _plugin(PluginKind.CRM, "CRM", crm_type, builtin="embedded")
 
 
-def middleware_plugin(middleware_type: str) -> Any:
-    """The installed middleware plugin for ``middleware_type`` (a
-    :class:`omniline.pipeline.MiddlewarePlugin`)."""
-    from omniline.pipeline.plugin import MiddlewarePlugin
+def desk_plugin(desk_type: str) -> Plugin[Any, Desk]:
+    """The installed desk plugin for ``desk_type``."""
+    return _plugin(PluginKind.DESK, "desk", desk_type)
 
-    return _plugin("omniline.middlewares", "middleware", middleware_type, MiddlewarePlugin)
+
+def middleware_plugin(middleware_type: str) -> Plugin[Any, Middleware]:
+    """The installed middleware plugin for ``middleware_type``, its own place checked (a plugin
+    made without :func:`MiddlewarePlugin` was not checked when it was made)."""
+    return checked_place(_plugin(PluginKind.MIDDLEWARE, "middleware", middleware_type))
 
 
 __all__ = [
     "API_VERSION",
+    "CRM",
+    "Capabilities",
+    "Channel",
+    "ChannelHost",
     "ChannelPlugin",
+    "ChannelRef",
+    "Clock",
+    "CrmError",
+    "CrmHost",
+    "CrmRecord",
+    "Delivery",
+    "Desk",
+    "DeskHost",
+    "FeedCursor",
+    "FeedEvent",
+    "FeedPage",
+    "InboundSink",
     "Installed",
+    "LeadDraft",
+    "Middleware",
+    "MiddlewareHost",
+    "MiddlewarePlugin",
+    "Next",
+    "Plugin",
+    "PluginError",
+    "PluginKind",
+    "PluginState",
+    "Receipt",
+    "RecordKind",
+    "Throttle",
     "ValidationError",
+    "WebhookChannel",
     "channel_plugin",
     "crm_plugin",
     "desk_plugin",
+    "format_validation_error",
     "installed",
     "load",
     "middleware_plugin",
+    "mount",
+    "secrets_match",
+    "signature_matches",
 ]

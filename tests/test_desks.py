@@ -12,10 +12,11 @@ from pydantic import BaseModel
 
 from omniline.app import Omniline
 from omniline.config.models import Config
-from omniline.desks import DeskHost, DeskPlugin
+from omniline.desks import DeskHost
 from omniline.engine.ports import FeedCursor
 from omniline.errors import ConfigError
 from omniline.model import ChannelRef, Visibility
+from omniline.plugins import Desk, Plugin, PluginKind
 from omniline.testing.clock import VirtualClock
 from omniline.testing.fake_channel import FakeChannel, fake_channel_plugin
 
@@ -59,13 +60,15 @@ class Recorder:
             self.task.cancel()
 
 
-def recorder_plugin(made: list[Recorder]) -> DeskPlugin[RecorderSettings]:
+def recorder_plugin(made: list[Recorder]) -> Plugin[RecorderSettings, Desk]:
     def factory(settings: RecorderSettings, host: DeskHost) -> Recorder:
         desk = Recorder(settings, host)
         made.append(desk)
         return desk
 
-    return DeskPlugin(name="recorder", config_model=RecorderSettings, factory=factory)
+    return Plugin(
+        kind=PluginKind.DESK, name="recorder", config_model=RecorderSettings, factory=factory
+    )
 
 
 def app_with_desk(database: Path, clock: VirtualClock, made: list[Recorder]) -> Omniline:

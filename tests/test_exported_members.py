@@ -6,7 +6,14 @@ import importlib
 
 import pytest
 
-PUBLIC = ["omniline", "omniline.model", "omniline.pipeline", "omniline.testing", "omniline.store"]
+PUBLIC = [
+    "omniline",
+    "omniline.model",
+    "omniline.pipeline",
+    "omniline.plugins",
+    "omniline.testing",
+    "omniline.store",
+]
 
 
 @pytest.mark.parametrize("name", PUBLIC)
@@ -22,3 +29,39 @@ def test_the_top_level_names_the_main_things() -> None:
 
     for name in ("Omniline", "Router", "MessageContext", "Channel", "Store", "OmnilineError"):
         assert name in omniline.__all__
+
+
+def test_the_plugins_module_has_what_a_plugin_author_needs() -> None:
+    """Plugins import omniline's public modules only; this one carries the plugin side."""
+    import omniline.plugins
+
+    needed = {
+        "API_VERSION",
+        "CRM",
+        "Capabilities",
+        "Channel",
+        "ChannelHost",
+        "CrmError",
+        "CrmHost",
+        "CrmRecord",
+        "Delivery",
+        "Desk",
+        "DeskHost",
+        "FeedCursor",
+        "FeedEvent",
+        "FeedPage",
+        "InboundSink",
+        "LeadDraft",
+        "MiddlewareHost",
+        "Plugin",
+        "PluginKind",
+        "RecordKind",
+        "Throttle",
+        "format_validation_error",
+        "installed",
+        "load",
+        "mount",
+        "secrets_match",
+        "signature_matches",
+    }
+    assert needed <= set(omniline.plugins.__all__)

@@ -7,26 +7,22 @@ omniline asks a CRM few things, all by value, never holding a CRM object across 
 - ``create_lead``: a new lead, idempotent by ``origin_id`` (a retried create returns the first);
 - ``set_responsible``, ``attach_transcript``, ``add_contacts`` (append what the record lacks).
 
-A CRM plugin's entry point (group ``omniline.crm``) names a :class:`CrmPlugin`. Every CRM passes
-``omniline.testing.conformance.CrmConformance``. CRM calls never hold up a conversation: the
-engine runs them as durable jobs with retries.
+A CRM plugin's entry point (group ``omniline.crm``) names a :class:`~omniline.plugins.Plugin` of
+kind ``crm``. Every CRM passes ``omniline.testing.conformance.CrmConformance``. CRM calls never hold
+up a conversation: the engine runs them as durable jobs with retries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from enum import StrEnum
-from typing import Generic, Protocol, TypeVar, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from omniline.engine.ports import Clock
 from omniline.errors import OmnilineError
 from omniline.model._base import Frozen
-from omniline.plugins import API_VERSION
-
-C = TypeVar("C", bound=BaseModel)
 
 
 class CrmError(OmnilineError):
@@ -120,18 +116,4 @@ class CrmHost(Protocol):
     def clock(self) -> Clock: ...
 
 
-@dataclass(frozen=True)
-class CrmPlugin(Generic[C]):
-    """What a CRM plugin's entry point (group ``omniline.crm``) points at."""
-
-    name: str
-    config_model: type[C]
-    factory: Callable[[C, CrmHost], CRM]
-    api_version: int = API_VERSION
-    description: str = ""
-
-    def create(self, settings: dict[str, object], host: CrmHost) -> CRM:
-        return self.factory(self.config_model.model_validate(settings), host)
-
-
-__all__ = ["CRM", "CrmError", "CrmHost", "CrmPlugin", "CrmRecord", "LeadDraft", "RecordKind"]
+__all__ = ["CRM", "CrmError", "CrmHost", "CrmRecord", "LeadDraft", "RecordKind"]

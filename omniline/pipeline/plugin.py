@@ -1,9 +1,10 @@
 """Middlewares from plugins.
 
 A middleware plugin's entry point (group ``omniline.middlewares``) names a
-:class:`MiddlewarePlugin`. The config's ``middlewares:`` list places an instance of it in the chain,
-just before or just after a built-in (the plugin's own default place unless the config says), with
-settings checked by the plugin's config model. It gets a :class:`MiddlewareHost`: the clock, the
+:class:`~omniline.plugins.Plugin` of kind ``middleware`` (:func:`MiddlewarePlugin` makes one). The
+config's ``middlewares:`` list places an instance of it in the chain, just before or just after a
+built-in (the plugin's own default place unless the config says), with settings checked by the
+plugin's config model. It gets a :class:`MiddlewareHost`: the clock, the
 lines, and a small durable key-value state of its own.
 """
 
@@ -11,14 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
+from omniline.engine.plugin import API_VERSION, Plugin, PluginKind
 from omniline.engine.ports import Clock
 from omniline.errors import PluginError
 from omniline.pipeline.middleware import BUILTIN_ORDER, Middleware
-from omniline.plugins import API_VERSION
 
 if TYPE_CHECKING:
     from omniline.desks import PluginState
@@ -39,32 +40,46 @@ class MiddlewareHost:
     """Durable values of this instance (owner ``middleware:<name>``), shared by every worker."""
 
 
-@dataclass(frozen=True)
-class MiddlewarePlugin(Generic[C]):
-    """What a middleware plugin's entry point (group ``omniline.middlewares``) points at."""
-
-    name: str
-    config_model: type[C]
-    factory: Callable[[C, MiddlewareHost], Middleware]
-    before: str | None = None
-    after: str | None = None
-    """Where the middleware goes when the config does not say: just before or just after this
-    built-in (at most one of the two)."""
-    api_version: int = API_VERSION
-    description: str = ""
-
-    def __post_init__(self) -> None:
-        if self.before is not None and self.after is not None:
-            raise PluginError(f"middleware plugin {self.name!r}: give before or after, not both")
-        anchor = self.before or self.after
-        if anchor is not None and anchor not in BUILTIN_ORDER:
-            raise PluginError(
-                f"middleware plugin {self.name!r}: unknown built-in middleware {anchor!r}; "
-                f"one of {', '.join(BUILTIN_ORDER)}"
-            )
-
-    def create(self, settings: dict[str, Any], host: MiddlewareHost) -> Middleware:
-        return self.factory(self.config_model.model_validate(settings), host)
+def MiddlewarePlugin(
+    name: str,
+    config_model: type[C],
+    factory: Callable[[C, MiddlewareHost], Middleware],
+    before: str | None = None,
+    after: str | None = None,
+    api_version: int = API_VERSION,
+    description: str = "",
+) -> Plugin[C, Middleware]:
+    """A middleware :class:`~omniline.plugins.Plugin` whose factory's signature is checked by mypy
+    and whose own place (``before`` or ``after`` a built-in) is checked at once."""
+    return checked_place(
+        Plugin(
+            kind=PluginKind.MIDDLEWARE,
+            name=name,
+            config_model=config_model,
+            factory=factory,
+            before=before,
+            after=after,
+            api_version=api_version,
+            description=description,
+        )
+    )
 
 
-__all__ = ["MiddlewareHost", "MiddlewarePlugin"]
+P = TypeVar("P", bound=Plugin[Any, Any])
+
+
+def checked_place(plugin: P) -> P:
+    """``plugin``, refused if it places itself at a built-in middleware that does not exist.
+
+    The plugin type cannot check this itself: it sits below the pipeline that knows the built-ins.
+    """
+    anchor = plugin.before or plugin.after
+    if anchor is not None and anchor not in BUILTIN_ORDER:
+        raise PluginError(
+            f"middleware plugin {plugin.name!r}: unknown built-in middleware {anchor!r}; "
+            f"one of {', '.join(BUILTIN_ORDER)}"
+        )
+    return plugin
+
+
+__all__ = ["MiddlewareHost", "MiddlewarePlugin", "checked_place"]

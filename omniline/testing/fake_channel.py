@@ -8,7 +8,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from omniline.engine.ports import Capabilities, ChannelHost, Clock, Delivery, InboundSink, Receipt
+from omniline.engine.ports import (
+    Capabilities,
+    Channel,
+    ChannelHost,
+    Clock,
+    Delivery,
+    InboundSink,
+    Receipt,
+)
 from omniline.errors import DeliveryError
 from omniline.model import (
     Attachment,
@@ -18,7 +26,7 @@ from omniline.model import (
     InboundEvent,
     InboundMessage,
 )
-from omniline.plugins import ChannelPlugin
+from omniline.plugins import ChannelPlugin, Plugin
 
 
 class FakeChannel:
@@ -136,7 +144,7 @@ class FakeChannelSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def fake_channel_plugin(channel: FakeChannel) -> ChannelPlugin[FakeChannelSettings]:
+def fake_channel_plugin(channel: FakeChannel) -> Plugin[FakeChannelSettings, Channel]:
     """A plugin whose factory hands out ``channel`` (give it to ``Omniline(channel_plugins=...)``)."""
 
     def factory(ref: ChannelRef, settings: FakeChannelSettings, host: ChannelHost) -> FakeChannel:

@@ -19,8 +19,9 @@ from omniline.model import (
     Presence,
     StoredMessage,
 )
-from omniline.pipeline.plugin import MiddlewarePlugin
+from omniline.pipeline.middleware import Middleware
 from omniline.pipeline.router import Router
+from omniline.plugins import Plugin
 from omniline.testing.clock import VirtualClock
 from omniline.testing.fake_channel import FakeChannel, fake_channel_plugin
 
@@ -181,7 +182,7 @@ class Kit:
         line_settings: dict[str, Any] | None = None,
         outbox_settings: dict[str, Any] | None = None,
         middlewares: list[dict[str, Any]] | None = None,
-        middleware_plugins: Mapping[str, MiddlewarePlugin[Any]] | None = None,
+        middleware_plugins: Mapping[str, Plugin[Any, Middleware]] | None = None,
     ) -> None:
         """``middlewares`` are entries of the config's ``middlewares:`` list (``type``,
         ``settings``, ``before``/``after``), from installed plugins or from

@@ -27,7 +27,7 @@ from omniline.config.models import Config
 from omniline.desk.routing import SESSION_COOKIE
 from omniline.engine.ports import ChannelHost, Receipt
 from omniline.model import ChannelRef, Dialog, Identity, Presence
-from omniline.plugins import ChannelPlugin
+from omniline.plugins import Channel, ChannelPlugin, Plugin
 from omniline.testing import TemporaryPostgres
 from omniline.testing.fake_channel import FakeChannel, FakeChannelSettings
 
@@ -104,7 +104,7 @@ def desk_config(storage_url: str) -> Config:
     )
 
 
-def fake_channels_plugin(channels: dict[str, FakeChannel]) -> ChannelPlugin[FakeChannelSettings]:
+def fake_channels_plugin(channels: dict[str, FakeChannel]) -> Plugin[FakeChannelSettings, Channel]:
     """One ``fake`` plugin for several accounts: the factory hands out the channel of the ref."""
 
     def factory(ref: ChannelRef, settings: FakeChannelSettings, host: ChannelHost) -> FakeChannel:

@@ -1,9 +1,10 @@
 """The built-in web-chat channel (entry point ``omniline.channels:webchat``)."""
 
 from omniline.channels.webchat.channel import WebchatChannel, WebchatSettings
-from omniline.plugins import ChannelPlugin
+from omniline.engine.plugin import ChannelPlugin, Plugin
+from omniline.engine.ports import Channel
 
-plugin: ChannelPlugin[WebchatSettings] = ChannelPlugin(
+plugin: Plugin[WebchatSettings, Channel] = ChannelPlugin(
     name="webchat",
     config_model=WebchatSettings,
     factory=WebchatChannel,

@@ -8,12 +8,13 @@ transcripts on the timeline. ``omniline_bitrix24.testing`` has a local fake port
 
 from __future__ import annotations
 
-from omniline.crm import CrmPlugin
+from omniline.plugins import CRM, Plugin, PluginKind
 from omniline_bitrix24.crm import Bitrix24Crm
 from omniline_bitrix24.errors import Bitrix24Error, Trouble
 from omniline_bitrix24.settings import Bitrix24Settings
 
-plugin: CrmPlugin[Bitrix24Settings] = CrmPlugin(
+plugin: Plugin[Bitrix24Settings, CRM] = Plugin(
+    kind=PluginKind.CRM,
     name="bitrix24",
     config_model=Bitrix24Settings,
     factory=Bitrix24Crm,

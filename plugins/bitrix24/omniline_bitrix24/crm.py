@@ -17,7 +17,7 @@ from weakref import WeakValueDictionary
 
 import aiohttp
 
-from omniline.crm import CrmError, CrmHost, CrmRecord, LeadDraft, RecordKind
+from omniline.plugins import CrmError, CrmHost, CrmRecord, LeadDraft, RecordKind
 from omniline_bitrix24.answers import as_int, as_list, as_object, as_text
 from omniline_bitrix24.errors import Bitrix24Error, Trouble
 from omniline_bitrix24.records import (

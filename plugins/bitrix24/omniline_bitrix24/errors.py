@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from omniline.crm import CrmError
+from omniline.plugins import CrmError
 from omniline_bitrix24.answers import as_float, as_object
 
 

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from omniline.crm import CrmRecord, LeadDraft, RecordKind
+from omniline.plugins import CrmRecord, LeadDraft, RecordKind
 from omniline_bitrix24.answers import as_int, as_list, as_object, as_text
 
 MULTI_FIELDS = ("PHONE", "EMAIL", "IM")

@@ -21,8 +21,7 @@ from weakref import WeakValueDictionary
 
 import aiohttp
 
-from omniline.engine.ports import Clock
-from omniline.ratelimit import Throttle
+from omniline.plugins import Clock, Throttle
 from omniline_bitrix24 import phpquery
 from omniline_bitrix24.answers import as_object
 from omniline_bitrix24.errors import Bitrix24Error, Trouble, error_from

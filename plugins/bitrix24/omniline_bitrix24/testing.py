@@ -31,7 +31,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from omniline.engine.ports import Clock
+from omniline.plugins import Clock
 from omniline_bitrix24 import phpquery
 from omniline_bitrix24.settings import Bitrix24Settings
 

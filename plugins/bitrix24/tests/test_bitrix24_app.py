@@ -15,8 +15,7 @@ from omniline_bitrix24.testing import FakeBitrix24, fake_bitrix24
 
 from omniline import Config, Omniline
 from omniline.model import ChannelRef, ContactShare, Identity, Presence
-from omniline.testing import VirtualClock
-from omniline.testing.fake_channel import FakeChannel, fake_channel_plugin
+from omniline.testing import FakeChannel, VirtualClock, fake_channel_plugin
 
 TELEGRAM = ChannelRef(type="telegram", account="bot")
 USERS = {"ann": 11, "bob": 12, "mia": 13}

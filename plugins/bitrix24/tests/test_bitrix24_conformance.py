@@ -8,7 +8,7 @@ import pytest_asyncio
 from omniline_bitrix24 import Bitrix24Crm
 from omniline_bitrix24.testing import CrmTestHost, FakeBitrix24, fake_bitrix24
 
-from omniline.crm import CRM
+from omniline.plugins import CRM
 from omniline.testing.conformance import CrmConformance
 
 

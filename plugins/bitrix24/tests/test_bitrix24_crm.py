@@ -6,7 +6,7 @@ import pytest
 from omniline_bitrix24 import Bitrix24Crm
 from omniline_bitrix24.testing import CrmTestHost, FakeBitrix24
 
-from omniline.crm import CrmError, LeadDraft
+from omniline.plugins import CrmError, LeadDraft
 
 
 async def test_contacts_come_before_leads_and_each_record_once(

@@ -9,7 +9,7 @@ import pytest
 from omniline_bitrix24 import Bitrix24Crm
 from omniline_bitrix24.testing import CrmTestHost, FakeBitrix24, fake_bitrix24
 
-from omniline.crm import CrmError, LeadDraft
+from omniline.plugins import CrmError, LeadDraft
 
 
 def draft(origin: str = "omniline:client:42", **fields: object) -> LeadDraft:

@@ -12,7 +12,7 @@ from omniline_bitrix24.records import ImCodec, record_from
 from omniline_bitrix24.settings import DEFAULT_IM_TYPES
 from omniline_bitrix24.testing import FakeBitrix24
 
-from omniline.crm import RecordKind
+from omniline.plugins import RecordKind
 
 
 def test_a_batch_command_is_built_like_http_build_query() -> None:

@@ -9,7 +9,7 @@ import pytest
 from omniline_bitrix24 import Bitrix24Crm, Bitrix24Error, Trouble
 from omniline_bitrix24.testing import CODE, CrmTestHost, FakeBitrix24
 
-from omniline.crm import CrmError, LeadDraft
+from omniline.plugins import CrmError, LeadDraft
 from omniline.testing import VirtualClock
 
 Drive = Callable[..., Awaitable[Any]]

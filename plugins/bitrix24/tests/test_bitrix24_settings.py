@@ -9,8 +9,7 @@ from omniline_bitrix24 import Bitrix24Crm, Bitrix24Settings, plugin
 from omniline_bitrix24.testing import CODE, CrmTestHost
 from pydantic import ValidationError
 
-from omniline.config.loader import format_validation_error
-from omniline.plugins import installed, load
+from omniline.plugins import format_validation_error, installed, load
 
 GOOD = f"https://b24-abc123.bitrix24.com/rest/17/{CODE}/"
 

@@ -4,13 +4,14 @@ The entry point ``omniline.channels:telegram`` names :data:`plugin`; ``omniline.
 names :data:`omniline_telegram.desk.plugin`.
 """
 
-from omniline.plugins import ChannelPlugin
+from omniline.plugins import Channel, Plugin, PluginKind
 from omniline_telegram.channel import CONTACT_REQUEST, TelegramChannel
 from omniline_telegram.desk import TelegramDesk
 from omniline_telegram.desk_settings import TelegramDeskSettings
 from omniline_telegram.settings import TelegramSettings
 
-plugin: ChannelPlugin[TelegramSettings] = ChannelPlugin(
+plugin: Plugin[TelegramSettings, Channel] = Plugin(
+    kind=PluginKind.CHANNEL,
     name="telegram",
     config_model=TelegramSettings,
     factory=TelegramChannel,

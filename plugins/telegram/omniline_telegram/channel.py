@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import functools
 import json
 import logging
 from collections.abc import Sequence
@@ -31,11 +30,11 @@ from aiogram.types import (
 from aiohttp import web
 from pydantic import ValidationError
 
-from omniline.channels.webhook import secrets_match
-from omniline.engine.ports import Capabilities, ChannelHost, Delivery, InboundSink
 from omniline.errors import DeliveryError
 from omniline.model import Attachment, AttachmentKind, ChannelRef, OutboundMessage
+from omniline.plugins import Capabilities, ChannelHost, Delivery, InboundSink, secrets_match
 from omniline_telegram.inbound import event_from_update
+from omniline_telegram.polling import ALLOWED_UPDATES, UpdatePoller
 from omniline_telegram.settings import TelegramSettings
 
 log = logging.getLogger("omniline.channel.telegram")
@@ -44,6 +43,8 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_CALLBACK_DATA = 64
 """Bytes Telegram keeps of an inline button's ``callback_data``."""
 MAX_BODY = 1024 * 1024
+STOP_GRACE = 10.0
+"""Seconds a stop waits for the update being stored (polling)."""
 CONTACT_REQUEST = "telegram:request_contact"
 """A reply-keyboard button with this payload asks the client to share their phone number."""
 
@@ -59,9 +60,7 @@ class TelegramChannel:
         self._host = host
         self._sink: InboundSink | None = None
         self._bot: Bot | None = None
-        self._poller: asyncio.Task[None] | None = None
-        self.offset: int | None = None
-        """The next ``getUpdates`` offset (polling): one past the last update stored."""
+        self._poller: UpdatePoller | None = None
         self._capabilities = Capabilities(
             max_text_length=settings.max_text_length,
             buttons=True,
@@ -82,6 +81,11 @@ class TelegramChannel:
         return self._capabilities
 
     @property
+    def offset(self) -> int | None:
+        """The next ``getUpdates`` offset (polling): one past the last update stored."""
+        return None if self._poller is None else self._poller.offset
+
+    @property
     def bot(self) -> Bot:
         if self._bot is None:
             raise RuntimeError(f"channel {self._ref} is not started")
@@ -95,24 +99,32 @@ class TelegramChannel:
         self._bot = Bot(s.token.get_secret_value(), session=session)
         if s.mode == "polling":
             self._sink = sink
-            self._poller = asyncio.create_task(self._poll(), name=f"telegram-poll-{self._ref}")
+            self._poller = UpdatePoller(
+                self._bot,
+                functools.partial(self._polled, sink),
+                clock=self._host.clock,
+                timeout=s.poll_timeout,
+                request_timeout=s.request_timeout,
+                retry_delay=s.poll_retry_delay,
+                offset=self.offset,
+                log=log,
+                name=f"telegram-poll-{self._ref}",
+            )
+            self._poller.start()
             return
         if s.webhook_url is not None:
             assert s.webhook_secret is not None  # the settings insist on one in webhook mode
             await self._bot.set_webhook(
                 s.webhook_url,
                 secret_token=s.webhook_secret.get_secret_value(),
-                allowed_updates=["message", "callback_query"],
+                allowed_updates=ALLOWED_UPDATES,
             )
         self._sink = sink
 
     async def stop(self) -> None:
         self._sink = None
         if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
-            self._poller = None
+            await self._poller.stop(STOP_GRACE)
         if self._bot is not None:
             await self._bot.session.close()
             self._bot = None
@@ -165,39 +177,9 @@ class TelegramChannel:
 
     # --- receiving: long polling ------------------------------------------------------------------
 
-    async def _poll(self) -> None:
-        bot = self.bot
-        timeout = self._settings.poll_timeout
-        webhook_removed = False
-        while True:
-            sink = self._sink
-            if sink is None:
-                return
-            try:
-                if not webhook_removed:
-                    # getUpdates is refused while a webhook is set; pending updates stay queued
-                    await bot.delete_webhook(drop_pending_updates=False)
-                    webhook_removed = True
-                updates = await bot.get_updates(
-                    offset=self.offset,
-                    timeout=timeout,
-                    allowed_updates=["message", "callback_query"],
-                    request_timeout=timeout + int(self._settings.request_timeout),
-                )
-                for update in updates:
-                    raw = update.model_dump(mode="json", exclude_none=True, by_alias=True)
-                    await self._receive(sink, update, raw)
-                    # only now is the update safe: the next poll confirms it to Telegram
-                    self.offset = update.update_id + 1
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception(
-                    "%s: polling failed; the update is asked for again in %s s",
-                    self._ref,
-                    self._settings.poll_retry_delay,
-                )
-                await self._host.clock.sleep(self._settings.poll_retry_delay)
+    async def _polled(self, sink: InboundSink, update: Update) -> None:
+        raw = update.model_dump(mode="json", exclude_none=True, by_alias=True)
+        await self._receive(sink, update, raw)
 
     # --- sending ----------------------------------------------------------------------------------
 

@@ -45,8 +45,6 @@ from aiogram.types import (
 )
 from aiogram.utils.formatting import Text
 
-from omniline.desks import DeskHost, DeskPlugin
-from omniline.engine.ports import FeedCursor, FeedEvent, FeedPage
 from omniline.errors import DialogError, OmnilineError
 from omniline.model import (
     Accepted,
@@ -62,6 +60,7 @@ from omniline.model import (
     Visibility,
     Withdrawn,
 )
+from omniline.plugins import Desk, DeskHost, FeedCursor, FeedEvent, FeedPage, Plugin, PluginKind
 from omniline_telegram.desk_commands import HELP, Command, UsageError, Verb, parse_command
 from omniline_telegram.desk_settings import TelegramDeskSettings
 from omniline_telegram.desk_texts import (
@@ -77,6 +76,7 @@ from omniline_telegram.desk_texts import (
     topic_name,
 )
 from omniline_telegram.inbound import attachments_of
+from omniline_telegram.polling import UpdatePoller
 
 log = logging.getLogger("omniline.desk.telegram")
 
@@ -133,8 +133,7 @@ class TelegramDesk:
         self._operator_of = {user: op for op, user in settings.operators.items()}
         self._bot: Bot | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._in_flight: asyncio.Task[None] | None = None
-        """The update being handled: a stop lets it finish, so that it is not handled again."""
+        self._poller: UpdatePoller | None = None
         self._username: str | None = None
         self._topics: dict[int, int | None] = {}
         """Dialog id -> its topic's thread id (None: known to have none)."""
@@ -149,8 +148,11 @@ class TelegramDesk:
         feed brings them back, and the topic has them already."""
         self.cursor = FeedCursor()
         """Where the desk is in the feed: everything up to it is shown."""
-        self.offset: int | None = None
+
+    @property
+    def offset(self) -> int | None:
         """The next ``getUpdates`` offset: one past the last update handled."""
+        return None if self._poller is None else self._poller.offset
 
     @property
     def bot(self) -> Bot:
@@ -175,11 +177,19 @@ class TelegramDesk:
             await self._save_cursor()
             log.info("first start: following the feed from %s", self.cursor)
         offset = await state.get("offset")
-        self.offset = int(offset) if offset else None
-        self._tasks = [
-            asyncio.create_task(self._follow(), name="telegram-desk-feed"),
-            asyncio.create_task(self._poll(), name="telegram-desk-updates"),
-        ]
+        self._poller = UpdatePoller(
+            self._bot,
+            self._take,
+            clock=self._host.clock,
+            timeout=s.poll_timeout,
+            request_timeout=s.request_timeout,
+            retry_delay=s.retry_delay,
+            offset=int(offset) if offset else None,
+            log=log,
+            name="telegram-desk-updates",
+        )
+        self._tasks = [asyncio.create_task(self._follow(), name="telegram-desk-feed")]
+        self._poller.start()
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -188,12 +198,8 @@ class TelegramDesk:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        flight, self._in_flight = self._in_flight, None
-        if flight is not None:
-            await asyncio.wait({flight}, timeout=STOP_GRACE)
-            flight.cancel()
-            with contextlib.suppress(BaseException):
-                await flight
+        if self._poller is not None:
+            await self._poller.stop(STOP_GRACE)
         if self._bot is not None:
             await self._bot.session.close()
             self._bot = None
@@ -540,47 +546,12 @@ class TelegramDesk:
 
     # --- updates from the group -------------------------------------------------------------------
 
-    async def _poll(self) -> None:
-        bot = self.bot
-        timeout = self._settings.poll_timeout
-        webhook_removed = False
-        while True:
-            try:
-                if self._username is None:
-                    self._username = (await bot.me()).username
-                if not webhook_removed:
-                    # getUpdates is refused while a webhook is set; pending updates stay queued
-                    await bot.delete_webhook(drop_pending_updates=False)
-                    webhook_removed = True
-                updates = await bot.get_updates(
-                    offset=self.offset,
-                    timeout=timeout,
-                    allowed_updates=["message", "callback_query"],
-                    request_timeout=timeout + int(self._settings.request_timeout),
-                )
-                for update in updates:
-                    if self.offset is not None and update.update_id < self.offset:
-                        continue  # handled already: Telegram sent it again
-                    # shielded: a stop waits for the update rather than leave it half done
-                    self._in_flight = asyncio.create_task(self._take(update))
-                    await asyncio.shield(self._in_flight)
-                    self._in_flight = None
-            except asyncio.CancelledError:
-                raise
-            except TelegramRetryAfter as exc:
-                await self._host.clock.sleep(exc.retry_after)
-            except Exception:
-                log.exception(
-                    "reading the desk's updates failed; asking again in %s s",
-                    self._settings.retry_delay,
-                )
-                await self._host.clock.sleep(self._settings.retry_delay)
-
     async def _take(self, update: Update) -> None:
+        if self._username is None:  # commands may name the bot: /accept@this_bot
+            self._username = (await self.bot.me()).username
         await self._handle(update)
-        # only now is the update done with: the next poll confirms it to Telegram
-        self.offset = update.update_id + 1
-        await self._host.state.put("offset", str(self.offset))
+        # only now is the update done with: the poller confirms it to Telegram
+        await self._host.state.put("offset", str(update.update_id + 1))
 
     async def _handle(self, update: Update) -> None:
         if update.callback_query is not None:
@@ -795,7 +766,8 @@ def describe(item: FeedItem) -> str:
     return f"message {item.id} of dialog {item.dialog_id}"
 
 
-plugin: DeskPlugin[TelegramDeskSettings] = DeskPlugin(
+plugin: Plugin[TelegramDeskSettings, Desk] = Plugin(
+    kind=PluginKind.DESK,
     name="telegram",
     config_model=TelegramDeskSettings,
     factory=TelegramDesk,

@@ -21,9 +21,8 @@ from omniline_telegram.testing import (
 from pydantic import ValidationError
 
 from omniline import InboundEvent, Receipt
-from omniline.channels.webhook import mount
 from omniline.model import ChannelRef
-from omniline.plugins import channel_plugin
+from omniline.plugins import channel_plugin, mount
 from omniline.testing import VirtualClock
 
 AppFactory = Callable[..., Awaitable[RunningApp]]

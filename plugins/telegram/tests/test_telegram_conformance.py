@@ -12,8 +12,8 @@ from omniline_telegram import TelegramChannel, TelegramSettings
 from omniline_telegram.testing import SECRET, TOKEN, FakeTelegram, call_webhook, serve, text_update
 
 from omniline import Channel
-from omniline.channels.webhook import mount
 from omniline.model import ChannelRef
+from omniline.plugins import mount
 from omniline.testing.conformance import ChannelConformance, RecordingHost
 
 REF = ChannelRef(type="telegram", account="main")

@@ -4,6 +4,7 @@ the fake Bot API, operators pressing buttons and writing in topics."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -111,7 +112,7 @@ class Scene:
             channels[ref].bind(host.clock)
             return channels[ref]
 
-        fakes = type(base)(name="fake", config_model=base.config_model, factory=factory)
+        fakes = dataclasses.replace(base, name="fake", factory=factory)
         self.app = Omniline(
             config(self.database, self.base, settings if desk else None),
             clock=self.clock,

@@ -84,3 +84,32 @@ async def test_an_update_that_could_not_be_stored_is_asked_for_again(
         assert channel.offset == 3102
     finally:
         await channel.stop()
+
+
+async def test_a_stop_lets_the_update_being_stored_finish(
+    telegram: tuple[FakeTelegram, str],
+) -> None:
+    """The channel and the desk share one polling loop; the channel's stop used to cut a store
+    off half done, as the desk's never did."""
+    fake, base = telegram
+    settings = TelegramSettings(token=TOKEN, api_base_url=base, mode="polling")
+    channel = TelegramChannel(REF, settings, StandaloneHost(VirtualClock()))
+    storing, release = asyncio.Event(), asyncio.Event()
+    stored: list[str] = []
+
+    async def slow_sink(event: InboundEvent) -> Receipt:
+        storing.set()
+        await release.wait()
+        stored.append(event.event_id)
+        return Receipt(duplicate=False, inbox_id=1, dialog_id=1, message_id=1)
+
+    fake.queue_update(text_update(3201, "let me finish"))
+    await channel.start(slow_sink)
+    await asyncio.wait_for(storing.wait(), 5)
+    stopping = asyncio.create_task(channel.stop())
+    await asyncio.sleep(0.05)
+    assert not stopping.done()  # waiting for the store, not cancelling it
+    release.set()
+    await asyncio.wait_for(stopping, 5)
+    assert stored == ["3201"]
+    assert channel.offset == 3202

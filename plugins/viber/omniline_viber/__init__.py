@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from omniline.plugins import ChannelPlugin
+from omniline.plugins import Channel, Plugin, PluginKind
 from omniline_viber.channel import ViberChannel
 from omniline_viber.settings import ViberSettings
 
-plugin: ChannelPlugin[ViberSettings] = ChannelPlugin(
+plugin: Plugin[ViberSettings, Channel] = Plugin(
+    kind=PluginKind.CHANNEL,
     name="viber",
     config_model=ViberSettings,
     factory=ViberChannel,

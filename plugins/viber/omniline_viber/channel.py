@@ -18,10 +18,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from omniline.channels.webhook import signature_matches
-from omniline.engine.ports import Capabilities, ChannelHost, Delivery, InboundSink
 from omniline.errors import DeliveryError
 from omniline.model import ChannelRef, Identity, InboundEvent, InboundMessage
+from omniline.plugins import Capabilities, ChannelHost, Delivery, InboundSink, signature_matches
 from omniline_viber.inbound import parse_message, sender_profile
 from omniline_viber.outbound import bodies
 from omniline_viber.settings import ViberSettings

@@ -14,9 +14,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from omniline_viber import plugin
 from omniline_viber.testing import TOKEN, Answer, FakeViber, fake_viber, message_update, viber_calls
 
-from omniline import Config, MessageContext, Omniline, Router
+from omniline import ButtonPressed, Config, MessageContext, Omniline, Router
 from omniline.model import Button, ChannelRef, Dialog, Identity, InboundEvent, OutboundMessage
-from omniline.pipeline.filters import ButtonPressed
 from omniline.testing import VirtualClock
 
 USER = "01234567890A="

@@ -12,10 +12,9 @@ from omniline_viber import ViberChannel, ViberSettings
 from omniline_viber.outbound import keyboard
 from omniline_viber.testing import TOKEN, FakeViber, fake_viber, message_update, viber_calls
 
-from omniline.channels.webhook import mount
-from omniline.engine.ports import Channel
 from omniline.errors import DeliveryError
 from omniline.model import Button, ChannelRef, OutboundMessage
+from omniline.plugins import Channel, mount
 from omniline.testing.conformance import (
     ChannelConformance,
     RecordingHost,

@@ -1,10 +1,11 @@
 """omniline's VK channel: a VK community's messages through vk-api."""
 
-from omniline import ChannelPlugin
+from omniline.plugins import Channel, Plugin, PluginKind
 from omniline_vk.channel import VkChannel
 from omniline_vk.config import VkSettings
 
-plugin: ChannelPlugin[VkSettings] = ChannelPlugin(
+plugin: Plugin[VkSettings, Channel] = Plugin(
+    kind=PluginKind.CHANNEL,
     name="vk",
     config_model=VkSettings,
     factory=VkChannel,

@@ -25,9 +25,8 @@ from omniline import (
     Identity,
     InboundEvent,
 )
-from omniline.channels.webhook import secrets_match
-from omniline.engine.ports import InboundSink
 from omniline.model import OutboundMessage
+from omniline.plugins import InboundSink, secrets_match
 from omniline_vk import inbound
 from omniline_vk.api import ApiError, ApiHttpError, VkClient, error_code, error_message, http_status
 from omniline_vk.config import VkSettings

@@ -13,8 +13,8 @@ from omniline_vk.config import VkSettings
 from omniline_vk.testing import GROUP_ID, TOKEN, FakeVk, message_new
 
 from omniline import Channel
-from omniline.channels.webhook import mount
 from omniline.model import ChannelRef
+from omniline.plugins import mount
 from omniline.testing.conformance import ChannelConformance, RecordingHost
 
 REF = ChannelRef(type="vk", account="main")

@@ -1,0 +1,114 @@
+"""Long polling with ``getUpdates``, for the channel (clients' updates) and the desk (the group's).
+
+``getUpdates`` confirms every update below the offset it is asked with, and Telegram forgets a
+confirmed update for good. So the offset moves past an update only after its handler returned
+(stored, or acted on): a handler that fails leaves the update to be asked for again after a pause,
+and a restart never loses one. A stop lets the update being handled finish, within a grace, rather
+than cut it off half done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramRetryAfter
+from aiogram.types import Update
+
+from omniline.plugins import Clock
+
+ALLOWED_UPDATES = ["message", "callback_query"]
+
+
+class UpdatePoller:
+    """One ``getUpdates`` loop: each update goes to ``handle``, one at a time, in order."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        handle: Callable[[Update], Coroutine[Any, Any, None]],
+        *,
+        clock: Clock,
+        timeout: int,
+        request_timeout: float,
+        retry_delay: float,
+        offset: int | None,
+        log: logging.Logger,
+        name: str,
+    ) -> None:
+        self._bot = bot
+        self._handle = handle
+        self._clock = clock
+        self._timeout = timeout
+        self._request_timeout = request_timeout
+        self._retry_delay = retry_delay
+        self._log = log
+        self._name = name
+        self.offset = offset
+        """The next ``getUpdates`` offset: one past the last update handled."""
+        self._task: asyncio.Task[None] | None = None
+        self._in_flight: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self._name)
+
+    async def stop(self, grace: float) -> None:
+        """End the loop; the update being handled gets ``grace`` seconds to finish."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        flight, self._in_flight = self._in_flight, None
+        if flight is not None:
+            await asyncio.wait({flight}, timeout=grace)
+            flight.cancel()
+            with contextlib.suppress(BaseException):
+                await flight
+
+    async def _run(self) -> None:
+        webhook_removed = False
+        while True:
+            try:
+                if not webhook_removed:
+                    # getUpdates is refused while a webhook is set; pending updates stay queued
+                    await self._bot.delete_webhook(drop_pending_updates=False)
+                    webhook_removed = True
+                updates = await self._bot.get_updates(
+                    offset=self.offset,
+                    timeout=self._timeout,
+                    allowed_updates=ALLOWED_UPDATES,
+                    request_timeout=self._timeout + int(self._request_timeout),
+                )
+                for update in updates:
+                    if self.offset is not None and update.update_id < self.offset:
+                        continue  # handled already: Telegram sent it again
+                    # shielded: a stop waits for the update rather than leave it half done
+                    self._in_flight = asyncio.create_task(self._take(update))
+                    await asyncio.shield(self._in_flight)
+                    self._in_flight = None
+            except asyncio.CancelledError:
+                raise
+            except TelegramRetryAfter as exc:
+                self._in_flight = None
+                await self._clock.sleep(exc.retry_after)
+            except Exception:
+                self._in_flight = None
+                self._log.exception(
+                    "%s: reading updates failed; asking again in %s s",
+                    self._name,
+                    self._retry_delay,
+                )
+                await self._clock.sleep(self._retry_delay)
+
+    async def _take(self, update: Update) -> None:
+        await self._handle(update)
+        # only now is the update safe: the next poll confirms it to Telegram
+        self.offset = update.update_id + 1
+
+
+__all__ = ["ALLOWED_UPDATES", "UpdatePoller"]
