@@ -62,11 +62,6 @@ class SqlStore:
         self.crm = CrmRepository(executor)
 
     @property
-    def executor(self) -> Executor:
-        """Where units of work run: for parts that keep their own tables (the embedded CRM)."""
-        return self._x
-
-    @property
     def dialect_name(self) -> str:
         return self._x.dialect_name
 
