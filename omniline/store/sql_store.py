@@ -53,7 +53,8 @@ class SqlStore:
         self._x = executor
         self._clock = clock
         self._lease = outbox_lease
-        # The parts with tables of their own: the console, the login throttle, the embedded CRM.
+        # One repository per part with tables of its own (the console, its login throttle and
+        # presence, run-time line settings, the embedded CRM).
         self.accounts = AccountRepository(executor)
         self.console = ConsoleRepository(executor)
         self.throttle = ThrottleRepository(executor)
