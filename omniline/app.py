@@ -373,7 +373,7 @@ class Omniline:
         self.operators = Operators(store, self.dialogs)
         await self._sync_operators()
         if isinstance(store, SqlStore):
-            self.line_changes = LineChanges(store.executor, self.lines, self.clock)
+            self.line_changes = LineChanges(store.line_settings, self.lines, self.clock)
             await self.line_changes.load()
             self.line_changes.start()
         self.scheduler = Scheduler(store, self.clock, poll_interval=oc.poll_interval)
@@ -418,7 +418,7 @@ class Omniline:
             store = self.store
             if not isinstance(store, SqlStore):
                 raise ConfigError("crm: the embedded CRM needs omniline's SQL store")
-            crm = EmbeddedCrm(store.executor, self.clock)
+            crm = EmbeddedCrm(store.crm, self.clock)
         else:
             with plugin_errors(["crm"]):
                 plugin = self._crm_overrides.get(cc.type) or crm_plugin(cc.type)

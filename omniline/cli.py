@@ -244,7 +244,7 @@ def accounts_token(
     from omniline.engine.clock import SystemClock
 
     async def create(store: SqlStore) -> str:
-        found = Accounts(store.executor, SystemClock(), session_lifetime=0)
+        found = Accounts(store.accounts, SystemClock(), session_lifetime=0)
         if await found.get(account) is None:
             raise _fail(f"no account {account!r} (accounts are written at the first start)")
         secret, _ = await found.create_token(account, name)
@@ -268,7 +268,7 @@ def lines_reset(
         raise _fail(f"{config}: no line {line!r}")
 
     async def reset(store: SqlStore) -> dict[str, object]:
-        return await LineChanges(store.executor, {}, SystemClock()).reset(line)
+        return await LineChanges(store.line_settings, {}, SystemClock()).reset(line)
 
     dropped = _with_store(cfg, reset)
     if dropped:

@@ -12,58 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
-
-import sqlalchemy as sa
 
 from omniline.engine.ports import Clock
 from omniline.engine.settings import LineSettings
 from omniline.line import Line
-from omniline.store.executor import Executor, Tx
-from omniline.store.schema import line_settings
-from omniline.store.statements import P, PerDialect, Query, compile_for, dialect_for
+from omniline.store.line_settings import LineSettingsRepository
 
 log = logging.getLogger("omniline.lines")
-
-
-class _Queries:
-    def __init__(self, dialect_name: str) -> None:
-        dialect, insert = dialect_for(dialect_name)
-
-        def c(stmt: sa.ClauseElement) -> Query:
-            return compile_for(stmt, dialect)
-
-        t = line_settings.c
-        self.versions = c(sa.select(t.line_id, t.version))
-        self.all = c(sa.select(t.line_id, t.version, t.changes))
-        self.claim = c(
-            insert(line_settings)
-            .values(line_id=P("line_id"), changes="{}", version=0, updated_at=P("now"))
-            .on_conflict_do_nothing(index_elements=["line_id"])  # type: ignore[attr-defined]
-        )
-        self.locked = c(
-            sa.select(t.version, t.changes).where(t.line_id == P("line_id")).with_for_update()
-        )
-        self.write = c(
-            sa.update(line_settings)
-            .where(t.line_id == P("line_id"))
-            .values(
-                changes=P("changes"),
-                version=P("version"),
-                changed_by=P("changed_by"),
-                updated_at=P("now"),
-            )
-        )
-
-
-_queries = PerDialect(_Queries)
-
-
-def _q(tx: Tx) -> _Queries:
-    return _queries.of(tx.q.dialect_name)
 
 
 def settings_with(base: LineSettings, changes: Mapping[str, Any]) -> LineSettings:
@@ -76,13 +35,13 @@ class LineChanges:
 
     def __init__(
         self,
-        executor: Executor,
+        stored: LineSettingsRepository,
         lines: Mapping[str, Line],
         clock: Clock,
         *,
         interval: float = 2.0,
     ) -> None:
-        self._x = executor
+        self._stored = stored
         self._lines = lines
         self._clock = clock
         self.interval = interval
@@ -93,9 +52,8 @@ class LineChanges:
 
     async def load(self, *, at_start: bool = True) -> None:
         """Apply every stored change (at start, before any message is handled)."""
-        rows = await self._x.run(lambda tx: tx.rows(_q(tx).all, {}))
-        for line_id, version, changes in rows:
-            self._apply(str(line_id), int(version), json.loads(changes), at_start=at_start)
+        for stored in await self._stored.all():
+            self._apply(stored.line_id, stored.version, stored.changes, at_start=at_start)
 
     async def change(
         self, line_id: str, changes: Mapping[str, Any], *, by: str | None = None
@@ -111,57 +69,26 @@ class LineChanges:
         # As JSON, whatever form they came in (a model, a time...): validated once here.
         now_valid = settings_with(self._lines[line_id].settings, changes).model_dump(mode="json")
         changes = {name: now_valid[name] for name in changes}
-        now = self._clock.now().timestamp()
-
-        def unit(tx: Tx) -> tuple[int, dict[str, Any]]:
-            q = _q(tx)
-            tx.run(q.claim, {"line_id": line_id, "now": now})
-            row = tx.first(q.locked, {"line_id": line_id})
-            assert row is not None
-            merged = {**json.loads(row[1]), **changes}
-            settings_with(base, merged)  # raises before anything is written
-            version = int(row[0]) + 1
-            params = {
-                "line_id": line_id,
-                "changes": json.dumps(merged),
-                "version": version,
-                "changed_by": by,
-                "now": now,
-            }
-            tx.run(q.write, params)
-            return version, merged
-
-        version, merged = await self._x.run(unit)
-        self._apply(line_id, version, merged)
+        # Checked again against what other processes stored meanwhile, before anything is written.
+        check = partial(settings_with, base)
+        stored = await self._stored.merge(
+            line_id, changes, check=check, by=by, now=self._clock.now()
+        )
+        self._apply(line_id, stored.version, stored.changes)
         return self._lines[line_id].settings
 
     async def reset(self, line_id: str) -> dict[str, Any]:
         """Drop the line's run-time changes: it runs on the config file's settings again (every
         process within ``interval``). Returns the changes dropped."""
-
-        now = self._clock.now().timestamp()
-
-        def unit(tx: Tx) -> tuple[int, dict[str, Any]]:
-            q = _q(tx)
-            row = tx.first(q.locked, {"line_id": line_id})
-            if row is None:
-                return 0, {}
-            # Kept as an empty change with the next version, so that versions only grow and
-            # every process sees the reset as one more change.
-            version = int(row[0]) + 1
-            params = {"line_id": line_id, "changes": "{}", "version": version, "now": now}
-            tx.run(q.write, {**params, "changed_by": None})
-            return version, dict(json.loads(row[1]))
-
-        version, dropped = await self._x.run(unit)
-        if version:
-            self._apply(line_id, version, {})
-        return dropped
+        stored = await self._stored.reset(line_id, self._clock.now())
+        if stored is None:
+            return {}
+        self._apply(line_id, stored.version, {})
+        return stored.changes
 
     async def refresh(self) -> None:
         """Apply what other processes changed (or reset) since the last look."""
-        rows = await self._x.run(lambda tx: tx.rows(_q(tx).versions, {}))
-        stored = {str(r[0]): int(r[1]) for r in rows}
+        stored = await self._stored.versions()
         for line_id in list(self._applied):
             if line_id not in stored and line_id in self._lines:
                 log.info("line %s: settings changed at run time were reset", line_id)

@@ -191,7 +191,7 @@ def test_accounts_token_makes_a_token_the_api_accepts(tmp_path: Path) -> None:
         store = await open_store(f"sqlite:///{tmp_path / 'db' / 'omniline.db'}", SystemClock())
         assert isinstance(store, SqlStore)
         try:
-            account = await Accounts(store.executor, SystemClock(), session_lifetime=1).by_token(
+            account = await Accounts(store.accounts, SystemClock(), session_lifetime=1).by_token(
                 token
             )
             return account.id if account else None

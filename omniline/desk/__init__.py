@@ -20,7 +20,6 @@ from omniline.desk.handlers import DeskApi
 from omniline.desk.openapi import document
 from omniline.desk.presence import ConsolePresence
 from omniline.desk.push import Broadcast, Push
-from omniline.desk.queries import DeskQueries
 from omniline.desk.routing import errors_as_json
 from omniline.errors import ConfigError
 from omniline.store.sql_store import SqlStore
@@ -43,14 +42,14 @@ class WebConsole:
             raise ConfigError("console: the web console needs omniline's SQL store")
         self.app = app
         self.accounts = Accounts(
-            store.executor, app.clock, session_lifetime=app.config.console.session_hours * 3600
+            store.accounts, app.clock, session_lifetime=app.config.console.session_hours * 3600
         )
-        self.queries = DeskQueries(store.executor)
-        self.api = DeskApi(app, self.accounts, self.queries, store.executor)
+        self.queries = store.console
+        self.api = DeskApi(app, self.accounts, self.queries, store.throttle)
         self.news = Broadcast()
         offline_after = app.config.console.offline_after
         self.presence = (
-            ConsolePresence(app, store.executor, offline_after=offline_after)
+            ConsolePresence(app, store.presence, offline_after=offline_after)
             if offline_after is not None
             else None
         )

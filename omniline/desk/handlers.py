@@ -22,7 +22,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from omniline.crm import CrmError, CrmRecord
 from omniline.desk.accounts import Account, Accounts, ApiToken, Role
-from omniline.desk.queries import DeskQueries, DialogFilter
 from omniline.desk.routing import (
     COOKIE_KEY,
     SESSION_COOKIE,
@@ -72,7 +71,8 @@ from omniline.model import (
     Presence,
     Shift,
 )
-from omniline.store.executor import Executor
+from omniline.store.console import ConsoleRepository, DialogFilter
+from omniline.store.throttle import ThrottleRepository
 
 if TYPE_CHECKING:
     from omniline.app import Omniline
@@ -162,13 +162,17 @@ class DeskApi:
     """The endpoints, bound to one application."""
 
     def __init__(
-        self, app: Omniline, accounts: Accounts, queries: DeskQueries, executor: Executor
+        self,
+        app: Omniline,
+        accounts: Accounts,
+        queries: ConsoleRepository,
+        throttle: ThrottleRepository,
     ) -> None:
         self.app = app
         self.accounts = accounts
         self.queries = queries
         self.api = Api("/api/v1", accounts)
-        self.login_throttle = SharedThrottle(executor, app.clock, rate=5 / 60, burst=5)
+        self.login_throttle = SharedThrottle(throttle, app.clock, rate=5 / 60, burst=5)
         """Per login (every try) and per address (failed tries): 5 at once, then one every 12 s,
         counted across every worker process."""
         self._declare()

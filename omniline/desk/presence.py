@@ -18,16 +18,11 @@ import secrets
 import socket
 from collections import Counter
 from datetime import timedelta
-from functools import partial
 from typing import TYPE_CHECKING
-
-import sqlalchemy as sa
 
 from omniline.engine.ports import Timer
 from omniline.model import Presence
-from omniline.store.executor import Executor, Tx
-from omniline.store.schema import desk_connections
-from omniline.store.statements import P, PerDialect, Query, compile_for, dialect_for
+from omniline.store.presence import PresenceRepository
 
 if TYPE_CHECKING:
     from omniline.app import Omniline
@@ -40,90 +35,12 @@ STALE_AFTER = 90.0
 """A process's rows not refreshed for this long belong to a process that is gone."""
 
 
-class _Queries:
-    def __init__(self, dialect_name: str) -> None:
-        dialect, insert = dialect_for(dialect_name)
-
-        def c(stmt: sa.ClauseElement) -> Query:
-            return compile_for(stmt, dialect)
-
-        d = desk_connections.c
-        self.put = c(
-            insert(desk_connections)
-            .values(
-                operator_id=P("operator_id"),
-                process=P("process"),
-                sockets=P("sockets"),
-                seen_at=P("now"),
-            )
-            .on_conflict_do_update(  # type: ignore[attr-defined]
-                index_elements=["operator_id", "process"],
-                set_={"sockets": P("sockets"), "seen_at": P("now")},
-            )
-        )
-        self.drop = c(
-            sa.delete(desk_connections).where(
-                d.operator_id == P("operator_id"), d.process == P("process")
-            )
-        )
-        self.refresh = c(
-            sa.update(desk_connections).where(d.process == P("process")).values(seen_at=P("now"))
-        )
-        self.fresh = c(
-            sa.select(sa.func.count())
-            .select_from(desk_connections)
-            .where(d.operator_id == P("operator_id"), d.seen_at >= P("since"))
-        )
-        self.stale = c(sa.select(d.operator_id).where(d.seen_at < P("before")).distinct())
-        self.drop_stale = c(sa.delete(desk_connections).where(d.seen_at < P("before")))
-        self.of_process = c(sa.select(d.operator_id).where(d.process == P("process")))
-        self.drop_process = c(sa.delete(desk_connections).where(d.process == P("process")))
-
-
-_queries = PerDialect(_Queries)
-
-
-def _q(tx: Tx) -> _Queries:
-    return _queries.of(tx.q.dialect_name)
-
-
-def _put(tx: Tx, operator_id: str, process: str, sockets: int, now: float) -> None:
-    q = _q(tx)
-    if sockets > 0:
-        tx.run(
-            q.put, {"operator_id": operator_id, "process": process, "sockets": sockets, "now": now}
-        )
-    else:
-        tx.run(q.drop, {"operator_id": operator_id, "process": process})
-
-
-def _is_connected(tx: Tx, operator_id: str, since: float) -> bool:
-    row = tx.first(_q(tx).fresh, {"operator_id": operator_id, "since": since})
-    return row is not None and int(row[0]) > 0
-
-
-def _sweep(tx: Tx, process: str, now: float, before: float) -> list[str]:
-    """Refresh this process's rows; drop other processes' stale ones and say whose they were."""
-    q = _q(tx)
-    tx.run(q.refresh, {"process": process, "now": now})
-    gone = [str(r[0]) for r in tx.rows(q.stale, {"before": before})]
-    tx.run(q.drop_stale, {"before": before})
-    return gone
-
-
-def _leave(tx: Tx, process: str) -> list[str]:
-    q = _q(tx)
-    operators = [str(r[0]) for r in tx.rows(q.of_process, {"process": process})]
-    tx.run(q.drop_process, {"process": process})
-    return operators
-
-
 class ConsolePresence:
     """Counts the open consoles of each operator in this process, and sets presence from them."""
 
-    def __init__(self, app: Omniline, executor: Executor, *, offline_after: float) -> None:
+    def __init__(self, app: Omniline, stored: PresenceRepository, *, offline_after: float) -> None:
         self.app = app
-        self._x = executor
+        self._stored = stored
         self.offline_after = offline_after
         self.process = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._open: Counter[str] = Counter()
@@ -140,7 +57,7 @@ class ConsolePresence:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         self._open.clear()
-        for operator_id in await self._x.run(partial(_leave, process=self.process)):
+        for operator_id in await self._stored.leave(self.process):
             await self._later_offline(operator_id)
 
     async def connected(self, operator_id: str) -> None:
@@ -161,14 +78,11 @@ class ConsolePresence:
             await self._write(operator_id)
 
     async def _write(self, operator_id: str) -> None:
-        await self._x.run(
-            partial(
-                _put,
-                operator_id=operator_id,
-                process=self.process,
-                sockets=self._open.get(operator_id, 0),
-                now=self.app.clock.now().timestamp(),
-            )
+        await self._stored.put(
+            operator_id,
+            process=self.process,
+            sockets=self._open.get(operator_id, 0),
+            now=self.app.clock.now(),
         )
 
     async def _later_offline(self, operator_id: str) -> None:
@@ -178,8 +92,8 @@ class ConsolePresence:
     async def _away(self, timer: Timer) -> None:
         """The grace period is over: offline, unless a console of theirs is open somewhere."""
         operator_id = timer.key
-        since = self.app.clock.now().timestamp() - STALE_AFTER
-        if await self._x.run(partial(_is_connected, operator_id=operator_id, since=since)):
+        since = self.app.clock.now() - timedelta(seconds=STALE_AFTER)
+        if await self._stored.is_connected(operator_id, since=since):
             return
         operator = await self.app.store.operator(operator_id)
         if operator is not None and operator.presence is Presence.ONLINE:
@@ -189,10 +103,10 @@ class ConsolePresence:
     async def _refresh_loop(self) -> None:
         while True:
             await self.app.clock.sleep(REFRESH_EVERY)
-            now = self.app.clock.now().timestamp()
+            now = self.app.clock.now()
             try:
-                gone = await self._x.run(
-                    partial(_sweep, process=self.process, now=now, before=now - STALE_AFTER)
+                gone = await self._stored.sweep(
+                    self.process, now=now, stale_before=now - timedelta(seconds=STALE_AFTER)
                 )
                 for operator_id in gone:  # their process died: offline unless they come back
                     await self._later_offline(operator_id)

@@ -22,13 +22,13 @@ from aiohttp import WSMsgType, web
 from pydantic import BaseModel
 
 from omniline.desk.accounts import Account
-from omniline.desk.queries import DialogPeople
 from omniline.desk.routing import ApiError, forbidden
 from omniline.desk.schemas import DialogView, EventView, MessageView, OperatorView
 from omniline.desk.views import dialog_view, event_view, message_view, sees
 from omniline.engine.clock import first_of
 from omniline.engine.ports import FeedCursor
 from omniline.model import Dialog, Operator
+from omniline.store.console import DialogPeople
 
 if TYPE_CHECKING:
     from omniline.desk.handlers import DeskApi

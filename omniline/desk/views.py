@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from omniline.desk.accounts import Account
-from omniline.desk.queries import DialogPeople
 from omniline.desk.schemas import ClientBrief, DialogView, EventView, MessageView
 from omniline.model import Dialog, DialogEvent, DialogStatus, StoredMessage
+from omniline.store.console import DialogPeople
 
 AuthorName = Callable[[str], str]
 

@@ -36,8 +36,14 @@ from omniline.model import (
     StoredMessage,
 )
 from omniline.store import operators, tracker, units
+from omniline.store.accounts import AccountRepository
+from omniline.store.console import ConsoleRepository
+from omniline.store.crm import CrmRepository
 from omniline.store.executor import Executor, Tx
+from omniline.store.line_settings import LineSettingsRepository
+from omniline.store.presence import PresenceRepository
 from omniline.store.stats import dialog_records, open_by_operator
+from omniline.store.throttle import ThrottleRepository
 
 
 class SqlStore:
@@ -47,11 +53,14 @@ class SqlStore:
         self._x = executor
         self._clock = clock
         self._lease = outbox_lease
-
-    @property
-    def executor(self) -> Executor:
-        """Where units of work run: for parts that keep their own tables (the embedded CRM)."""
-        return self._x
+        # One repository per part with tables of its own (the console, its login throttle and
+        # presence, run-time line settings, the embedded CRM).
+        self.accounts = AccountRepository(executor)
+        self.console = ConsoleRepository(executor)
+        self.throttle = ThrottleRepository(executor)
+        self.presence = PresenceRepository(executor)
+        self.line_settings = LineSettingsRepository(executor)
+        self.crm = CrmRepository(executor)
 
     @property
     def dialect_name(self) -> str:

@@ -25,7 +25,7 @@ class _Owned(EmbeddedCrm):
 
     def __init__(self, store: Store, clock: VirtualClock) -> None:
         assert isinstance(store, SqlStore)
-        super().__init__(store.executor, clock)
+        super().__init__(store.crm, clock)
         self._store = store
 
     async def close(self) -> None:

@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 from omniline.app import Omniline
 from omniline.errors import DialogError, OmnilineError
 from omniline.model import ChannelRef, DialogStatus, Identity, Presence
-from omniline.store.executor import Tx
+from omniline.store import parse_url
+from omniline.store.executor import Executor, PostgresExecutor, SqliteExecutor, Tx
 from omniline.store.schema import line_operators, operators
-from omniline.store.sql_store import SqlStore
 from omniline.store.statements import compile_for, dialect_for
 from omniline.testing import Kit, TemporaryPostgres
 from omniline.testing.fake_channel import FakeChannel, fake_channel_plugin
@@ -60,10 +60,14 @@ programs = st.lists(st.lists(steps, min_size=1, max_size=4), min_size=1, max_siz
 
 
 class World:
-    def __init__(self, kit: Kit, apps: list[Omniline], channels: list[FakeChannel]) -> None:
+    def __init__(
+        self, kit: Kit, apps: list[Omniline], channels: list[FakeChannel], reader: Executor
+    ) -> None:
         self.kit = kit
         self.apps = apps
         self.channels = channels
+        self.reader = reader
+        """A connection of the test's own, for what the store keeps but does not show."""
         self.sent = 0
 
     async def open_dialog(self, client: str) -> int | None:
@@ -116,8 +120,7 @@ class World:
             count = held.get(operator_id, 0)
             assert operator.load == count, f"{operator_id}: load {operator.load}, holds {count}"
             assert count <= CAPACITY[operator_id], f"{operator_id} holds {count}"
-        assert isinstance(store, SqlStore)
-        for row in await store.executor.run(_readiness):
+        for row in await self.reader.run(_readiness):
             operator_id, ready, line_capacity, presence, shift, capacity, load = row
             expected = (
                 presence == "online" and shift == "working" and load < (capacity or line_capacity)
@@ -136,6 +139,15 @@ class World:
                 assert (dialog.operator_id is None) == bool(offered_to)
             if dialog.status in (DialogStatus.QUEUED, DialogStatus.BOT):
                 assert offered_to == []
+
+
+def _reader(url: str) -> Executor:
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        assert parsed.database is not None
+        return SqliteExecutor(parsed.database)
+    asyncpg_url = parsed.set(drivername="postgresql+asyncpg")
+    return PostgresExecutor(asyncpg_url.render_as_string(hide_password=False), pool_size=1)
 
 
 def _readiness(tx: Tx) -> list[Any]:
@@ -180,13 +192,17 @@ async def world(database_url: str | None, distribution: str, workers: int) -> As
         )
         apps.append(app)
         channels.append(channel)
+    reader: Executor | None = None
     try:
         for app in apps:
             await app.start()
             # Timers fire only in "timeout" steps, so the checks never race a timer's handler.
             app.scheduler.stop()
-        yield World(kit, apps, channels)
+        reader = _reader(config.storage.url)
+        yield World(kit, apps, channels, reader)
     finally:
+        if reader is not None:
+            await reader.close()
         for app in reversed(apps):
             await app.stop()
         await kit.close()

@@ -1,5 +1,6 @@
-"""What the desk reads and writes beside the store's own methods: dialog lists with filters,
-the people around a dialog, a client's identities and dialogs, and uploaded files.
+"""What the console reads and writes beside the store's own methods: dialog lists with filters,
+the people around a dialog, a client's identities and dialogs, uploaded files and the dialogs
+opened per day.
 
 Lists are keyset-paginated (``id < cursor``, newest first), so a page costs the same wherever it
 is, and filters are bound parameters of statements compiled once per shape.
@@ -154,7 +155,7 @@ def _people_queries(dialect_name: str, count: int) -> tuple[Query, Query, Query]
             dialect,
         ),
         compile_for(
-            sa.select(msg.dialog_id, sa.func.max(msg.id))
+            sa.select(msg.dialog_id, sa.func.max(msg.id).label("last_id"))
             .where(_in(msg.dialog_id, "d", count))
             .group_by(msg.dialog_id),
             dialect,
@@ -174,12 +175,12 @@ def _people(tx: Tx, dialog_ids: Sequence[int]) -> DialogPeople:
         chunk = list(dialog_ids[start : start + PEOPLE_BATCH])
         offers_q, members_q, last_q = _people_queries(tx.q.dialect_name, len(chunk))
         params = {f"d{i}": v for i, v in enumerate(chunk)}
-        for dialog_id, operator_id in tx.rows(offers_q, params):
-            people.offered_to.setdefault(int(dialog_id), []).append(str(operator_id))
-        for dialog_id, operator_id in tx.rows(members_q, params):
-            people.members.setdefault(int(dialog_id), []).append(str(operator_id))
-        for dialog_id, last in tx.rows(last_q, params):
-            people.last_message[int(dialog_id)] = int(last)
+        for row in tx.rows(offers_q, params):
+            people.offered_to.setdefault(int(row["dialog_id"]), []).append(row["operator_id"])
+        for row in tx.rows(members_q, params):
+            people.members.setdefault(int(row["dialog_id"]), []).append(row["operator_id"])
+        for row in tx.rows(last_q, params):
+            people.last_message[int(row["dialog_id"])] = int(row["last_id"])
     return people
 
 
@@ -245,12 +246,16 @@ def _file(tx: Tx, file_id: str) -> StoredFile | None:
     if row is None:
         return None
     return StoredFile(
-        id=str(row[0]), name=str(row[1]), mime_type=str(row[2]), size=int(row[3]), data=row[4]
+        id=row["id"],
+        name=row["name"],
+        mime_type=row["mime_type"],
+        size=int(row["size"]),
+        data=bytes(row["data"]),
     )
 
 
-class DeskQueries:
-    """The desk's reads and writes, as units on the store's executor."""
+class ConsoleRepository:
+    """The console's reads and writes: each method one transaction."""
 
     def __init__(self, executor: Executor) -> None:
         self._x = executor
@@ -313,7 +318,12 @@ def _day_query(dialect_name: str, with_line: bool) -> Query:
     conditions = [d.opened_at >= P("since"), d.opened_at < P("until")]
     if with_line:
         conditions.append(d.line_id == P("line_id"))
-    stmt = sa.select(day, sa.func.count()).where(*conditions).group_by(day).order_by(day)
+    stmt = (
+        sa.select(day.label("day"), sa.func.count().label("dialogs"))
+        .where(*conditions)
+        .group_by(day)
+        .order_by(day)
+    )
     dialect, _ = dialect_for(dialect_name)
     found = _day_shapes[key] = compile_for(stmt, dialect)
     return found
@@ -327,10 +337,8 @@ def _opened_by_day(
     tx: Tx, since: float, until: float, line_id: str | None
 ) -> list[tuple[str, int]]:
     query = _day_query(tx.q.dialect_name, line_id is not None)
-    counts = {
-        int(day): int(n)
-        for day, n in tx.rows(query, {"since": since, "until": until, "line_id": line_id})
-    }
+    rows = tx.rows(query, {"since": since, "until": until, "line_id": line_id})
+    counts = {int(row["day"]): int(row["dialogs"]) for row in rows}
     first, last = int(since // 86400), int((until - 1e-6) // 86400)
     if last - first > MAX_DAYS:  # a long range: the days that had dialogs only
         return [
