@@ -53,7 +53,10 @@ async def populate(url: str, count: int) -> None:
                 for i in range(start, min(count, start + 1000))
             ]
             await asyncio.gather(
-                *(store.ingest(e, line_id="bench", initial_status=DialogStatus.BOT) for e in events)
+                *(
+                    store.inbox.ingest(e, line_id="bench", initial_status=DialogStatus.BOT)
+                    for e in events
+                )
             )
     finally:
         await store.close()

@@ -2,7 +2,7 @@
 10,000 operators in the queue, 1,000 and 1,000,000 closed dialogs in the database.
 
 Each decision goes through the real store API: a new client's message is ingested as a queued
-dialog (``SqlStore.ingest``), then ``SqlStore.apply(dialog_id, [RouteAction(plan)])`` offers it to
+dialog (``store.inbox.ingest``), then ``store.dialogs.apply(dialog_id, [RouteAction(plan)])`` offers it to
 an operator (one unit of work, one transaction), once per dialog. Printed per database, queue
 state, mode and size: that decision's median and p90 (the ingest before it not included), its ratio
 to the smallest case (10 operators, 1,000 dialogs) of the same database, state and mode, the same
@@ -108,7 +108,7 @@ def _timed_route(tx: Tx, dialog_id: int, plan: RoutePlan, now: datetime) -> list
     return actions
 
 
-routing.route = _timed_route  # units.apply calls it through the module
+routing.route = _timed_route  # store.dialogs.apply calls it through the module
 
 
 # --- databases ------------------------------------------------------------------------------------
@@ -345,15 +345,15 @@ async def add_operators(url: str, count: int) -> None:
     try:
         for first in range(0, count, 500):
             chunk = ids[first : first + 500]
-            await asyncio.gather(*(store.save_operator(o, f"Operator {o}") for o in chunk))
+            await asyncio.gather(*(store.operators.save(o, f"Operator {o}") for o in chunk))
             await asyncio.gather(
                 *(
-                    store.set_operator(o, presence=Presence.ONLINE, shift=Shift.WORKING)
+                    store.operators.update(o, presence=Presence.ONLINE, shift=Shift.WORKING)
                     for o in chunk
                 )
             )
-        await store.set_queue(LINE, ids)
-        assert len(await store.queue(LINE)) == count
+        await store.operators.set_queue(LINE, ids)
+        assert len(await store.operators.queue(LINE)) == count
     finally:
         await store.close()
 
@@ -428,19 +428,19 @@ async def decide(store: SqlStore, run: Run, sizes: Sizes) -> None:
         )
         _route_ns.clear()
         began = time.perf_counter_ns()
-        receipt = await store.ingest(event, line_id=LINE, initial_status=DialogStatus.QUEUED)
+        receipt = await store.inbox.ingest(event, line_id=LINE, initial_status=DialogStatus.QUEUED)
         ingested = time.perf_counter_ns()
-        await store.apply(receipt.dialog_id, actions)
+        await store.dialogs.apply(receipt.dialog_id, actions)
         done = time.perf_counter_ns()
         if n >= sizes.warmup:
             run.ingest_us.append((ingested - began) / 1000)
             run.decision_us.append((done - ingested) / 1000)
             run.route_us.append(_route_ns[0] / 1000)
     total = sizes.warmup + sizes.decisions
-    held = await store.held_counts()
+    held = await store.operators.held_counts()
     if run.state == "all-full":  # nobody has room: every dialog waits in the queue
         assert not held, f"offered although everyone is full: {held}"
-        assert len(await store.waiting_dialogs(LINE, limit=total + 1)) == total
+        assert len(await store.operators.waiting_dialogs(LINE, limit=total + 1)) == total
     else:
         assert sum(held.values()) == total, f"not all offered: {held}"
     run.chosen = held
@@ -567,7 +567,7 @@ def report(runs: list[Run]) -> None:
         f"{'ingest us':>9}"
     )
     print(
-        "\none routing decision: store.apply(dialog, [RouteAction]) after the dialog's ingest; "
+        "\none routing decision: store.dialogs.apply(dialog, [RouteAction]) after the dialog's ingest; "
         "ratios against 10 operators / 1,000 dialogs of the same database, queue and mode\n"
     )
     print(header)

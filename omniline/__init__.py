@@ -14,7 +14,6 @@ from omniline.engine.ports import (
     Clock,
     Delivery,
     Receipt,
-    Store,
 )
 from omniline.errors import (
     ChannelError,
@@ -54,6 +53,7 @@ from omniline.pipeline import (
     Text,
 )
 from omniline.plugins import API_VERSION, ChannelPlugin
+from omniline.store.sql_store import SqlStore as Store
 
 __version__ = "0.1.0"
 

@@ -35,7 +35,6 @@ from omniline.engine.ports import (
     Desk,
     InboundSink,
     Receipt,
-    Store,
     Timer,
 )
 from omniline.engine.settings import LineSettings
@@ -146,19 +145,21 @@ class _Host:
     async def history(
         self, identity: Identity, *, after_id: int = 0, limit: int = 100
     ) -> list[StoredMessage]:
-        return await self._app.store.identity_history(identity, after_id=after_id, limit=limit)
+        return await self._app.store.dialogs.identity_history(
+            identity, after_id=after_id, limit=limit
+        )
 
     async def update_profile(self, identity: Identity) -> None:
         app = self._app
-        await app.store.update_profile(identity)
+        await app.store.dialogs.update_profile(identity)
         line_id = app._line_of.get(identity.channel)
         if app.crm is None or line_id is None or not app.lines[line_id].settings.crm_check:
             return
-        dialog = await app.store.open_dialog_of(identity, line_id)
+        dialog = await app.store.dialogs.open_of(identity, line_id)
         if dialog is not None:  # the CRM learns what the client just gave (a durable job)
             job = sync_job(dialog.client_id, dialog.line_id, dialog.id, app.clock.now())
             assert job.due_at is not None
-            await app.store.schedule_timer(
+            await app.store.timers.schedule(
                 job.kind, job.key, job.due_at, dialog_id=dialog.id, data=job.data
             )
 
@@ -167,10 +168,10 @@ class _Host:
         return self._app.operator_names.get(ident, ident) if kind == "operator" else None
 
     async def load_state(self, key: str) -> str | None:
-        return await self._app.store.load_state(self._owner, key)
+        return await self._app.store.state.load(self._owner, key)
 
     async def save_state(self, key: str, value: str) -> None:
-        await self._app.store.save_state(self._owner, key, value)
+        await self._app.store.state.save(self._owner, key, value)
 
 
 class _CrmHost:
@@ -250,7 +251,7 @@ class Omniline:
         """The pipeline's middlewares: add yours before ``start`` (``add(mw, before="bot")``)."""
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
-        self._store: Store | None = None
+        self._store: SqlStore | None = None
         self._started = False
         self.web = web.Application()
         self.pipeline: Pipeline
@@ -262,7 +263,7 @@ class Omniline:
     # --- accessors --------------------------------------------------------------------------------
 
     @property
-    def store(self) -> Store:
+    def store(self) -> SqlStore:
         if self._store is None:
             raise OmnilineError("the application is not started")
         return self._store
@@ -372,10 +373,9 @@ class Omniline:
         )
         self.operators = Operators(store, self.dialogs)
         await self._sync_operators()
-        if isinstance(store, SqlStore):
-            self.line_changes = LineChanges(store.line_settings, self.lines, self.clock)
-            await self.line_changes.load()
-            self.line_changes.start()
+        self.line_changes = LineChanges(store.line_settings, self.lines, self.clock)
+        await self.line_changes.load()
+        self.line_changes.start()
         self.scheduler = Scheduler(store, self.clock, poll_interval=oc.poll_interval)
         self._register_timers()
         self._connect_crm()
@@ -415,10 +415,7 @@ class Omniline:
             return
         crm: CRM
         if cc.type == "embedded":
-            store = self.store
-            if not isinstance(store, SqlStore):
-                raise ConfigError("crm: the embedded CRM needs omniline's SQL store")
-            crm = EmbeddedCrm(store.crm, self.clock)
+            crm = EmbeddedCrm(self.store.crm, self.clock)
         else:
             with plugin_errors(["crm"]):
                 plugin = self._crm_overrides.get(cc.type) or crm_plugin(cc.type)
@@ -435,10 +432,10 @@ class Omniline:
         """Make the database's operators and queues those of the config (presence, shift and
         load are the database's own and stay)."""
         for oc in self.config.operators:
-            await self.store.save_operator(oc.id, oc.name, oc.capacity)
+            await self.store.operators.save(oc.id, oc.name, oc.capacity)
         for line in self.lines.values():
             settings = line.settings
-            await self.store.set_queue(
+            await self.store.operators.set_queue(
                 line.id, settings.queue, default_capacity=settings.default_capacity
             )
 
@@ -458,7 +455,7 @@ class Omniline:
         line = self.lines.get(line_id)
         if line is None:
             raise OmnilineError(f"no line {line_id!r}")
-        await self.store.set_queue(
+        await self.store.operators.set_queue(
             line_id, operator_ids, default_capacity=line.settings.default_capacity
         )
         line.settings = line.settings.model_copy(update={"queue": tuple(operator_ids)})
@@ -582,7 +579,7 @@ class Omniline:
 
         async def sink(event: InboundEvent) -> Receipt:
             settings = line.settings
-            receipt = await self.store.ingest(
+            receipt = await self.store.inbox.ingest(
                 event,
                 line_id=line_id,
                 initial_status=line.initial_status,

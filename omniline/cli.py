@@ -70,7 +70,6 @@ def _with_store(cfg: Config, work: Callable[[SqlStore], Awaitable[T]]) -> T:
     async def run() -> T:
         store = await open_store(cfg.storage.url, SystemClock())
         try:
-            assert isinstance(store, SqlStore)
             return await work(store)
         finally:
             await store.close()

@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from omniline.engine.clock import first_of
-from omniline.engine.ports import Clock, FeedCursor, FeedPage, Store
+from omniline.engine.ports import Clock, FeedCursor, FeedPage
+from omniline.store.sql_store import SqlStore
 
 if TYPE_CHECKING:
     from omniline.dialogs import Dialogs
@@ -29,15 +30,15 @@ if TYPE_CHECKING:
 class PluginState:
     """Durable values of one plugin instance (``owner``), as strings."""
 
-    def __init__(self, store: Store, owner: str) -> None:
+    def __init__(self, store: SqlStore, owner: str) -> None:
         self._store = store
         self.owner = owner
 
     async def get(self, key: str) -> str | None:
-        return await self._store.load_state(self.owner, key)
+        return await self._store.state.load(self.owner, key)
 
     async def put(self, key: str, value: str) -> None:
-        await self._store.save_state(self.owner, key, value)
+        await self._store.state.save(self.owner, key, value)
 
 
 class DeskHost:
@@ -47,7 +48,7 @@ class DeskHost:
         self,
         *,
         clock: Clock,
-        store: Store,
+        store: SqlStore,
         dialogs: Dialogs,
         operators: Operators,
         lines: Mapping[str, Line],
@@ -66,12 +67,12 @@ class DeskHost:
         """This desk's durable values (its feed cursor, its own ids for dialogs...)."""
 
     async def feed(self, cursor: FeedCursor, *, limit: int = 200) -> FeedPage:
-        """What happened after ``cursor`` (see :meth:`Store.feed`)."""
-        return await self.store.feed(cursor, limit=limit)
+        """What happened after ``cursor`` (see :meth:`FeedRepository.read <omniline.store.feed.FeedRepository.read>`)."""
+        return await self.store.feed.read(cursor, limit=limit)
 
     async def feed_end(self) -> FeedCursor:
         """The cursor after everything that happened so far (a new desk starts from now)."""
-        return await self.store.feed_end()
+        return await self.store.feed.end()
 
     async def wait_for_news(self, at_most: float) -> None:
         """Return when something happened in this process since the last call (at once if it

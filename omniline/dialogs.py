@@ -35,7 +35,6 @@ from omniline.engine.ports import (
     MemberAction,
     SendAction,
     StatusAction,
-    Store,
     TimerAction,
 )
 from omniline.engine.rating import rating_question
@@ -64,6 +63,7 @@ from omniline.model import (
     Withdrawn,
 )
 from omniline.pipeline.serializer import KeyedSerializer
+from omniline.store.sql_store import SqlStore
 
 log = logging.getLogger("omniline.dialogs")
 
@@ -87,7 +87,7 @@ class Dialogs:
 
     def __init__(
         self,
-        store: Store,
+        store: SqlStore,
         *,
         clock: Clock,
         serializer: KeyedSerializer,
@@ -109,7 +109,7 @@ class Dialogs:
     # --- reading ----------------------------------------------------------------------------------
 
     async def get(self, dialog_id: int) -> Dialog:
-        dialog = await self._store.dialog(dialog_id)
+        dialog = await self._store.dialogs.get(dialog_id)
         if dialog is None:
             raise DialogError(f"no dialog {dialog_id}")
         return dialog
@@ -131,7 +131,7 @@ class Dialogs:
             actions = fill_parts(decided, self._capabilities(dialog.identity.channel))
             if not actions:
                 return []
-            deliveries = await self._store.apply(
+            deliveries = await self._store.dialogs.apply(
                 dialog_id, actions, guard=dialog.status, known=dialog
             )
             self._deliver(deliveries)
@@ -171,7 +171,7 @@ class Dialogs:
 
         async def decide(dialog: Dialog) -> list[DialogAction]:
             now = self._clock.now()
-            offered_to = await self._store.offered_to(dialog_id)
+            offered_to = await self._store.operators.offered_to(dialog_id)
             if dialog.status is OFFERED and dialog.operator_id not in (None, operator_id):
                 raise DialogError(
                     f"dialog {dialog.id} is offered to operator {dialog.operator_id}, "
@@ -245,7 +245,7 @@ class Dialogs:
             return
         target = to_operator
         assert target is not None
-        if await self._store.operator(target) is None:
+        if await self._store.operators.get(target) is None:
             raise DialogError(f"no operator {target!r}")
 
         def decide(dialog: Dialog) -> list[DialogAction]:
@@ -329,7 +329,7 @@ class Dialogs:
 
     async def invite(self, dialog_id: int, operator_id: str, colleague: str) -> None:
         """Bring ``colleague`` into the dialog beside its holder; both see and write in it."""
-        if await self._store.operator(colleague) is None:
+        if await self._store.operators.get(colleague) is None:
             raise DialogError(f"no operator {colleague!r}")
 
         def decide(dialog: Dialog) -> list[DialogAction]:
@@ -352,16 +352,20 @@ class Dialogs:
         (a supervisor's code acts as ``system`` or with its own actor)."""
         if dialog.operator_id == operator_id:
             return
-        if dialog.status is OFFERED and operator_id in await self._store.offered_to(dialog.id):
+        if dialog.status is OFFERED and operator_id in await self._store.operators.offered_to(
+            dialog.id
+        ):
             return
-        if operator_id in await self._store.members(dialog.id):
+        if operator_id in await self._store.operators.members(dialog.id):
             return
         raise DialogError(f"operator {operator_id} is not in dialog {dialog.id}")
 
     async def _may_write(self, dialog: Dialog, operator_id: str) -> None:
         if dialog.status is ACTIVE and dialog.operator_id == operator_id:
             return
-        if dialog.status is ACTIVE and operator_id in await self._store.members(dialog.id):
+        if dialog.status is ACTIVE and operator_id in await self._store.operators.members(
+            dialog.id
+        ):
             return
         raise DialogError(
             f"operator {operator_id} is not in dialog {dialog.id} ({dialog.status.value})"
@@ -581,8 +585,8 @@ class Dialogs:
         each in its own dialog's turn. Returns at once; ``Omniline.idle`` waits for it."""
 
         async def job() -> None:
-            for line_id in await self._store.lines_of(operator_id):
-                for dialog_id in await self._store.waiting_dialogs(line_id, limit=50):
+            for line_id in await self._store.operators.lines_of(operator_id):
+                for dialog_id in await self._store.operators.waiting_dialogs(line_id, limit=50):
                     try:
                         await self.route(dialog_id)
                     except Exception:

@@ -7,24 +7,25 @@ break, gets a bigger capacity), the dialogs waiting on their lines are given out
 from __future__ import annotations
 
 from omniline.dialogs import Dialogs
-from omniline.engine.ports import UNSET, Store, Unset
+from omniline.engine.ports import UNSET, Unset
 from omniline.errors import OmnilineError
 from omniline.model import Operator, Presence, Shift
+from omniline.store.sql_store import SqlStore
 
 
 class Operators:
-    def __init__(self, store: Store, dialogs: Dialogs) -> None:
+    def __init__(self, store: SqlStore, dialogs: Dialogs) -> None:
         self._store = store
         self._dialogs = dialogs
 
     async def get(self, operator_id: str) -> Operator:
-        found = await self._store.operator(operator_id)
+        found = await self._store.operators.get(operator_id)
         if found is None:
             raise OmnilineError(f"no operator {operator_id!r}")
         return found
 
     async def all(self) -> list[Operator]:
-        return await self._store.operators()
+        return await self._store.operators.all()
 
     async def _set(
         self,
@@ -35,7 +36,7 @@ class Operators:
         capacity: int | Unset | None = UNSET,
     ) -> Operator:
         before = await self.get(operator_id)
-        after = await self._store.set_operator(
+        after = await self._store.operators.update(
             operator_id, presence=presence, shift=shift, capacity=capacity
         )
         more_room = (before.capacity or 0) < (after.capacity or 0) or (

@@ -16,11 +16,12 @@ from collections.abc import Mapping
 from datetime import timedelta
 
 from omniline.engine.clock import first_of
-from omniline.engine.ports import Channel, Clock, Delivery, OutboxResult, Store
+from omniline.engine.ports import Channel, Clock, Delivery, OutboxResult
 from omniline.errors import DeliveryError
 from omniline.model import ChannelRef
 from omniline.pipeline.serializer import KeyedSerializer
 from omniline.ratelimit import RateLimiter
+from omniline.store.sql_store import SqlStore
 
 log = logging.getLogger("omniline.outbox")
 
@@ -28,7 +29,7 @@ log = logging.getLogger("omniline.outbox")
 class Outbox:
     def __init__(
         self,
-        store: Store,
+        store: SqlStore,
         channels: Mapping[ChannelRef, Channel],
         *,
         clock: Clock,
@@ -152,7 +153,7 @@ class Outbox:
         while self._results:
             batch, self._results = self._results, []
             try:
-                await self._store.finish_outbox(batch)
+                await self._store.outbox.finish(batch)
             except Exception:  # the leases run out and the rows are sent again: at least once
                 log.exception("could not record the outcome of %d outbox rows", len(batch))
 
@@ -204,7 +205,7 @@ class Outbox:
                 del self._held[key]
         total = 0
         while True:
-            due = await self._store.claim_outbox(
+            due = await self._store.outbox.claim(
                 now=self._clock.now(), lease=self.lease, limit=self._batch
             )
             self.push(due)

@@ -13,7 +13,8 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from omniline.engine.clock import first_of
-from omniline.engine.ports import Clock, Store, Timer
+from omniline.engine.ports import Clock, Timer
+from omniline.store.sql_store import SqlStore
 
 log = logging.getLogger("omniline.scheduler")
 
@@ -23,7 +24,7 @@ TimerHandler = Callable[[Timer], Awaitable[None]]
 class Scheduler:
     def __init__(
         self,
-        store: Store,
+        store: SqlStore,
         clock: Clock,
         *,
         lease: float = 60.0,
@@ -50,7 +51,7 @@ class Scheduler:
         """Fire every due timer now. Returns how many fired."""
         fired = 0
         while True:
-            due = await self._store.claim_timers(
+            due = await self._store.timers.claim(
                 now=self._clock.now(), lease=self.lease, limit=self._batch
             )
             # Fired together (in due order, each dialog's work still in turn), so one slow
@@ -83,7 +84,7 @@ class Scheduler:
                 timer.key,
             )
             return False
-        await self._store.finish_timer(timer.id)
+        await self._store.timers.finish(timer.id)
         return True
 
     async def run(self) -> None:

@@ -110,7 +110,7 @@ async def populate(config: Path) -> None:
     store = await open_store(load_config(config).storage.url, clock)
     try:
         for operator_id in ("anna", "boris"):
-            await store.save_operator(operator_id, operator_id.title())
+            await store.operators.save(operator_id, operator_id.title())
 
         async def client_writes(external_id: str) -> int:
             event = InboundEvent(
@@ -121,11 +121,13 @@ async def populate(config: Path) -> None:
                 message=InboundMessage(text="hello"),
                 received_at=clock.now(),
             )
-            receipt = await store.ingest(event, line_id="support", initial_status=DialogStatus.BOT)
+            receipt = await store.inbox.ingest(
+                event, line_id="support", initial_status=DialogStatus.BOT
+            )
             return receipt.dialog_id
 
         async def take(dialog_id: int, operator_id: str) -> None:
-            await store.apply(
+            await store.dialogs.apply(
                 dialog_id,
                 [
                     StatusAction(expected=DialogStatus.BOT, status=DialogStatus.QUEUED),
@@ -133,7 +135,7 @@ async def populate(config: Path) -> None:
                 ],
             )
             await clock.advance(30)
-            await store.apply(
+            await store.dialogs.apply(
                 dialog_id,
                 [
                     StatusAction(
@@ -149,11 +151,11 @@ async def populate(config: Path) -> None:
         await take(handled, "anna")
         await clock.advance(65)
         reply = OutboundMessage(text="Hello, this is Anna.")
-        await store.apply(
+        await store.dialogs.apply(
             handled, [SendAction(author="operator:anna", message=reply, parts=(reply,))]
         )
         await clock.advance(300)
-        await store.apply(
+        await store.dialogs.apply(
             handled,
             [
                 StatusAction(

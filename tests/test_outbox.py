@@ -19,7 +19,7 @@ async def test_a_passing_failure_is_retried_after_back_off() -> None:
         ann = kit.client("ann")
         await ann.says("hi")
         assert ann.received == []
-        row = await kit.app.store.outbox_status(await outbox_row(kit))
+        row = await kit.app.store.outbox.status(await outbox_row(kit))
         assert row is not None and row.outcome == "retry" and "network down" in (row.error or "")
         await kit.advance(0.4)  # the first retry waits between 0.5 and 1 s
         assert ann.received == []
@@ -44,7 +44,7 @@ async def test_a_permanent_failure_marks_the_message_failed_at_once() -> None:
         kit.channel.fail_permanently("Forbidden: bot was blocked by the user")
         ann = kit.client("ann")
         await ann.says("hi")
-        row = await kit.app.store.outbox_status(await outbox_row(kit))
+        row = await kit.app.store.outbox.status(await outbox_row(kit))
         assert row is not None and row.outcome == "failed"
         assert row.error == "Forbidden: bot was blocked by the user"
         await kit.advance(3600)
@@ -58,7 +58,7 @@ async def test_giving_up_after_max_attempts_keeps_the_last_reason() -> None:
         for _ in range(6):
             await kit.advance(10)
         assert len(kit.channel.attempts) == 3
-        row = await kit.app.store.outbox_status(kit.channel.attempts[0].outbox_id)
+        row = await kit.app.store.outbox.status(kit.channel.attempts[0].outbox_id)
         assert row is not None and row.outcome == "failed"
         assert row.error == "gave up after 3 attempts: TimeoutError: timeout 2"
 
@@ -98,7 +98,7 @@ async def test_unsent_messages_are_sent_after_a_restart(tmp_path: object) -> Non
         receipt = await ann.says("hello")
         # stored and leased, as if the process died before sending
         message = OutboundMessage(text="we are back")
-        await kit.app.store.apply(
+        await kit.app.store.dialogs.apply(
             receipt.dialog_id,
             [SendAction(author="system", message=message, parts=(message,))],
         )

@@ -17,7 +17,7 @@ async def test_a_timer_fires_once_at_its_time() -> None:
 
         kit.app.scheduler.on("reminder", handler)
         due = kit.clock.now() + timedelta(minutes=5)
-        await kit.app.store.schedule_timer("reminder", "dialog-1", due, data={"text": "ping"})
+        await kit.app.store.timers.schedule("reminder", "dialog-1", due, data={"text": "ping"})
         await kit.advance(299)
         assert fired == []
         await kit.advance(1)
@@ -35,8 +35,8 @@ async def test_setting_a_timer_again_moves_it() -> None:
 
         kit.app.scheduler.on("autoclose", handler)
         now = kit.clock.now()
-        await kit.app.store.schedule_timer("autoclose", "d1", now + timedelta(seconds=60))
-        await kit.app.store.schedule_timer("autoclose", "d1", now + timedelta(seconds=600))
+        await kit.app.store.timers.schedule("autoclose", "d1", now + timedelta(seconds=60))
+        await kit.app.store.timers.schedule("autoclose", "d1", now + timedelta(seconds=600))
         await kit.advance(120)
         assert fired == []
         await kit.advance(600)
@@ -54,7 +54,7 @@ async def test_a_failing_handler_is_retried_after_the_lease() -> None:
                 raise RuntimeError("CRM is down")
 
         kit.app.scheduler.on("crm-sync", flaky)
-        await kit.app.store.schedule_timer("crm-sync", "c1", kit.clock.now())
+        await kit.app.store.timers.schedule("crm-sync", "c1", kit.clock.now())
         await kit.advance(0)
         assert calls == 1
         await kit.advance(kit.app.scheduler.lease - 1)
@@ -73,7 +73,7 @@ async def test_a_cancelled_timer_never_fires() -> None:
             fired.append(timer.key)
 
         kit.app.scheduler.on("t", handler)
-        await kit.app.store.schedule_timer("t", "k", kit.clock.now() + timedelta(seconds=5))
-        await kit.app.store.cancel_timer("t", "k")
+        await kit.app.store.timers.schedule("t", "k", kit.clock.now() + timedelta(seconds=5))
+        await kit.app.store.timers.cancel("t", "k")
         await kit.advance(10)
         assert fired == []

@@ -25,10 +25,11 @@ from pydantic import JsonValue
 from omniline.crm import CRM, CrmError, CrmRecord, LeadDraft
 from omniline.crm.jobs import CRM_TIMER
 from omniline.engine.distribution import render_text
-from omniline.engine.ports import Clock, Store, Timer
+from omniline.engine.ports import Clock, Timer
 from omniline.errors import OmnilineError
 from omniline.line import Line
 from omniline.model import Dialog
+from omniline.store.sql_store import SqlStore
 
 log = logging.getLogger("omniline.crm")
 
@@ -39,7 +40,7 @@ WEBCHAT = "webchat"
 
 
 class CrmService:
-    def __init__(self, crm: CRM, store: Store, lines: Mapping[str, Line], clock: Clock) -> None:
+    def __init__(self, crm: CRM, store: SqlStore, lines: Mapping[str, Line], clock: Clock) -> None:
         self.crm = crm
         self._store = store
         self._lines = lines
@@ -53,12 +54,12 @@ class CrmService:
         """The client's CRM record: the one linked to them, else one found by their phones,
         emails or messenger identities (and linked from now on). ``also``: a phone and email
         given but not stored yet."""
-        linked = await self._store.client_record(client_id)
+        linked = await self._store.clients.record(client_id)
         if linked is not None:
             record = await self.crm.get(linked)
             if record is not None:
                 return record
-        values = await self._store.contact_values(client_id)
+        values = await self._store.clients.contact_values(client_id)
         for kind in ("phone", "email"):
             value = (also or {}).get(kind)
             if value is not None and value not in values[kind]:
@@ -68,7 +69,7 @@ class CrmService:
         )
         if not found:
             return None
-        await self._store.link_record(client_id, found[0].id)
+        await self._store.clients.link_record(client_id, found[0].id)
         return found[0]
 
     async def responsible_for(self, dialog: Dialog) -> str | None:
@@ -99,7 +100,7 @@ class CrmService:
             elif job == "transcript":
                 await self._transcript(data)
             elif job == "responsible":
-                dialog = await self._store.dialog(int(str(data["dialog"])))
+                dialog = await self._store.dialogs.get(int(str(data["dialog"])))
                 client = dialog.client_id if dialog is not None else int(str(data["client"]))
                 record = await self.record_of(client)
                 if record is not None:
@@ -122,16 +123,16 @@ class CrmService:
             return
         delay = max(after or 0.0, min(600.0, 2.0**attempt) * random.uniform(0.5, 1.0))
         due = self._clock.now() + timedelta(seconds=delay)
-        await self._store.schedule_timer(
+        await self._store.timers.schedule(
             CRM_TIMER, timer.key, due, dialog_id=timer.dialog_id, data={**data, "attempt": attempt}
         )
 
     async def _sync(self, data: Mapping[str, object]) -> None:
-        dialog = await self._store.dialog(int(str(data["dialog"])))
+        dialog = await self._store.dialogs.get(int(str(data["dialog"])))
         # The dialog's client as it is now: the chat tracker may have merged it meanwhile.
         client_id = dialog.client_id if dialog is not None else int(str(data["client"]))
         record = await self.record_of(client_id)
-        values = await self._store.contact_values(client_id)
+        values = await self._store.clients.contact_values(client_id)
         if record is not None:
             await self.crm.add_contacts(
                 record.id, phones=values["phone"], emails=values["email"], ims=values["im"]
@@ -167,20 +168,20 @@ class CrmService:
             responsible=dialog.operator_id,
         )
         record = await self.crm.create_lead(draft)
-        await self._store.link_record(dialog.client_id, record.id)
+        await self._store.clients.link_record(dialog.client_id, record.id)
         return record
 
     async def create_lead(self, dialog_id: int) -> CrmRecord:
         """An operator makes a lead from the dialog by hand: the client's name and contacts, and
         the conversation so far on its timeline."""
-        dialog = await self._store.dialog(dialog_id)
+        dialog = await self._store.dialogs.get(dialog_id)
         if dialog is None:
             raise OmnilineError(f"no dialog {dialog_id}")
         line = self._lines[dialog.line_id]
         existing = await self.record_of(dialog.client_id)
         if existing is not None:
             return existing
-        values = await self._store.contact_values(dialog.client_id)
+        values = await self._store.clients.contact_values(dialog.client_id)
         if not self._writable(dialog, values):
             raise OmnilineError(
                 "this web-chat visitor gave no phone or email yet: a lead could not reach them"
@@ -191,7 +192,7 @@ class CrmService:
 
     async def _transcript(self, data: Mapping[str, object]) -> None:
         dialog_id = int(str(data["dialog"]))
-        dialog = await self._store.dialog(dialog_id)
+        dialog = await self._store.dialogs.get(dialog_id)
         if dialog is None:
             return
         record = await self.record_of(dialog.client_id)
@@ -204,7 +205,7 @@ class CrmService:
         lines = [f"Dialog {dialog_id}"]
         after = 0
         while True:
-            page = await self._store.messages(dialog_id, after_id=after, limit=500)
+            page = await self._store.dialogs.messages(dialog_id, after_id=after, limit=500)
             for m in page:
                 who = {"client": "Client", "bot": "Bot", "system": "Auto-reply"}.get(
                     m.author, m.author.removeprefix("operator:")

@@ -21,8 +21,6 @@ from omniline.desk.openapi import document
 from omniline.desk.presence import ConsolePresence
 from omniline.desk.push import Broadcast, Push
 from omniline.desk.routing import errors_as_json
-from omniline.errors import ConfigError
-from omniline.store.sql_store import SqlStore
 
 if TYPE_CHECKING:
     from omniline.app import Omniline
@@ -38,8 +36,6 @@ class WebConsole:
 
     def __init__(self, app: Omniline) -> None:
         store = app.store
-        if not isinstance(store, SqlStore):
-            raise ConfigError("console: the web console needs omniline's SQL store")
         self.app = app
         self.accounts = Accounts(
             store.accounts, app.clock, session_lifetime=app.config.console.session_hours * 3600

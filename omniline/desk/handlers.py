@@ -189,10 +189,10 @@ class DeskApi:
             return None
         if account.operator_id is None:
             return ()
-        return tuple(await self.app.store.lines_of(account.operator_id))
+        return tuple(await self.app.store.operators.lines_of(account.operator_id))
 
     async def dialog_for(self, account: Account, dialog_id: int) -> Dialog:
-        dialog = await self.app.store.dialog(dialog_id)
+        dialog = await self.app.store.dialogs.get(dialog_id)
         if dialog is None or not await self._sees(account, dialog):
             raise not_found(f"dialog {dialog_id}")
         return dialog
@@ -214,7 +214,7 @@ class DeskApi:
         return dialog_view(dialog, people)
 
     async def fresh_view(self, dialog_id: int) -> DialogView:
-        dialog = await self.app.store.dialog(dialog_id)
+        dialog = await self.app.store.dialogs.get(dialog_id)
         if dialog is None:
             raise not_found(f"dialog {dialog_id}")
         return await self.view(dialog)
@@ -520,17 +520,17 @@ class DeskApi:
         return self._line_view(line_id)
 
     async def _operator_view(self, operator_id: str) -> OperatorView:
-        operator = await self.app.store.operator(operator_id)
+        operator = await self.app.store.operators.get(operator_id)
         if operator is None:
             raise not_found(f"operator {operator_id!r}")
-        lines = await self.app.store.lines_of(operator_id)
+        lines = await self.app.store.operators.lines_of(operator_id)
         return OperatorView(**operator.model_dump(), lines=lines)
 
     async def queues(self) -> dict[str, list[str]]:
         """Each operator's lines, read one queue a line (not one query an operator)."""
         found: dict[str, list[str]] = {}
         for line_id in self.app.lines:
-            for operator_id in await self.app.store.queue(line_id):
+            for operator_id in await self.app.store.operators.queue(line_id):
                 found.setdefault(operator_id, []).append(line_id)
         return found
 
@@ -539,7 +539,7 @@ class DeskApi:
         return OperatorPage(
             items=[
                 OperatorView(**operator.model_dump(), lines=lines.get(operator.id, []))
-                for operator in await self.app.store.operators()
+                for operator in await self.app.store.operators.all()
             ]
         )
 
@@ -553,7 +553,9 @@ class DeskApi:
         if not account.at_least(Role.SUPERVISOR):
             raise forbidden("an operator changes only their own presence and shift")
         lines = await self.visible_lines(account)
-        if lines is not None and not set(lines) & set(await self.app.store.lines_of(operator_id)):
+        if lines is not None and not set(lines) & set(
+            await self.app.store.operators.lines_of(operator_id)
+        ):
             raise forbidden("a supervisor manages the operators of their own lines")
 
     async def update_operator(self, call: Call) -> OperatorView:
@@ -568,7 +570,7 @@ class DeskApi:
         if "capacity" in changes:
             await operators.set_capacity(operator_id, body.capacity)
         if body.name is not None:
-            await self.app.store.save_operator(operator_id, body.name)
+            await self.app.store.operators.save(operator_id, body.name)
             self.app.operator_names[operator_id] = body.name
         if body.presence is not None:
             await operators.set_presence(operator_id, body.presence)
@@ -626,7 +628,7 @@ class DeskApi:
     async def messages(self, call: Call) -> MessagePage:
         dialog = await self.dialog_for(call.account, call.path_int("dialog_id"))
         q = call.query_as(MessageQuery)
-        found = await self.app.store.messages(
+        found = await self.app.store.dialogs.messages(
             dialog.id, after_id=q.after, limit=q.limit + 1, with_internal=True
         )
         page, more = found[: q.limit], len(found) > q.limit
@@ -646,7 +648,7 @@ class DeskApi:
 
     async def events(self, call: Call) -> EventPage:
         dialog = await self.dialog_for(call.account, call.path_int("dialog_id"))
-        log = await self.app.store.dialog_events(dialog.id)
+        log = await self.app.store.dialogs.events(dialog.id)
         return EventPage(items=[event_view(e, dialog_id=dialog.id, event_id=None) for e in log])
 
     async def _acting(self, call: Call) -> tuple[Dialog, str]:
@@ -692,7 +694,7 @@ class DeskApi:
         me = account.operator_id
         if me is None:
             return False
-        return dialog.operator_id == me or me in await self.app.store.members(dialog.id)
+        return dialog.operator_id == me or me in await self.app.store.operators.members(dialog.id)
 
     async def reopen(self, call: Call) -> DialogView:
         dialog, me = await self._acting(call)
@@ -773,14 +775,14 @@ class DeskApi:
             raise not_found(f"client {client_id}")
         store = self.app.store
         people = await self.queries.people([d.id for d in dialogs])
-        record_id = await store.client_record(client_id)
+        record_id = await store.clients.record(client_id)
         return ClientView(
             id=client_id,
             identities=await self.queries.identities(client_id),
-            contacts=await store.contact_values(client_id),
+            contacts=await store.clients.contact_values(client_id),
             crm_record=record_id,
             crm=await self._crm_record(record_id),
-            links=await store.client_links(client_id),
+            links=await store.clients.links(client_id),
             dialogs=[dialog_view(d, people) for d in dialogs],
         )
 
@@ -804,10 +806,10 @@ class DeskApi:
         client_id = call.path_int("client_id")
         await self._client_view(call.account, client_id)
         link_id = call.body_as(UnmergeBody).link_id
-        links = await self.app.store.client_links(client_id)
+        links = await self.app.store.clients.links(client_id)
         if not any(link.id == link_id for link in links):
             raise not_found(f"link {link_id} of client {client_id}")
-        await self.app.store.unmerge(link_id)
+        await self.app.store.clients.unmerge(link_id)
         return await self._client_view(call.account, client_id)
 
     # --- files ----------------------------------------------------------------------------------
@@ -872,7 +874,7 @@ class DeskApi:
         elif visible is not None:
             raise _bad("query.line", "give one of your lines: " + ", ".join(visible))
         hours = {i: line.settings.working_hours for i, line in self.app.lines.items()}
-        stats = await self.app.store.statistics(
+        stats = await self.app.store.stats.read(
             since=since, until=until, line_id=line_id, hours=hours
         )
         by_day = await self.queries.opened_by_day(

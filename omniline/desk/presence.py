@@ -63,8 +63,8 @@ class ConsolePresence:
     async def connected(self, operator_id: str) -> None:
         self._open[operator_id] += 1
         await self._write(operator_id)
-        await self.app.store.cancel_timer(AWAY_TIMER, operator_id)
-        operator = await self.app.store.operator(operator_id)
+        await self.app.store.timers.cancel(AWAY_TIMER, operator_id)
+        operator = await self.app.store.operators.get(operator_id)
         if operator is not None and operator.presence is not Presence.ONLINE:
             await self.app.operators.set_presence(operator_id, Presence.ONLINE)
 
@@ -87,7 +87,7 @@ class ConsolePresence:
 
     async def _later_offline(self, operator_id: str) -> None:
         due = self.app.clock.now() + timedelta(seconds=self.offline_after)
-        await self.app.store.schedule_timer(AWAY_TIMER, operator_id, due)
+        await self.app.store.timers.schedule(AWAY_TIMER, operator_id, due)
 
     async def _away(self, timer: Timer) -> None:
         """The grace period is over: offline, unless a console of theirs is open somewhere."""
@@ -95,7 +95,7 @@ class ConsolePresence:
         since = self.app.clock.now() - timedelta(seconds=STALE_AFTER)
         if await self._stored.is_connected(operator_id, since=since):
             return
-        operator = await self.app.store.operator(operator_id)
+        operator = await self.app.store.operators.get(operator_id)
         if operator is not None and operator.presence is Presence.ONLINE:
             log.info("operator %s closed the console: offline", operator_id)
             await self.app.operators.set_presence(operator_id, Presence.OFFLINE)

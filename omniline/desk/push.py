@@ -2,9 +2,10 @@
 the dialogs the account sees, and operators' presence.
 
 Everything is read from the store's feed (dialog events and messages in commit-safe order, see
-:meth:`Store.feed`), so a desk sees what every worker process did, and a reconnecting desk that
-passes the last ``cursor`` it got receives everything after it: no gaps and nothing twice. The
-connection wakes at once for what happens in this process, and polls for the rest.
+:meth:`FeedRepository.read <omniline.store.feed.FeedRepository.read>`), so a desk sees what every worker
+process did, and a reconnecting desk that passes the last ``cursor`` it got receives everything
+after it: no gaps and nothing twice. The connection wakes at once for what happens in this
+process, and polls for the rest.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ class SharedPages:
 
     async def _build(self, cursor: FeedCursor) -> BuiltPage:
         desk = self.desk
-        page = await desk.app.store.feed(cursor, limit=200)
+        page = await desk.app.store.feed.read(cursor, limit=200)
         ids = {e.dialog_id for e in page.events} | {m.dialog_id for m in page.messages}
         dialogs = await desk.queries.by_ids(sorted(ids))
         people = await desk.queries.people(sorted(dialogs))
@@ -214,7 +215,7 @@ class Push:
         if session is not None:
             _same_origin(request, desk.app.config.server.public_url)
         cursor_text = request.query.get("cursor")
-        end = await desk.app.store.feed_end()
+        end = await desk.app.store.feed.end()
         cursor = parse_cursor(cursor_text) if cursor_text else end
         reset = cursor.event_id > end.event_id or cursor.message_id > end.message_id
         if reset:
@@ -294,7 +295,7 @@ class Push:
         now = self.desk.app.clock.now().timestamp()
         task = self._roster
         if task is None or now - self._roster_at >= 1.0 or (task.done() and task.exception()):
-            task = self._roster = asyncio.create_task(self.desk.app.store.operators())
+            task = self._roster = asyncio.create_task(self.desk.app.store.operators.all())
             self._roster_at = now
         return await asyncio.shield(task)
 

@@ -1,32 +1,27 @@
 """The ports: what the engine and the pipeline need from the outside world, as protocols.
 
-Adapters implement them: ``omniline.store`` the :class:`Store`, channel plugins the :class:`Channel`,
-``omniline.testing`` a virtual :class:`Clock`.
+Adapters implement them: channel plugins the :class:`Channel`, ``omniline.testing`` a virtual
+:class:`Clock`. The store is no port: it has one implementation, ``omniline.store.SqlStore``, and
+these are the data its repositories exchange with the engine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import Enum
 from typing import Final, Protocol, runtime_checkable
 
 from pydantic import AwareDatetime, Field, JsonValue
 
-from omniline.engine.hours import WorkingHours
-from omniline.engine.stats import Statistics
 from omniline.model import (
     ChannelRef,
-    ClientLink,
     Dialog,
     DialogEvent,
     DialogStatus,
     Identity,
     InboundEvent,
-    Operator,
     OutboundMessage,
-    Presence,
-    Shift,
     StoredMessage,
     Visibility,
 )
@@ -337,206 +332,6 @@ class PendingInbound(Frozen):
     line_id: str
 
 
-class Store(Protocol):
-    """Durable state. Every method is one unit of work: it commits whole or not at all."""
-
-    async def ingest(
-        self,
-        event: InboundEvent,
-        *,
-        line_id: str,
-        initial_status: DialogStatus,
-        reopen_within: float = 0.0,
-        rating_window: float = 0.0,
-    ) -> Receipt:
-        """Store an inbound event in the inbox and in its dialog. With no open dialog, a message
-        goes to the last closed one if it answers that dialog's rating question within
-        ``rating_window`` seconds of the close, or reopens it within ``reopen_within`` seconds;
-        otherwise a new dialog opens. A redelivery (same channel and event id) changes nothing
-        and comes back ``duplicate``."""
-        ...
-
-    async def pending_inbound(
-        self, *, before: datetime, after_id: int = 0, limit: int = 500
-    ) -> list[PendingInbound]:
-        """Stored inbound events received at or before ``before`` whose processing never finished, with
-        inbox ids above ``after_id``, oldest first."""
-        ...
-
-    async def apply(
-        self,
-        dialog_id: int,
-        actions: Sequence[DialogAction],
-        *,
-        inbox_id: int | None = None,
-        inbox_error: str | None = None,
-        guard: DialogStatus | None = None,
-        known: Dialog | None = None,
-    ) -> list[Delivery]:
-        """Apply a pipeline run's or an operator's actions to a dialog in one transaction, and mark
-        ``inbox_id`` processed (failed, with ``inbox_error``). With ``guard``, raise
-        ``DialogConflict`` and change nothing unless the dialog is still in that status.
-        ``known`` is this dialog as the caller read it from the store: its identity is taken as
-        the recipient instead of being read again. Returns the new outbox deliveries, leased to
-        the caller."""
-        ...
-
-    async def fail_inbound(self, inbox_id: int, error: str) -> None:
-        """Mark an inbound event whose processing failed for good, so it is not replayed."""
-        ...
-
-    async def claim_outbox(self, *, now: datetime, lease: float, limit: int) -> list[Delivery]: ...
-
-    async def finish_outbox(self, results: Sequence[OutboxResult]) -> None: ...
-
-    async def outbox_status(self, outbox_id: int) -> OutboxResult | None: ...
-
-    async def dialog(self, dialog_id: int) -> Dialog | None: ...
-
-    async def open_dialog_of(self, identity: Identity, line_id: str) -> Dialog | None: ...
-
-    async def dialog_events(self, dialog_id: int) -> list[DialogEvent]: ...
-
-    async def messages(
-        self, dialog_id: int, *, after_id: int = 0, limit: int = 100, with_internal: bool = False
-    ) -> list[StoredMessage]: ...
-
-    async def client_history(
-        self, client_id: int, *, after_id: int = 0, limit: int = 100, with_internal: bool = False
-    ) -> list[StoredMessage]:
-        """Every message of every dialog of a client, oldest first."""
-        ...
-
-    async def identity_history(
-        self, identity: Identity, *, after_id: int = 0, limit: int = 100
-    ) -> list[StoredMessage]:
-        """What this identity can read back: client-visible messages of its own dialogs."""
-        ...
-
-    async def update_profile(self, identity: Identity) -> None:
-        """Merge the identity's display name and profile fields into the stored identity."""
-        ...
-
-    async def schedule_timer(
-        self,
-        kind: str,
-        key: str,
-        due_at: datetime,
-        *,
-        dialog_id: int | None = None,
-        data: JsonValue = None,
-    ) -> None:
-        """Set (or move) the timer named (kind, key)."""
-        ...
-
-    async def cancel_timer(self, kind: str, key: str) -> None: ...
-
-    async def claim_timers(self, *, now: datetime, lease: float, limit: int) -> list[Timer]: ...
-
-    async def finish_timer(self, timer_id: int) -> None: ...
-
-    # desks and plugins
-
-    async def feed(self, cursor: FeedCursor, *, limit: int = 200) -> FeedPage:
-        """Dialog events and messages after ``cursor``, up to ``limit`` of each, oldest first."""
-        ...
-
-    async def feed_end(self) -> FeedCursor:
-        """The cursor after everything stored so far (to follow only what happens from now)."""
-        ...
-
-    async def load_state(self, owner: str, key: str) -> str | None:
-        """A value a plugin saved (``owner`` names the plugin and its instance)."""
-        ...
-
-    async def save_state(self, owner: str, key: str, value: str) -> None: ...
-
-    # the chat tracker and the CRM link
-
-    async def client_links(self, client_id: int) -> list[ClientLink]:
-        """Why identities were moved into (or out of) the client, oldest first."""
-        ...
-
-    async def unmerge(self, link_id: int) -> ClientLink:
-        """Undo a link: the identity and its history go back to the client they came from."""
-        ...
-
-    async def client_record(self, client_id: int) -> str | None:
-        """The CRM record that stands for the client."""
-        ...
-
-    async def link_record(self, client_id: int, record_id: str) -> None: ...
-
-    async def contact_values(self, client_id: int) -> dict[str, list[str]]:
-        """Phones, emails and messenger identities of all the client's identities."""
-        ...
-
-    # operators and queues
-
-    async def save_operator(self, operator_id: str, name: str, capacity: int | None = None) -> None:
-        """Add an operator (offline, day not started) or update their name and capacity."""
-        ...
-
-    async def operator(self, operator_id: str) -> Operator | None: ...
-
-    async def operators(self) -> list[Operator]: ...
-
-    async def set_operator(
-        self,
-        operator_id: str,
-        *,
-        presence: Presence | None = None,
-        shift: Shift | None = None,
-        capacity: int | Unset | None = UNSET,
-    ) -> Operator:
-        """Change an operator's presence, shift or capacity (``None``: the line's default)."""
-        ...
-
-    async def set_queue(
-        self, line_id: str, operator_ids: Sequence[str], *, default_capacity: int = 10
-    ) -> None:
-        """Make a line's queue exactly these operators, in this order; ``default_capacity`` is
-        the line's, for operators without their own."""
-        ...
-
-    async def queue(self, line_id: str) -> list[str]: ...
-
-    async def lines_of(self, operator_id: str) -> list[str]:
-        """The lines whose queue the operator is in."""
-        ...
-
-    async def waiting_dialogs(self, line_id: str, *, limit: int = 100) -> list[int]:
-        """Dialogs of the line waiting for an operator to free up or become available, oldest
-        first."""
-        ...
-
-    async def offered_to(self, dialog_id: int) -> list[str]:
-        """Who sees a dialog offered to all operators at once."""
-        ...
-
-    async def members(self, dialog_id: int) -> list[str]:
-        """Operators invited into the dialog."""
-        ...
-
-    async def held_counts(self) -> dict[str, int]:
-        """Dialogs offered to or held by each operator, counted from the dialogs."""
-        ...
-
-    async def statistics(
-        self,
-        *,
-        since: datetime,
-        until: datetime,
-        line_id: str | None = None,
-        hours: Mapping[str, WorkingHours | None] | None = None,
-    ) -> Statistics:
-        """Statistics of the dialogs opened in [since, until) (of one line, or of all), and every
-        operator's active dialogs now. ``hours`` gives each line's working hours."""
-        ...
-
-    async def close(self) -> None: ...
-
-
 __all__ = [
     "Capabilities",
     "Channel",
@@ -560,7 +355,6 @@ __all__ = [
     "RoutePlan",
     "SendAction",
     "StatusAction",
-    "Store",
     "Timer",
     "TimerAction",
 ]

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from omniline.engine.ports import Capabilities, Clock, Delivery, Receipt, Store
+from omniline.engine.ports import Capabilities, Clock, Delivery, Receipt
 from omniline.errors import DialogConflict
 from omniline.line import Line
 from omniline.model import ChannelRef, Dialog, InboundEvent
@@ -14,6 +14,7 @@ from omniline.pipeline.builtins import BUILTINS
 from omniline.pipeline.context import MessageContext
 from omniline.pipeline.middleware import MiddlewareChain
 from omniline.pipeline.serializer import KeyedSerializer
+from omniline.store.sql_store import SqlStore
 
 log = logging.getLogger("omniline.pipeline")
 
@@ -25,7 +26,7 @@ class Pipeline:
 
     def __init__(
         self,
-        store: Store,
+        store: SqlStore,
         lines: Mapping[str, Line],
         *,
         clock: Clock,
@@ -68,7 +69,7 @@ class Pipeline:
         count = 0
         after_id = 0  # a cursor: an event left pending again (unknown line...) is not re-read
         while True:
-            pending = await self._store.pending_inbound(before=before, after_id=after_id, limit=500)
+            pending = await self._store.inbox.pending(before=before, after_id=after_id, limit=500)
             for item in pending:
                 if item.receipt.inbox_id not in self._in_flight:
                     self.submit(item.event, item.receipt, item.line_id)
@@ -88,7 +89,7 @@ class Pipeline:
         dialog: Dialog | None = receipt.dialog
         for _ in range(MAX_CONFLICT_RETRIES):
             if dialog is None:
-                dialog = await self._store.dialog(receipt.dialog_id)
+                dialog = await self._store.dialogs.get(receipt.dialog_id)
                 if dialog is None:
                     log.error("dialog %s of event %s is gone", receipt.dialog_id, receipt.inbox_id)
                     return
@@ -103,7 +104,7 @@ class Pipeline:
             await self.middlewares(event, ctx)
             error = ctx.state.get("error")
             try:
-                deliveries = await self._store.apply(
+                deliveries = await self._store.dialogs.apply(
                     dialog.id,
                     ctx.actions,
                     inbox_id=receipt.inbox_id,

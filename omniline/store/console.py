@@ -16,8 +16,8 @@ from functools import partial
 import sqlalchemy as sa
 
 from omniline.model import Dialog, DialogStatus, Identity
-from omniline.store import units
 from omniline.store.executor import Executor, Tx
+from omniline.store.rows import dialog_from, identity_from
 from omniline.store.schema import (
     dialog_members,
     dialog_offers,
@@ -131,7 +131,7 @@ def _list(tx: Tx, f: DialogFilter, before: int, limit: int) -> list[Dialog]:
         operator_self=f.operator_self,
     )
     query = _list_query(tx.q.dialect_name, f, limit)
-    return [units.dialog_from(row) for row in tx.rows(query, params)]
+    return [dialog_from(row) for row in tx.rows(query, params)]
 
 
 def _people_queries(dialect_name: str, count: int) -> tuple[Query, Query, Query]:
@@ -221,7 +221,7 @@ def _cq(tx: Tx) -> _ClientQueries:
 
 def _identities(tx: Tx, client_id: int) -> list[Identity]:
     rows = tx.rows(_cq(tx).identities, {"client_id": client_id})
-    return [units.identity_from(row) for row in rows]
+    return [identity_from(row) for row in rows]
 
 
 def _save_file(
@@ -367,6 +367,6 @@ def _dialogs_by_ids(tx: Tx, dialog_ids: Sequence[int]) -> dict[int, Dialog]:
         chunk = list(dialog_ids[start : start + PEOPLE_BATCH])
         query = _by_ids_query(tx.q.dialect_name, len(chunk))
         for row in tx.rows(query, {f"d{i}": v for i, v in enumerate(chunk)}):
-            dialog = units.dialog_from(row)
+            dialog = dialog_from(row)
             found[dialog.id] = dialog
     return found

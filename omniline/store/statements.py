@@ -783,7 +783,7 @@ class Statements:
             d,
         )
         self.held_counts = c(
-            sa.select(dialogs.c.operator_id, sa.func.count())
+            sa.select(dialogs.c.operator_id, sa.func.count().label("held"))
             .where(dialogs.c.status.in_([lit("offered"), lit("active")]))
             .where(dialogs.c.operator_id.is_not(None))
             .group_by(dialogs.c.operator_id),
@@ -807,8 +807,12 @@ class Statements:
         )
         self.feed_end = c(
             sa.select(
-                sa.select(sa.func.coalesce(sa.func.max(dialog_events.c.id), 0)).scalar_subquery(),
-                sa.select(sa.func.coalesce(sa.func.max(messages.c.id), 0)).scalar_subquery(),
+                sa.select(sa.func.coalesce(sa.func.max(dialog_events.c.id), 0))
+                .scalar_subquery()
+                .label("event_id"),
+                sa.select(sa.func.coalesce(sa.func.max(messages.c.id), 0))
+                .scalar_subquery()
+                .label("message_id"),
             ),
             d,
         )

@@ -21,10 +21,10 @@ from sqlalchemy.engine import Dialect
 from omniline.engine.hours import WorkingHours
 from omniline.engine.stats import NO_OPERATOR, DialogRecord, Statistics, compute
 from omniline.model.dialog import DialogStatus
-from omniline.store.executor import Tx
+from omniline.store.executor import Executor, Tx
+from omniline.store.rows import dt, ts
 from omniline.store.schema import dialog_events, dialogs, identities, messages
 from omniline.store.statements import P, _compile, lit, statements_for
-from omniline.store.units import dt, ts
 
 
 def _in_range(table: sa.FromClause, by_line: bool) -> list[sa.ColumnElement[bool]]:
@@ -87,7 +87,7 @@ def _records(by_line: bool) -> sa.Select[tuple[object, ...]]:
             times.c.first_accepted_at,
             times.c.last_closed_at,
             talk.c.first_operator_reply_at,
-            sa.func.coalesce(talk.c.message_count, sa.literal_column("0")),
+            sa.func.coalesce(talk.c.message_count, sa.literal_column("0")).label("message_count"),
         )
         .select_from(
             dialogs.join(identities, identities.c.id == dialogs.c.identity_id)
@@ -107,7 +107,7 @@ class StatsQueries:
         self.records = _compile(_records(by_line=False), dialect)
         self.records_of_line = _compile(_records(by_line=True), dialect)
         self.open_by_operator = _compile(
-            sa.select(dialogs.c.operator_id, sa.func.count())
+            sa.select(dialogs.c.operator_id, sa.func.count().label("active"))
             .where(dialogs.c.status == lit("active"))
             .group_by(dialogs.c.operator_id),
             dialect,
@@ -149,19 +149,19 @@ def dialog_records(
         rows = tx.rows(q.records_of_line, {"since": since, "until": until, "line_id": line_id})
     return [
         DialogRecord(
-            id=row[0],
-            line_id=row[1],
-            channel_type=row[2],
-            status=DialogStatus(row[3]),
-            operator_id=row[4],
-            opened_at=dt(row[5]),
-            closed_at=_time(row[6]),
-            rating=row[7],
-            first_queued_at=_time(row[8]),
-            first_accepted_at=_time(row[9]),
-            last_closed_at=_time(row[10]),
-            first_operator_reply_at=_time(row[11]),
-            message_count=row[12],
+            id=row["id"],
+            line_id=row["line_id"],
+            channel_type=row["channel_type"],
+            status=DialogStatus(row["status"]),
+            operator_id=row["operator_id"],
+            opened_at=dt(row["opened_at"]),
+            closed_at=_time(row["closed_at"]),
+            rating=row["rating"],
+            first_queued_at=_time(row["first_queued_at"]),
+            first_accepted_at=_time(row["first_accepted_at"]),
+            last_closed_at=_time(row["last_closed_at"]),
+            first_operator_reply_at=_time(row["first_operator_reply_at"]),
+            message_count=row["message_count"],
         )
         for row in rows
     ]
@@ -170,7 +170,36 @@ def dialog_records(
 def open_by_operator(tx: Tx) -> dict[str, int]:
     """Operator id (``none`` for none) to the number of active dialogs they hold now."""
     rows = tx.rows(queries_for(tx.q.dialect_name).open_by_operator, {})
-    return {(row[0] if row[0] is not None else NO_OPERATOR): int(row[1]) for row in rows}
+    return {
+        (row["operator_id"] if row["operator_id"] is not None else NO_OPERATOR): int(row["active"])
+        for row in rows
+    }
+
+
+class StatsRepository:
+    """Statistics read from the dialogs, their log and their messages."""
+
+    def __init__(self, executor: Executor) -> None:
+        self._x = executor
+
+    async def read(
+        self,
+        *,
+        since: datetime,
+        until: datetime,
+        line_id: str | None = None,
+        hours: Mapping[str, WorkingHours | None] | None = None,
+    ) -> Statistics:
+        """Statistics of the dialogs opened in [since, until) (of one line, or of all), and every
+        operator's active dialogs now. ``hours`` gives each line's working hours."""
+        start, end = ts(since), ts(until)
+
+        def unit(tx: Tx) -> tuple[list[DialogRecord], dict[str, int]]:
+            records = dialog_records(tx, since=start, until=end, line_id=line_id)
+            return records, open_by_operator(tx)
+
+        records, open_now = await self._x.run(unit)
+        return compute(records, open_by_operator=open_now, hours=hours or {})
 
 
 async def read_statistics(
@@ -181,7 +210,7 @@ async def read_statistics(
     line_id: str | None = None,
     hours: Mapping[str, WorkingHours | None] | None = None,
 ) -> Statistics:
-    """:meth:`SqlStore.statistics <omniline.store.SqlStore.statistics>` for a process of its own
+    """:meth:`StatsRepository.read` for a process of its own
     (``omniline stats``), beside a server that may be running on the same database.
 
     On SQLite the store's executor runs every unit in a write transaction, which would hold a
@@ -197,7 +226,7 @@ async def read_statistics(
     if parsed.get_backend_name() != "sqlite":
         store = await open_store(url, SystemClock(), pool_size=1)
         try:
-            return await store.statistics(since=since, until=until, line_id=line_id, hours=hours)
+            return await store.stats.read(since=since, until=until, line_id=line_id, hours=hours)
         finally:
             await store.close()
     assert parsed.database is not None

@@ -200,8 +200,8 @@ def track(
         other = tx.first(q.other_client, {"type": kind, "value": value, "client_id": client_id})
         if other is None:
             continue
-        merge(tx, client_id, int(other[0]), kind, value, message_id, at)
-        client_id = int(other[0])
+        merge(tx, client_id, int(other["client_id"]), kind, value, message_id, at)
+        client_id = int(other["client_id"])
     return client_id
 
 
@@ -216,11 +216,11 @@ def merge(
 ) -> None:
     """Move every identity of ``from_client`` (with their dialogs and messages) to ``to_client``."""
     q = _q(tx)
-    for (moved,) in tx.rows(q.identities_of, {"client_id": from_client}):
+    for moved in tx.rows(q.identities_of, {"client_id": from_client}):
         tx.run(
             q.link,
             {
-                "identity_id": moved,
+                "identity_id": moved["id"],
                 "from_client": from_client,
                 "to_client": to_client,
                 "type": kind,
@@ -242,8 +242,8 @@ def unmerge(tx: Tx, link_id: int, at: float) -> Link:
     row = tx.first(q.link_one, {"link_id": link_id})
     if row is None:
         raise LookupError(f"no client link {link_id}")
-    identity_id, from_client, _, undone_at = row
-    if undone_at is not None:
+    identity_id, from_client = row["identity_id"], row["from_client_id"]
+    if row["undone_at"] is not None:
         raise LookupError(f"client link {link_id} was undone already")
     tx.run(q.undo, {"link_id": link_id, "now": at})
     for statement in q.move_identity.values():
@@ -254,14 +254,14 @@ def unmerge(tx: Tx, link_id: int, at: float) -> Link:
 
 def links(tx: Tx, client_id: int) -> list[Link]:
     """Links into or out of the client, oldest first."""
-    fields = list(Link.model_fields)
+    fields = list(Link.model_fields)  # the statement selects the model's fields by their names
     rows = tx.rows(_q(tx).links_of, {"client_id": client_id})
-    return [Link.model_validate(dict(zip(fields, row, strict=True))) for row in rows]
+    return [Link.model_validate({name: row[name] for name in fields}) for row in rows]
 
 
 def record_of(tx: Tx, client_id: int) -> str | None:
     row = tx.first(_q(tx).record_of, {"client_id": client_id})
-    return str(row[0]) if row is not None else None
+    return str(row["record_id"]) if row is not None else None
 
 
 def link_record(tx: Tx, client_id: int, record_id: str, at: float) -> None:
@@ -273,9 +273,9 @@ def contact_values(tx: Tx, client_id: int) -> dict[str, list[str]]:
     identities, first given first."""
     q = _q(tx)
     found: dict[str, list[str]] = {"phone": [], "email": [], "im": []}
-    for kind, value in tx.rows(q.values_of_client, {"client_id": client_id}):
-        if value not in found[kind]:
-            found[kind].append(value)
-    for channel_type, external_id in tx.rows(q.identities_of_client, {"client_id": client_id}):
-        found["im"].append(f"{channel_type}:{external_id}")
+    for row in tx.rows(q.values_of_client, {"client_id": client_id}):
+        if row["value"] not in found[row["type"]]:
+            found[row["type"]].append(row["value"])
+    for row in tx.rows(q.identities_of_client, {"client_id": client_id}):
+        found["im"].append(f"{row['channel_type']}:{row['external_id']}")
     return found

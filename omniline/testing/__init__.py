@@ -5,7 +5,7 @@
 - :class:`Kit`: a whole line on a real database with a fake channel, plus scripted clients and
   operators (:class:`ScriptedClient`, :class:`ScriptedOperator`).
 - :class:`TemporaryPostgres`: a throwaway PostgreSQL server from the installed binaries.
-- ``omniline.testing.conformance``: suites every Store (and later Channel, CRM) implementation passes.
+- ``omniline.testing.conformance``: suites for the store on each database, and for every CRM.
 - The pytest plugin (``omniline.testing.pytest_plugin``) is registered through ``pytest11``.
 """
 

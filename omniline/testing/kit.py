@@ -73,7 +73,7 @@ class ScriptedClient:
         from omniline.model import Identity
 
         identity = Identity(channel=self.kit.channel.ref, external_id=self.external_id)
-        dialog = await self.kit.app.store.open_dialog_of(identity, self.kit.line_id)
+        dialog = await self.kit.app.store.dialogs.open_of(identity, self.kit.line_id)
         if dialog is None:
             raise AssertionError(f"client {self.external_id} has no open dialog")
         return dialog
@@ -83,7 +83,7 @@ class ScriptedClient:
         from omniline.model import Identity
 
         identity = Identity(channel=self.kit.channel.ref, external_id=self.external_id)
-        return await self.kit.app.store.identity_history(identity, limit=1000)
+        return await self.kit.app.store.dialogs.identity_history(identity, limit=1000)
 
 
 class ScriptedOperator:
@@ -151,10 +151,12 @@ class ScriptedOperator:
         store = self.kit.app.store
         found = []
         for dialog_id in await self.kit.dialog_ids():
-            dialog = await store.dialog(dialog_id)
+            dialog = await store.dialogs.get(dialog_id)
             if dialog is None or dialog.status is not DialogStatus.OFFERED:
                 continue
-            if dialog.operator_id == self.id or self.id in await store.offered_to(dialog_id):
+            if dialog.operator_id == self.id or self.id in await store.operators.offered_to(
+                dialog_id
+            ):
                 found.append(dialog_id)
         return found
 

@@ -128,13 +128,13 @@ async def visitor(page: Page, app: Omniline) -> Identity:
 
 
 async def history(app: Omniline, identity: Identity) -> list[StoredMessage]:
-    return await app.store.identity_history(identity, limit=1000)
+    return await app.store.dialogs.identity_history(identity, limit=1000)
 
 
 async def dialog_of(app: Omniline, identity: Identity) -> Dialog:
     async with asyncio.timeout(10):
         await app.idle()
-    dialog = await app.store.open_dialog_of(identity, LINE)
+    dialog = await app.store.dialogs.open_of(identity, LINE)
     assert dialog is not None, "the visitor has no open dialog"
     return dialog
 
@@ -274,7 +274,7 @@ async def test_operator_reply_arrives_live_and_whispers_stay_hidden(
     await app.dialogs.accept(dialog.id, "anna")
     await app.dialogs.whisper(dialog.id, "anna", whisper)
     await app.dialogs.reply(dialog.id, "anna", "Anna here")
-    internal = await app.store.messages(dialog.id, limit=1000, with_internal=True)
+    internal = await app.store.dialogs.messages(dialog.id, limit=1000, with_internal=True)
     assert whisper in [m.text for m in internal], "the whisper was not stored for operators"
 
     await expect(bubbles(page)).to_have_text(["hello", GREETING, "Talk to a person", "Anna here"])

@@ -82,7 +82,7 @@ async def test_a_message_is_stored_before_the_answer_and_the_bot_replies(
     body = await response.json()
     assert body["duplicate"] is False
     identity = Identity(channel=next(iter(app.channels)), external_id=visitor)
-    stored = await app.store.identity_history(identity)
+    stored = await app.store.dialogs.identity_history(identity)
     assert [m.id for m in stored][:1] == [body["message_id"]]
     await app.idle()
     assert [(m["direction"], m["text"]) for m in await history(client, auth)] == [
@@ -189,7 +189,7 @@ async def test_profile_form_validates_and_shares_the_phone(
     assert ok.status == 200
     await app.idle()
     ref = next(iter(app.channels))
-    dialog = await app.store.open_dialog_of(Identity(channel=ref, external_id=visitor), "support")
+    dialog = await app.store.dialogs.open_of(Identity(channel=ref, external_id=visitor), "support")
     assert dialog is not None
     assert dialog.identity.display_name == "Ann"
     assert dialog.identity.profile == {
@@ -197,7 +197,7 @@ async def test_profile_form_validates_and_shares_the_phone(
         "phone": "+49 30 1234567",
         "email": "ann@example.com",
     }
-    messages = await app.store.messages(dialog.id)
+    messages = await app.store.dialogs.messages(dialog.id)
     assert messages[0].contact is not None and messages[0].contact.phone == "+49 30 1234567"
 
 
@@ -232,7 +232,7 @@ async def test_the_socket_catches_up_then_pushes_live_and_acks(
         assert texts == {"two", "echo: two"}
         # an operator's answer arrives live with the operator's name
         ref = next(iter(app.channels))
-        dialog = await app.store.open_dialog_of(
+        dialog = await app.store.dialogs.open_of(
             Identity(channel=ref, external_id=visitor), "support"
         )
         assert dialog is not None
@@ -301,9 +301,9 @@ async def test_contact_details_given_at_the_start_are_kept(
     visitor = (await response.json())["visitor_id"]
     await app.idle()
     ref = next(iter(app.channels))
-    dialog = await app.store.open_dialog_of(Identity(channel=ref, external_id=visitor), "support")
+    dialog = await app.store.dialogs.open_of(Identity(channel=ref, external_id=visitor), "support")
     assert dialog is not None and dialog.identity.display_name == "Bob"
-    [shared, *_] = await app.store.messages(dialog.id)
+    [shared, *_] = await app.store.dialogs.messages(dialog.id)
     assert shared.contact is not None and shared.contact.phone == "+1 555 0100"
 
 

@@ -455,14 +455,14 @@ async def test_many_open_desks_share_one_read_of_the_feed(
         sockets.append(ws)
     await asyncio.sleep(0.5)  # every push is now waiting for news
     reads = 0
-    feed = app.store.feed
+    feed = app.store.feed.read
 
     async def counted(*args: Any, **kwargs: Any) -> Any:
         nonlocal reads
         reads += 1
         return await feed(*args, **kwargs)
 
-    monkeypatch.setattr(app.store, "feed", counted)
+    monkeypatch.setattr(app.store.feed, "read", counted)
     await channel(app).receive("m1", "one message for twelve desks")
     for ws in sockets:
         frames = await frames_until(

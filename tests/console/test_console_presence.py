@@ -67,7 +67,7 @@ async def logged_in(app: Omniline) -> aiohttp.ClientSession:
 
 
 async def presence_of(app: Omniline) -> Presence:
-    operator = await app.store.operator("ann")
+    operator = await app.store.operators.get("ann")
     assert operator is not None
     return operator.presence
 
@@ -94,7 +94,7 @@ async def test_closing_the_console_takes_the_operator_offline_after_the_grace(
             return await presence_of(app) is Presence.OFFLINE
 
         await eventually(offline)
-        operator = await app.store.operator("ann")
+        operator = await app.store.operators.get("ann")
         assert operator is not None and operator.shift is Shift.WORKING  # the day goes on
 
         # Offline, ann is not offered the next client (it waits, parked with her, the line's
@@ -103,13 +103,13 @@ async def test_closing_the_console_takes_the_operator_offline_after_the_grace(
         assert isinstance(channel, FakeChannel)
         receipt = await channel.receive("zoe", "anyone there?")
         await app.idle()
-        dialog = await app.store.dialog(receipt.dialog_id)
+        dialog = await app.store.dialogs.get(receipt.dialog_id)
         assert dialog is not None and dialog.route is Route.PARKED
         ws = await http.ws_connect(app.url + "/api/v1/push")
         await ws.receive_json()
 
         async def offered() -> bool:
-            found = await app.store.dialog(receipt.dialog_id)
+            found = await app.store.dialogs.get(receipt.dialog_id)
             return (
                 found is not None
                 and found.status is DialogStatus.OFFERED

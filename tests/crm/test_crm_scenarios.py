@@ -44,7 +44,7 @@ class Line:
 
     async def dialog_of(self, channel: FakeChannel, external_id: str) -> Any:
         identity = Identity(channel=channel.ref, external_id=external_id)
-        return await self.app.store.open_dialog_of(identity, "support")
+        return await self.app.store.dialogs.open_of(identity, "support")
 
 
 def channel_of(app: Omniline, ref: ChannelRef) -> FakeChannel:
@@ -113,12 +113,12 @@ async def test_one_client_across_channels_one_record_both_dialogs_together(tmp_p
 
         second = await lx.dialog_of(lx.webchat, "visitor-9")
         assert second.client_id == first.client_id  # one client
-        history = await lx.app.store.client_history(first.client_id, limit=100)
+        history = await lx.app.store.dialogs.client_history(first.client_id, limit=100)
         assert {m.dialog_id for m in history} == {first.id, second.id}  # one view
         [record] = await lx.crm.find(phones=["+49301234567"])
         assert record.id == lead.id  # one CRM record, which learnt the web-chat identity
         assert set(record.ims) == {"telegram:tg-1", "webchat:visitor-9"}
-        [link] = await lx.app.store.client_links(first.client_id)
+        [link] = await lx.app.store.clients.links(first.client_id)
         assert (link.type, link.value) == ("phone", "+49301234567")
         assert link.message_id is not None
 
@@ -133,13 +133,13 @@ async def test_a_wrong_link_is_undone_and_the_histories_separate(tmp_path: Path)
         max_dialog = await lx.dialog_of(lx.webchat, "visitor-9")
         assert max_dialog.client_id == zoe.client_id  # the tracker linked them
 
-        [link] = await lx.app.store.client_links(zoe.client_id)
-        undone = await lx.app.store.unmerge(link.id)
+        [link] = await lx.app.store.clients.links(zoe.client_id)
+        undone = await lx.app.store.clients.unmerge(link.id)
 
         assert undone.undone_at is not None
         max_dialog = await lx.dialog_of(lx.webchat, "visitor-9")
         assert max_dialog.client_id != zoe.client_id
-        zoe_history = await lx.app.store.client_history(zoe.client_id, limit=100)
+        zoe_history = await lx.app.store.dialogs.client_history(zoe.client_id, limit=100)
         assert {m.dialog_id for m in zoe_history} == {zoe.id}
         # The same value never links them again.
         await lx.webchat.receive("visitor-9", "again: 030 1234567")

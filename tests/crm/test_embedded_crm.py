@@ -11,7 +11,6 @@ import pytest
 
 from omniline.crm import CRM
 from omniline.crm.embedded import EmbeddedCrm
-from omniline.engine.ports import Store
 from omniline.store import open_store, upgrade
 from omniline.store.sql_store import SqlStore
 from omniline.testing import TemporaryPostgres, VirtualClock
@@ -23,7 +22,7 @@ _databases = itertools.count(1)
 class _Owned(EmbeddedCrm):
     """The embedded CRM with the store it runs on, closed together."""
 
-    def __init__(self, store: Store, clock: VirtualClock) -> None:
+    def __init__(self, store: SqlStore, clock: VirtualClock) -> None:
         assert isinstance(store, SqlStore)
         super().__init__(store.crm, clock)
         self._store = store

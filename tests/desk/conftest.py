@@ -199,7 +199,7 @@ class Desk:
 
     async def dialog_of(self, line_id: str, external_id: str) -> Dialog:
         identity = Identity(channel=self.channels[line_id].ref, external_id=external_id)
-        dialog = await self.app.store.open_dialog_of(identity, line_id)
+        dialog = await self.app.store.dialogs.open_of(identity, line_id)
         assert dialog is not None, f"{external_id} has no open dialog on {line_id}"
         return dialog
 

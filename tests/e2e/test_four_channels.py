@@ -469,7 +469,7 @@ def welcome_for(client: Client) -> Sent:
 
 
 async def open_dialog(app: Omniline, client: Client) -> Dialog:
-    dialog = await app.store.open_dialog_of(client.identity, "support")
+    dialog = await app.store.dialogs.open_of(client.identity, "support")
     assert dialog is not None, f"{client.channel}: no open dialog"
     assert dialog.identity.channel == client.identity.channel
     assert dialog.identity.display_name == NAMES[client.channel]
@@ -577,7 +577,7 @@ async def test_four_clients_on_four_channels_are_answered_each_on_its_own(
         assert (await app.dialogs.get(dialog.id)).status is DialogStatus.CLOSED
         history = [
             (m.direction, m.visibility, m.button_payload or m.text)
-            for m in await app.store.messages(dialog.id, with_internal=True)
+            for m in await app.store.dialogs.messages(dialog.id, with_internal=True)
         ]
         welcome, answer, closing, question, thanks = [
             text for c, _, text in expected if c == client.channel

@@ -72,7 +72,7 @@ class World:
 
     async def open_dialog(self, client: str) -> int | None:
         identity = Identity(channel=self.channels[0].ref, external_id=client)
-        dialog = await self.apps[0].store.open_dialog_of(identity, self.kit.line_id)
+        dialog = await self.apps[0].store.dialogs.open_of(identity, self.kit.line_id)
         return dialog.id if dialog is not None else None
 
     async def run(self, step: Step) -> None:
@@ -114,8 +114,8 @@ class World:
 
     async def check(self) -> None:
         store = self.apps[0].store
-        held = await store.held_counts()
-        operators = {o.id: o for o in await store.operators()}
+        held = await store.operators.held_counts()
+        operators = {o.id: o for o in await store.operators.all()}
         for operator_id, operator in operators.items():
             count = held.get(operator_id, 0)
             assert operator.load == count, f"{operator_id}: load {operator.load}, holds {count}"
@@ -130,9 +130,9 @@ class World:
             dialog_id = await self.open_dialog(client)
             if dialog_id is None:
                 continue
-            dialog = await store.dialog(dialog_id)
+            dialog = await store.dialogs.get(dialog_id)
             assert dialog is not None
-            offered_to = await store.offered_to(dialog_id)
+            offered_to = await store.operators.offered_to(dialog_id)
             if dialog.status is DialogStatus.ACTIVE:
                 assert dialog.operator_id is not None and offered_to == []
             if dialog.status is DialogStatus.OFFERED:

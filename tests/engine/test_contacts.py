@@ -39,7 +39,7 @@ async def test_the_contact_form_answer_is_remembered_and_the_first_phone_stays()
         identity = Identity(channel=kit.channel.ref, external_id="zoe")
         [message] = (await client.history())[1:2]
         assert message.text == "Zoe, 030 1234567, zoe@example.org"
-        dialog = await kit.app.store.open_dialog_of(identity, kit.line_id)
+        dialog = await kit.app.store.dialogs.open_of(identity, kit.line_id)
         assert dialog is not None
         assert dialog.identity.profile["phone"] == "+49301234567"
         assert dialog.identity.profile["email"] == "zoe@example.org"

@@ -38,7 +38,7 @@ async def dialog_of(client: ScriptedClient) -> Dialog:
 
 
 async def offers(kit: Kit, dialog_id: int) -> list[Offered]:
-    return [e for e in await kit.app.store.dialog_events(dialog_id) if isinstance(e, Offered)]
+    return [e for e in await kit.app.store.dialogs.events(dialog_id) if isinstance(e, Offered)]
 
 
 # --- distribution -----------------------------------------------------------------------------------
@@ -64,7 +64,7 @@ async def test_strict_order_first_ignores_second_skips_third_accepts() -> None:
 
         dialog = await dialog_of(client)
         assert (dialog.status, dialog.operator_id) == (DialogStatus.ACTIVE, "cid")
-        events = await kit.app.store.dialog_events(dialog.id)
+        events = await kit.app.store.dialogs.events(dialog.id)
         hops = [(e.operator_ids, e.hop) for e in events if isinstance(e, Offered)]
         assert hops == [(("ann",), 1), (("bob",), 2), (("cid",), 3)]
         skips = [(e.operator_id, e.reason) for e in events if isinstance(e, Skipped)]
@@ -132,7 +132,7 @@ async def test_all_mode_offers_everyone_and_the_first_to_accept_wins() -> None:
 
         assert (await dialog_of(client)).operator_id == "bob"
         assert await kit.operator("ann").offered() == []
-        events = await kit.app.store.dialog_events(dialog.id)
+        events = await kit.app.store.dialogs.events(dialog.id)
         assert [e.operator_ids for e in events if e.kind == "withdrawn"] == [("ann", "cid")]
         with pytest.raises(DialogError):
             await kit.operator("cid").accepts(client)
@@ -324,7 +324,7 @@ async def test_transfer_to_an_operator_who_then_sees_the_whole_history() -> None
         await kit.operator("cid").accepts(client)
         with pytest.raises(DialogError, match="does not hold"):
             await kit.operator("ann").transfers(client, to="bob")  # not hers any more
-        history = await kit.app.store.messages(dialog.id, with_internal=True)
+        history = await kit.app.store.dialogs.messages(dialog.id, with_internal=True)
         assert [m.text for m in history] == ["hello", "Let me pass you to Cid"]
         loads = {o.id: o.load for o in await kit.app.operators.all()}
         assert loads == {"ann": 0, "bob": 0, "cid": 1}
@@ -400,7 +400,7 @@ async def test_an_invited_colleague_writes_in_the_dialog_and_whispers_stay_hidde
         readable = [m.text for m in await client.history()]
         assert "VIP, be nice" not in readable
         dialog = await dialog_of(client)
-        internal = await kit.app.store.messages(dialog.id, with_internal=True)
+        internal = await kit.app.store.dialogs.messages(dialog.id, with_internal=True)
         assert [m.visibility for m in internal if m.text == "VIP, be nice"] == [
             Visibility.OPERATORS
         ]
@@ -616,4 +616,4 @@ async def test_settings_change_at_run_time_and_are_validated() -> None:
             support.update(response_timeout=7200)
         assert support.settings.response_timeout == 60
         await kit.app.set_queue(kit.line_id, ["cid", "ann"])
-        assert await kit.app.store.queue(kit.line_id) == ["cid", "ann"]
+        assert await kit.app.store.operators.queue(kit.line_id) == ["cid", "ann"]

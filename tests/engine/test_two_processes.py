@@ -43,17 +43,17 @@ async def test_two_worker_processes_never_overfill_an_operator(
 
     store = await open_store(url, SystemClock())
     try:
-        held = await store.held_counts()
-        operators = await store.operators()
+        held = await store.operators.held_counts()
+        operators = await store.operators.all()
         assert sum(o.load for o in operators) > 0 or held == {}
         for operator in operators:
             assert operator.load == held.get(operator.id, 0), operator
             assert held.get(operator.id, 0) <= CAPACITY[operator.id], (operator, held)
         for dialog_id in range(1, 200):
-            dialog = await store.dialog(dialog_id)
+            dialog = await store.dialogs.get(dialog_id)
             if dialog is None:
                 break
-            offered_to = await store.offered_to(dialog_id)
+            offered_to = await store.operators.offered_to(dialog_id)
             if dialog.status is DialogStatus.ACTIVE:
                 assert dialog.operator_id is not None and offered_to == []
             if dialog.status is DialogStatus.OFFERED:

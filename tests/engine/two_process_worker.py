@@ -69,7 +69,7 @@ async def main(url: str, seed: int, steps: int) -> None:
                     await app.operators.start_day(operator)
                     continue
                 identity = Identity(channel=channel.ref, external_id=client)
-                dialog = await app.store.open_dialog_of(identity, "support")
+                dialog = await app.store.dialogs.open_of(identity, "support")
                 if dialog is None:
                     continue
                 if kind == "accept":

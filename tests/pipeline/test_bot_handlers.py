@@ -98,7 +98,7 @@ async def test_handler_asks_for_handoff_and_the_bot_stays_silent_after() -> None
         assert dialog.status is DialogStatus.QUEUED
         await ann.says("hello")
         assert ann.received == ["Passing you to a colleague"]
-        kinds = [e.kind for e in await kit.app.store.dialog_events(dialog.id)]
+        kinds = [e.kind for e in await kit.app.store.dialogs.events(dialog.id)]
         assert kinds == ["opened", "handed_off", "queued"]
 
 
@@ -134,11 +134,11 @@ async def test_bot_closes_the_dialog_and_the_next_message_opens_a_new_one() -> N
         ann = kit.client("ann")
         first = await ann.says("bye")
         assert ann.last == "Goodbye"
-        closed = await kit.app.store.dialog(first.dialog_id)
+        closed = await kit.app.store.dialogs.get(first.dialog_id)
         assert closed is not None and closed.status is DialogStatus.CLOSED
         second = await ann.says("hello")
         assert second.dialog_id != first.dialog_id
-        history = await kit.app.store.client_history(closed.client_id)
+        history = await kit.app.store.dialogs.client_history(closed.client_id)
         assert [m.text for m in history] == ["bye", "Goodbye", "hello", "Hello there"]
 
 
@@ -178,7 +178,7 @@ async def test_failing_handler_sends_nothing_half_done_and_hands_off() -> None:
         assert ann.received == []
         assert (await ann.dialog()).status is DialogStatus.QUEUED
         # the event is finished (failed, with the reason), so a restart does not replay it
-        assert await kit.app.store.pending_inbound(before=kit.clock.now()) == []
+        assert await kit.app.store.inbox.pending(before=kit.clock.now()) == []
         assert receipt.duplicate is False
 
 
@@ -319,7 +319,7 @@ async def test_whispers_never_reach_the_client() -> None:
         assert ann.received == ["Hello!"]
         assert [m.text for m in await ann.history()] == ["I need help", "Hello!"]
         dialog = await ann.dialog()
-        internal = await kit.app.store.messages(dialog.id, with_internal=True)
+        internal = await kit.app.store.dialogs.messages(dialog.id, with_internal=True)
         assert "VIP client, be nice" in [m.text for m in internal]
         assert all(d.message.text != "VIP client, be nice" for d in kit.channel.attempts)
 
@@ -340,12 +340,12 @@ async def test_recovery_does_not_loop_on_an_event_it_cannot_process(tmp_path: ob
             message=InboundMessage(text="hello"),
             received_at=kit.clock.now(),
         )
-        await kit.app.store.ingest(event, line_id="removed", initial_status=DialogStatus.BOT)
+        await kit.app.store.inbox.ingest(event, line_id="removed", initial_status=DialogStatus.BOT)
     async with Kit(database_url=url) as kit:
         later = kit.clock.now() + timedelta(days=1)
         recovered = await asyncio.wait_for(kit.app.pipeline.recover(before=later), timeout=10)
         assert recovered == 1
-        still = await kit.app.store.pending_inbound(before=later)
+        still = await kit.app.store.inbox.pending(before=later)
         assert [p.event.event_id for p in still] == ["orphan-1"]  # kept for when the line returns
 
 
@@ -362,15 +362,15 @@ async def test_the_bot_stays_silent_in_a_dialog_closed_before_its_message_was_ha
             message=InboundMessage(text="hello"),
             received_at=kit.clock.now(),
         )
-        receipt = await kit.app.store.ingest(
+        receipt = await kit.app.store.inbox.ingest(
             event, line_id="support", initial_status=DialogStatus.BOT
         )
         close = StatusAction(expected=DialogStatus.BOT, status=DialogStatus.CLOSED)
-        await kit.app.store.apply(receipt.dialog_id, [close])
+        await kit.app.store.dialogs.apply(receipt.dialog_id, [close])
         kit.app.pipeline.submit(event, receipt, "support")  # its snapshot still says "bot"
         await kit.settle()
         assert kit.channel.texts_to("ann") == []
-        assert await kit.app.store.pending_inbound(before=kit.clock.now()) == []
+        assert await kit.app.store.inbox.pending(before=kit.clock.now()) == []
 
 
 async def test_a_failing_handler_does_not_close_the_dialog_it_asked_to_close() -> None:
@@ -420,7 +420,7 @@ async def test_middlewares_added_before_start_also_see_recovered_messages(tmp_pa
             message=InboundMessage(text="hello"),
             received_at=kit.clock.now() - timedelta(seconds=5),
         )
-        await kit.app.store.ingest(event, line_id="support", initial_status=DialogStatus.BOT)
+        await kit.app.store.inbox.ingest(event, line_id="support", initial_status=DialogStatus.BOT)
     seen: list[str] = []
 
     async def spy(call_next: Next, event: InboundEvent, ctx: MessageContext) -> None:

@@ -60,7 +60,7 @@ async def test_an_installed_middleware_plugin_runs_where_the_plugin_places_it(
         assert spammer.received == []
         assert ann.received == ["echo: hello"]
         # The blocked message is kept, and handled: recovery does not run it again.
-        history = await kit.app.store.messages(stored.dialog_id)
+        history = await kit.app.store.dialogs.messages(stored.dialog_id)
         assert [m.text for m in history] == ["buy now"]
         assert await kit.app.recover() == 0
 
@@ -128,7 +128,7 @@ async def test_a_plugin_middleware_keeps_durable_state_of_its_own(tmp_path: Path
         await ann.says("three", event_id="after-restart")
         await kit.settle()
         assert ann.last == "message #3"
-        assert await kit.app.store.load_state("middleware:tally", "seen") == "3"
+        assert await kit.app.store.state.load("middleware:tally", "seen") == "3"
 
 
 async def test_a_plugin_middleware_with_bad_settings_is_refused_naming_the_key(

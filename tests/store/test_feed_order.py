@@ -18,7 +18,7 @@ from omniline.model import (
     Unpinned,
 )
 from omniline.store import open_store, upgrade
-from omniline.store.units import FEED_SETTLE, contiguous_prefix
+from omniline.store.feed import FEED_SETTLE, contiguous_prefix
 from omniline.testing import TemporaryPostgres, VirtualClock
 
 
@@ -45,8 +45,10 @@ async def test_an_event_committed_late_is_not_skipped_on_postgres(
             message=InboundMessage(text="hi"),
             received_at=clock.now(),
         )
-        receipt = await store.ingest(event, line_id="support", initial_status=DialogStatus.QUEUED)
-        start = (await store.feed(FeedCursor())).cursor
+        receipt = await store.inbox.ingest(
+            event, line_id="support", initial_status=DialogStatus.QUEUED
+        )
+        start = (await store.feed.read(FeedCursor())).cursor
 
         slow = raw.transaction()
         await slow.start()  # takes the next event id and holds it uncommitted
@@ -57,13 +59,13 @@ async def test_an_event_committed_late_is_not_skipped_on_postgres(
             clock.now().timestamp(),
             Unpinned(at=clock.now(), actor="system").model_dump_json(),
         )
-        await store.apply(receipt.dialog_id, [LogAction(event=Pinned(at=clock.now()))])
+        await store.dialogs.apply(receipt.dialog_id, [LogAction(event=Pinned(at=clock.now()))])
 
-        withheld = await store.feed(start)
+        withheld = await store.feed.read(start)
         assert withheld.events == () and withheld.cursor == start  # not past the open gap
 
         await slow.commit()
-        both = await store.feed(start)
+        both = await store.feed.read(start)
         assert [e.event.kind for e in both.events] == ["unpinned", "pinned"]
 
         # A gap that never fills (a rollback) is passed once it is older than a transaction.
@@ -76,10 +78,10 @@ async def test_an_event_committed_late_is_not_skipped_on_postgres(
             clock.now().timestamp(),
         )
         await rolled.rollback()
-        await store.apply(receipt.dialog_id, [LogAction(event=Pinned(at=clock.now()))])
-        assert (await store.feed(both.cursor)).events == ()
+        await store.dialogs.apply(receipt.dialog_id, [LogAction(event=Pinned(at=clock.now()))])
+        assert (await store.feed.read(both.cursor)).events == ()
         await clock.advance(FEED_SETTLE + 1)
-        assert [e.event.kind for e in (await store.feed(both.cursor)).events] == ["pinned"]
+        assert [e.event.kind for e in (await store.feed.read(both.cursor)).events] == ["pinned"]
     finally:
         await raw.close()
         await store.close()

@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 
 from omniline.engine.hours import WorkingHours
-from omniline.engine.ports import FieldsAction, LogAction, SendAction, StatusAction, Store
+from omniline.engine.ports import FieldsAction, LogAction, SendAction, StatusAction
 from omniline.engine.stats import Durations, MessageCounts, Ratings
 from omniline.model import (
     Accepted,
@@ -26,7 +26,7 @@ from omniline.model import (
     Queued,
     Visibility,
 )
-from omniline.store import open_store, upgrade
+from omniline.store import SqlStore, open_store, upgrade
 from omniline.store.stats import read_statistics
 from omniline.testing.clock import VirtualClock
 
@@ -67,7 +67,7 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest_asyncio.fixture
-async def store(database: str, virtual_clock: VirtualClock) -> AsyncIterator[Store]:
+async def store(database: str, virtual_clock: VirtualClock) -> AsyncIterator[SqlStore]:
     opened = await open_store(database, virtual_clock)
     try:
         yield opened
@@ -79,7 +79,7 @@ async def store(database: str, virtual_clock: VirtualClock) -> AsyncIterator[Sto
 
 
 async def client_writes(
-    store: Store,
+    store: SqlStore,
     clock: VirtualClock,
     external_id: str,
     *,
@@ -92,7 +92,7 @@ async def client_writes(
         message=InboundMessage(text="hello"),
         received_at=clock.now(),
     )
-    receipt = await store.ingest(event, line_id=line_id, initial_status=BOT)
+    receipt = await store.inbox.ingest(event, line_id=line_id, initial_status=BOT)
     return receipt.dialog_id
 
 
@@ -102,8 +102,8 @@ def send(author: str, text: str = "hi", visibility: Visibility = Visibility.CLIE
     return SendAction(author=author, message=message, parts=parts, visibility=visibility)
 
 
-async def hand_off(store: Store, clock: VirtualClock, dialog_id: int) -> None:
-    await store.apply(
+async def hand_off(store: SqlStore, clock: VirtualClock, dialog_id: int) -> None:
+    await store.dialogs.apply(
         dialog_id,
         [
             StatusAction(expected=BOT, status=QUEUED),
@@ -113,8 +113,8 @@ async def hand_off(store: Store, clock: VirtualClock, dialog_id: int) -> None:
     )
 
 
-async def accept(store: Store, clock: VirtualClock, dialog_id: int, operator_id: str) -> None:
-    await store.apply(
+async def accept(store: SqlStore, clock: VirtualClock, dialog_id: int, operator_id: str) -> None:
+    await store.dialogs.apply(
         dialog_id,
         [
             StatusAction(expected=QUEUED, status=ACTIVE, operator_id=operator_id),
@@ -127,8 +127,8 @@ async def accept(store: Store, clock: VirtualClock, dialog_id: int, operator_id:
     )
 
 
-async def close(store: Store, clock: VirtualClock, dialog_id: int, operator_id: str) -> None:
-    await store.apply(
+async def close(store: SqlStore, clock: VirtualClock, dialog_id: int, operator_id: str) -> None:
+    await store.dialogs.apply(
         dialog_id,
         [
             StatusAction(expected=ACTIVE, status=CLOSED, operator_id=operator_id),
@@ -139,10 +139,10 @@ async def close(store: Store, clock: VirtualClock, dialog_id: int, operator_id: 
     )
 
 
-async def build(store: Store, clock: VirtualClock) -> tuple[datetime, datetime]:
+async def build(store: SqlStore, clock: VirtualClock) -> tuple[datetime, datetime]:
     """Dialogs around a range; returns the range (since, until)."""
     for operator_id, name in (("op-1", "Anna"), ("op-2", "Boris")):
-        await store.save_operator(operator_id, name)
+        await store.operators.save(operator_id, name)
 
     # Opened before the range, still held by op-2: counts among the active dialogs now only.
     early = await client_writes(store, clock, "client-early")
@@ -154,20 +154,20 @@ async def build(store: Store, clock: VirtualClock) -> tuple[datetime, datetime]:
     # A: support, telegram. Queued after 10 s, accepted 30 s later, answered 60 s after queueing,
     # closed 330 s after acceptance, rated 5.
     a = await client_writes(store, clock, "client-a")
-    await store.apply(a, [send("bot", "one moment")])
+    await store.dialogs.apply(a, [send("bot", "one moment")])
     await clock.advance(10)
     await hand_off(store, clock, a)
     await clock.advance(30)
     await accept(store, clock, a, "op-1")
     await clock.advance(5)
-    await store.apply(a, [send("operator:op-1", "VIP", Visibility.OPERATORS)])  # a whisper
+    await store.dialogs.apply(a, [send("operator:op-1", "VIP", Visibility.OPERATORS)])  # a whisper
     await clock.advance(25)
-    await store.apply(a, [send("operator:op-1", "hello, I am Anna")])
+    await store.dialogs.apply(a, [send("operator:op-1", "hello, I am Anna")])
     await clock.advance(10)
     assert await client_writes(store, clock, "client-a") == a
     await clock.advance(290)
     await close(store, clock, a, "op-1")
-    await store.apply(a, [FieldsAction(rating=5)])
+    await store.dialogs.apply(a, [FieldsAction(rating=5)])
 
     # B: sales, viber, 09:07: out of the sales line's hours; waiting in the queue.
     await clock.advance(30)
@@ -190,10 +190,12 @@ async def build(store: Store, clock: VirtualClock) -> tuple[datetime, datetime]:
 # --- tests ----------------------------------------------------------------------------------------
 
 
-async def test_figures_of_the_dialogs_in_range(store: Store, virtual_clock: VirtualClock) -> None:
+async def test_figures_of_the_dialogs_in_range(
+    store: SqlStore, virtual_clock: VirtualClock
+) -> None:
     since, until = await build(store, virtual_clock)
 
-    stats = await store.statistics(since=since, until=until, hours=HOURS)
+    stats = await store.stats.read(since=since, until=until, hours=HOURS)
 
     overall = stats.overall
     assert overall.dialogs == 3
@@ -219,10 +221,10 @@ async def test_figures_of_the_dialogs_in_range(store: Store, virtual_clock: Virt
     assert stats.open_by_operator == {"op-2": 2}
 
 
-async def test_one_line_and_no_working_hours(store: Store, virtual_clock: VirtualClock) -> None:
+async def test_one_line_and_no_working_hours(store: SqlStore, virtual_clock: VirtualClock) -> None:
     since, until = await build(store, virtual_clock)
 
-    stats = await store.statistics(since=since, until=until, line_id="sales")
+    stats = await store.stats.read(since=since, until=until, line_id="sales")
 
     assert stats.overall.dialogs == 1
     assert list(stats.by_line) == ["sales"]
@@ -230,10 +232,10 @@ async def test_one_line_and_no_working_hours(store: Store, virtual_clock: Virtua
     assert stats.open_by_operator == {"op-2": 2}  # the load now does not depend on the line
 
 
-async def test_an_empty_range(store: Store, virtual_clock: VirtualClock) -> None:
+async def test_an_empty_range(store: SqlStore, virtual_clock: VirtualClock) -> None:
     since, _ = await build(store, virtual_clock)
 
-    stats = await store.statistics(since=since - timedelta(days=7), until=since - timedelta(days=1))
+    stats = await store.stats.read(since=since - timedelta(days=7), until=since - timedelta(days=1))
 
     assert stats.overall.dialogs == 0
     assert stats.by_line == {} and stats.by_operator == {}
@@ -241,9 +243,9 @@ async def test_an_empty_range(store: Store, virtual_clock: VirtualClock) -> None
 
 
 async def test_read_statistics_from_another_process_sees_the_same(
-    database: str, store: Store, virtual_clock: VirtualClock
+    database: str, store: SqlStore, virtual_clock: VirtualClock
 ) -> None:
     since, until = await build(store, virtual_clock)
 
-    expected = await store.statistics(since=since, until=until, hours=HOURS)
+    expected = await store.stats.read(since=since, until=until, hours=HOURS)
     assert await read_statistics(database, since=since, until=until, hours=HOURS) == expected

@@ -1,4 +1,4 @@
-"""The Store conformance suite, run against the SQL store on SQLite and on PostgreSQL.
+"""The SqlStore conformance suite, run against the SQL store on SQLite and on PostgreSQL.
 
 Migrating costs far more than a test, so each backend migrates one template database per session
 and every test starts from a copy of it: a file copy on SQLite, ``CREATE DATABASE ... TEMPLATE`` on
@@ -20,8 +20,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from omniline.engine.ports import Store
-from omniline.store import open_store, upgrade
+from omniline.store import SqlStore, open_store, upgrade
 from omniline.testing.clock import VirtualClock
 from omniline.testing.conformance import StoreConformance
 from omniline.testing.postgres import TemporaryPostgres
@@ -62,14 +61,14 @@ class TestSqliteStore(StoreConformance):
         self.path = tmp_path / "omniline.db"
         copy_sqlite(sqlite_template, self.path)
 
-    async def open_store(self, clock: VirtualClock) -> Store:
+    async def open_store(self, clock: VirtualClock) -> SqlStore:
         return await open_store(f"sqlite:///{self.path}", clock)
 
 
 class TestSqliteFullSyncStore(TestSqliteStore):
     """With synchronous=FULL each group commit runs in a thread (it waits for the disk)."""
 
-    async def open_store(self, clock: VirtualClock) -> Store:
+    async def open_store(self, clock: VirtualClock) -> SqlStore:
         return await open_store(f"sqlite:///{self.path}", clock, sqlite_synchronous="FULL")
 
 
@@ -149,5 +148,5 @@ class TestPostgresStore(StoreConformance):
         yield
         postgres_copies.discard(name)
 
-    async def open_store(self, clock: VirtualClock) -> Store:
+    async def open_store(self, clock: VirtualClock) -> SqlStore:
         return await open_store(self.url, clock)

@@ -3,7 +3,7 @@
 Subclass a suite in a test module with a ``Test`` prefix and implement its hooks; the suite's own
 name has no such prefix, so pytest never collects it by itself.
 
-- :class:`StoreConformance`: every ``Store`` (implement ``open_store(clock)``).
+- :class:`StoreConformance`: the store on a database (implement ``open_store(clock)``).
 - :class:`ChannelConformance`: every ``Channel`` (implement ``open_channel(host)`` and the hooks
   that drive the platform side: ``client_writes``, ``redeliver_last``, ``received_texts``, and for
   webhook channels ``forged_request_status``).

@@ -46,7 +46,7 @@ class Line:
 
     async def dialog_of(self, external_id: str) -> Any:
         identity = Identity(channel=TELEGRAM, external_id=external_id)
-        return await self.app.store.open_dialog_of(identity, "support")
+        return await self.app.store.dialogs.open_of(identity, "support")
 
 
 @asynccontextmanager

@@ -286,7 +286,7 @@ class TelegramDesk:
             return True
         if message.dialog_id in self._quiet:
             return False
-        dialog = await self._host.store.dialog(message.dialog_id)
+        dialog = await self._host.store.dialogs.get(message.dialog_id)
         if dialog is None or dialog.status in (DialogStatus.BOT, DialogStatus.CLOSED):
             self._quiet.add(message.dialog_id)
             return False
@@ -377,7 +377,7 @@ class TelegramDesk:
     async def _open_topic(self, dialog_id: int) -> int | None:
         """A new topic for the dialog, with what was said in it before; None if this desk does
         not show the dialog's line."""
-        dialog = await self._host.store.dialog(dialog_id)
+        dialog = await self._host.store.dialogs.get(dialog_id)
         if dialog is None:
             return None
         lines = self._settings.lines
@@ -410,7 +410,7 @@ class TelegramDesk:
         texts: list[str] = []
         after = 0
         while True:
-            batch = await self._host.store.messages(
+            batch = await self._host.store.dialogs.messages(
                 dialog_id, after_id=after, limit=PAGE, with_internal=True
             )
             for message in batch:
@@ -423,7 +423,7 @@ class TelegramDesk:
 
     async def _client(self, dialog_id: int) -> str:
         if dialog_id not in self._clients:
-            dialog = await self._host.store.dialog(dialog_id)
+            dialog = await self._host.store.dialogs.get(dialog_id)
             self._clients[dialog_id] = client_name(dialog.identity) if dialog else "Client"
         return self._clients[dialog_id]
 

@@ -139,7 +139,7 @@ class Scene:
             return
         for _ in range(500):
             await self.app.idle()
-            page = await self.app.store.feed(self.desk.cursor)
+            page = await self.app.store.feed.read(self.desk.cursor)
             if not page.events and not page.messages:
                 return
             await asyncio.sleep(0.01)
@@ -275,7 +275,7 @@ async def test_an_operator_answers_from_the_topic_and_whispers_stay_in_the_group
     assert scene.channel.texts_to("zoe") == ["Hello Zoe, how can I help?"]
     await scene.write(ANN, thread, "!regular client, be nice")
     assert scene.channel.texts_to("zoe") == ["Hello Zoe, how can I help?"]
-    stored = await scene.app.store.messages(d, with_internal=True)
+    stored = await scene.app.store.dialogs.messages(d, with_internal=True)
     whisper = stored[-1]
     assert (whisper.text, whisper.visibility, whisper.author) == (
         "regular client, be nice",
@@ -330,7 +330,7 @@ async def test_commands_work_through_the_dialog_rules(scene: Scene) -> None:
     assert scene.answers_to(not_holder) == [f"operator bob does not hold dialog {d}"]
 
     await scene.write(ANN, thread, "/invite bob")
-    assert await scene.app.store.members(d) == ["bob"]
+    assert await scene.app.store.operators.members(d) == ["bob"]
     await scene.write(ANN, thread, "/pin")
     assert (await scene.app.dialogs.get(d)).pinned
     rating = await scene.write(ANN, thread, "/rating")

@@ -36,7 +36,7 @@ async def test_polling_stores_the_update_before_moving_the_offset(
 
     async def check(offset: int | None) -> None:
         if offset == 3002 and run is not None:  # Telegram now forgets update 3001
-            history = await run.app.store.identity_history(ANN)
+            history = await run.app.store.dialogs.identity_history(ANN)
             stored_when_confirmed.append([m.text for m in history][:1])
 
     fake.on_get_updates = check

@@ -27,7 +27,7 @@ def quiet_bot() -> Router:
 async def operator_holds_the_dialog(run: RunningApp) -> int:
     assert await call_webhook(run.client, text_update(2001, "hello")) == 200
     await run.settle()
-    dialog = await run.app.store.open_dialog_of(ANN, "support")
+    dialog = await run.app.store.dialogs.open_of(ANN, "support")
     assert dialog is not None
     await run.app.dialogs.handoff(dialog.id)
     await run.app.dialogs.accept(dialog.id, "anna")
@@ -44,7 +44,7 @@ async def test_flood_control_is_obeyed_with_telegrams_retry_after(
     fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 30", retry_after=30)
     [delivery] = await run.app.dialogs.reply(dialog_id, "anna", "sorry for the wait")
     await run.settle(0)
-    status = await run.app.store.outbox_status(delivery.outbox_id)
+    status = await run.app.store.outbox.status(delivery.outbox_id)
     assert status is not None and status.outcome == "retry"
     assert "retry after 30" in (status.error or "")
     assert status.next_attempt_at is not None
@@ -53,7 +53,7 @@ async def test_flood_control_is_obeyed_with_telegrams_retry_after(
     await run.advance(20)  # the outbox's own back-off would have retried by now
     assert len(fake.of("sendMessage")) == 1
     await run.advance(11)
-    status = await run.app.store.outbox_status(delivery.outbox_id)
+    status = await run.app.store.outbox.status(delivery.outbox_id)
     assert status is not None and status.outcome == "sent"
     assert fake.texts() == [("4242", "sorry for the wait")] * 2
 
@@ -67,7 +67,7 @@ async def test_a_blocked_bot_fails_the_delivery_with_telegrams_reason(
     fake.fail_next("sendMessage", 403, "Forbidden: bot was blocked by the user")
     [delivery] = await run.app.dialogs.reply(dialog_id, "anna", "are you there?")
     await run.settle(0)
-    status = await run.app.store.outbox_status(delivery.outbox_id)
+    status = await run.app.store.outbox.status(delivery.outbox_id)
     assert status is not None and status.outcome == "failed"
     assert "bot was blocked by the user" in (status.error or "")
     await run.advance(60)
@@ -83,7 +83,7 @@ async def test_chat_not_found_fails_the_delivery(
     fake.fail_next("sendMessage", 400, "Bad Request: chat not found")
     [delivery] = await run.app.dialogs.reply(dialog_id, "anna", "hello?")
     await run.settle(0)
-    status = await run.app.store.outbox_status(delivery.outbox_id)
+    status = await run.app.store.outbox.status(delivery.outbox_id)
     assert status is not None and status.outcome == "failed"
     assert "chat not found" in (status.error or "")
 
@@ -97,10 +97,10 @@ async def test_a_server_error_is_retried(
     fake.fail_next("sendMessage", 502, "Bad Gateway")
     [delivery] = await run.app.dialogs.reply(dialog_id, "anna", "one more time")
     await run.settle(0)
-    status = await run.app.store.outbox_status(delivery.outbox_id)
+    status = await run.app.store.outbox.status(delivery.outbox_id)
     assert status is not None and status.outcome == "retry"
     await run.advance(5)
-    status = await run.app.store.outbox_status(delivery.outbox_id)
+    status = await run.app.store.outbox.status(delivery.outbox_id)
     assert status is not None and status.outcome == "sent"
 
 

@@ -28,11 +28,11 @@ async def test_a_client_message_is_stored_and_the_bot_replies(
     fake, _ = telegram
     run = await start_app()
     assert await call_webhook(run.client, text_update(1001, "hi")) == 200
-    stored = await run.app.store.identity_history(ANN)
+    stored = await run.app.store.dialogs.identity_history(ANN)
     assert [m.text for m in stored][:1] == ["hi"]  # stored when the webhook was answered
     await run.settle()
     assert fake.texts() == [("4242", "echo: hi")]
-    dialog = await run.app.store.open_dialog_of(ANN, "support")
+    dialog = await run.app.store.dialogs.open_of(ANN, "support")
     assert dialog is not None and dialog.identity.display_name == "Ann Lee"
     assert dialog.identity.profile["username"] == "ann_lee"
     assert dialog.identity.profile["language"] == "en"
@@ -66,7 +66,10 @@ async def test_a_redelivered_update_is_answered_once(
     assert await call_webhook(run.client, update) == 200  # Telegram retried: acknowledged again
     await run.settle()
     assert fake.texts() == [("4242", "echo: once")]
-    assert [m.text for m in await run.app.store.identity_history(ANN)] == ["once", "echo: once"]
+    assert [m.text for m in await run.app.store.dialogs.identity_history(ANN)] == [
+        "once",
+        "echo: once",
+    ]
 
 
 async def test_a_forged_webhook_call_is_refused_and_nothing_is_stored(
@@ -78,11 +81,11 @@ async def test_a_forged_webhook_call_is_refused_and_nothing_is_stored(
     assert await call_webhook(run.client, text_update(1005, "forged"), secret="wrong") == 401
     assert await call_webhook(run.client, text_update(1006, "x"), secret=SECRET + "x") == 401
     await run.settle()
-    assert await run.app.store.identity_history(ANN) == []
+    assert await run.app.store.dialogs.identity_history(ANN) == []
     assert fake.of("sendMessage") == []
     # the same update with the right secret is taken: the refusals above stored nothing
     assert await call_webhook(run.client, text_update(1004, "real")) == 200
-    assert [m.text for m in await run.app.store.identity_history(ANN)][:1] == ["real"]
+    assert [m.text for m in await run.app.store.dialogs.identity_history(ANN)][:1] == ["real"]
 
 
 async def test_a_body_that_is_no_update_is_refused(start_app: AppFactory) -> None:
@@ -109,7 +112,7 @@ async def test_an_operator_reply_goes_out(
     run = await start_app(quiet)
     assert await call_webhook(run.client, text_update(1010, "hello")) == 200
     await run.settle()
-    dialog = await run.app.store.open_dialog_of(ANN, "support")
+    dialog = await run.app.store.dialogs.open_of(ANN, "support")
     assert dialog is not None
     await run.app.dialogs.handoff(dialog.id)
     await run.app.dialogs.accept(dialog.id, "anna")
@@ -217,7 +220,7 @@ async def test_files_a_contact_and_a_location_come_in(
     for i, content in enumerate(contents):
         assert await call_webhook(run.client, message_update(1040 + i, content)) == 200
     await run.settle()
-    stored = await run.app.store.identity_history(ANN)
+    stored = await run.app.store.dialogs.identity_history(ANN)
     assert stored[0].text == "my receipt"
     assert [(a.kind.value, a.file_id, a.size) for a in stored[0].attachments] == [
         ("image", "big", 5)
@@ -233,7 +236,7 @@ async def test_files_a_contact_and_a_location_come_in(
     assert [(a.kind.value, a.file_id) for a in stored[3].attachments] == [("sticker", "st-1")]
     assert stored[4].contact == ContactShare(phone="+15550001111", name="Ann")
     assert stored[5].location is not None and stored[5].location.latitude == 52.5
-    dialog = await run.app.store.open_dialog_of(ANN, "support")
+    dialog = await run.app.store.dialogs.open_of(ANN, "support")
     assert dialog is not None and dialog.identity.profile["phone"] == "+15550001111"
 
 
@@ -244,6 +247,6 @@ async def test_somebody_elses_contact_card_is_not_the_clients_phone(
     card = {"contact": {"phone_number": "+15559999999", "first_name": "Bob", "user_id": 777}}
     assert await call_webhook(run.client, message_update(1050, card)) == 200
     await run.settle()
-    assert await run.app.store.identity_history(ANN) == []  # nothing a line can use
-    dialog = await run.app.store.open_dialog_of(ANN, "support")
+    assert await run.app.store.dialogs.identity_history(ANN) == []  # nothing a line can use
+    dialog = await run.app.store.dialogs.open_of(ANN, "support")
     assert dialog is None

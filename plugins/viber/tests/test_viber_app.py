@@ -35,7 +35,7 @@ class Setup:
     seen: list[InboundEvent]
 
     async def dialog(self) -> Dialog:
-        dialog = await self.app.store.open_dialog_of(ANN, "support")
+        dialog = await self.app.store.dialogs.open_of(ANN, "support")
         assert dialog is not None
         return dialog
 
@@ -153,7 +153,7 @@ async def test_an_operator_reply_goes_out_through_viber(setup: Setup) -> None:
     await setup.app.idle()
     outbox_id = await setup.operator_says("Anna here, how can I help?")
     assert setup.viber.texts == ["Anna here, how can I help?"]
-    status = await setup.app.store.outbox_status(outbox_id)
+    status = await setup.app.store.outbox.status(outbox_id)
     assert status is not None and status.outcome == "sent"
     assert status.platform_message_id == "5001"
 
@@ -171,7 +171,7 @@ async def test_a_redelivered_message_is_answered_once(setup: Setup) -> None:
 async def test_a_forged_webhook_is_refused_and_nothing_stored(setup: Setup, signature: str) -> None:
     assert await viber_calls(setup.client, text(1001, "hello"), signature=signature) == 403
     await setup.app.idle()
-    assert await setup.app.store.open_dialog_of(ANN, "support") is None
+    assert await setup.app.store.dialogs.open_of(ANN, "support") is None
     assert setup.seen == [] and setup.viber.sent == []
 
 
@@ -183,7 +183,7 @@ async def test_a_webhook_signed_with_another_token_is_refused(setup: Setup) -> N
     body = json.dumps(text(1001, "hello")).encode()
     forged = sign(body, token="another-bots-token")
     assert await viber_calls(setup.client, text(1001, "hello"), signature=forged) == 403
-    assert await setup.app.store.open_dialog_of(ANN, "support") is None
+    assert await setup.app.store.dialogs.open_of(ANN, "support") is None
 
 
 @pytest.mark.parametrize("event", ["subscribed", "conversation_started", "unsubscribed", "webhook"])
@@ -191,7 +191,7 @@ async def test_service_events_are_acknowledged_and_not_stored(setup: Setup, even
     update = {"event": event, "timestamp": 1, "message_token": 77, "user": {"id": USER}}
     assert await viber_calls(setup.client, update) == 200
     await setup.app.idle()
-    assert await setup.app.store.open_dialog_of(ANN, "support") is None
+    assert await setup.app.store.dialogs.open_of(ANN, "support") is None
 
 
 async def test_a_too_many_requests_answer_is_obeyed(setup: Setup) -> None:
@@ -200,13 +200,13 @@ async def test_a_too_many_requests_answer_is_obeyed(setup: Setup) -> None:
     setup.viber.script.append(Answer(status=429, body={}, headers={"Retry-After": "30"}))
     outbox_id = await setup.operator_says("one moment")
     assert setup.viber.texts == []
-    status = await setup.app.store.outbox_status(outbox_id)
+    status = await setup.app.store.outbox.status(outbox_id)
     assert status is not None and status.outcome == "retry"
     await setup.later(20)
     assert setup.viber.texts == []  # not before Viber's 30 seconds
     await setup.later(15)
     assert setup.viber.texts == ["one moment"]
-    status = await setup.app.store.outbox_status(outbox_id)
+    status = await setup.app.store.outbox.status(outbox_id)
     assert status is not None and status.outcome == "sent"
 
 
@@ -215,7 +215,7 @@ async def test_vibers_too_many_requests_status_is_retried_later(setup: Setup) ->
     await setup.app.idle()
     setup.viber.script.append(Answer(body={"status": 12, "status_message": "tooManyRequests"}))
     outbox_id = await setup.operator_says("one moment")
-    status = await setup.app.store.outbox_status(outbox_id)
+    status = await setup.app.store.outbox.status(outbox_id)
     assert status is not None and status.outcome == "retry"
     assert "tooManyRequests" in (status.error or "")
     await setup.later(601)
@@ -229,7 +229,7 @@ async def test_an_unsubscribed_receiver_fails_the_delivery_with_vibers_reason(
     await setup.app.idle()
     setup.viber.script.append(Answer(body={"status": 6, "status_message": "receiverNotSubscribed"}))
     outbox_id = await setup.operator_says("are you there?")
-    status = await setup.app.store.outbox_status(outbox_id)
+    status = await setup.app.store.outbox.status(outbox_id)
     assert status is not None and status.outcome == "failed"
     assert "receiverNotSubscribed" in (status.error or "")
     await setup.later(3600)
@@ -360,7 +360,7 @@ async def test_the_hourly_limit_of_unanswered_messages_holds_the_rest(tmp_path: 
                 await s.operator_says("two")
                 third = await s.operator_says("three")
                 assert viber.texts == ["one", "two"]
-                status = await app.store.outbox_status(third)
+                status = await app.store.outbox.status(third)
                 assert status is not None and status.outcome == "retry"
                 assert "without a reply" in (status.error or "")
                 await s.later(3000)

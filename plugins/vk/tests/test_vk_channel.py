@@ -135,12 +135,12 @@ async def test_a_client_message_is_stored_answered_and_the_reply_sent(
 ) -> None:
     status, text = await call_in(client, message_new("ev-1", PEER, "hi"))
     assert (status, text) == (200, "ok")
-    stored = await app.store.identity_history(identity(app))
+    stored = await app.store.dialogs.identity_history(identity(app))
     assert [m.text for m in stored][:1] == ["hi"]
     await app.idle(paced=False)
     assert [(s["peer_id"], s["message"]) for s in vk.sent] == [(str(PEER), "echo: hi")]
     assert vk.sent[0]["v"] == "5.199"
-    dialog = await app.store.open_dialog_of(identity(app), "support")
+    dialog = await app.store.dialogs.open_of(identity(app), "support")
     assert dialog is not None and dialog.identity.display_name == "Ivan Petrov"
 
 
@@ -162,7 +162,7 @@ async def test_a_forged_or_unsigned_update_is_refused_and_not_stored(
     forged_group = {**message_new("ev-f3", PEER, "x"), "group_id": 1}
     assert (await call_in(client, forged_group))[0] == 403
     await app.idle(paced=False)
-    assert await app.store.identity_history(identity(app)) == []
+    assert await app.store.dialogs.identity_history(identity(app)) == []
     assert vk.sent == []
 
 
@@ -171,7 +171,7 @@ async def test_an_operator_reply_goes_out_through_vk(
 ) -> None:
     await call_in(client, message_new("ev-op", PEER, "a human please"))
     await app.idle(paced=False)
-    dialog = await app.store.open_dialog_of(identity(app), "support")
+    dialog = await app.store.dialogs.open_of(identity(app), "support")
     assert dialog is not None
     await app.dialogs.handoff(dialog.id)
     await app.dialogs.accept(dialog.id, "anna")
@@ -188,9 +188,9 @@ async def test_too_many_requests_is_retried_after_the_pause(
     await call_in(client, message_new("ev-rl", PEER, "hi"))
     await app.idle(paced=False)
     assert vk.sent == []
-    dialog = await app.store.open_dialog_of(identity(app), "support")
+    dialog = await app.store.dialogs.open_of(identity(app), "support")
     assert dialog is not None
-    out = [m for m in await app.store.messages(dialog.id) if m.direction == "out"]
+    out = [m for m in await app.store.dialogs.messages(dialog.id) if m.direction == "out"]
     sends = [c for c in vk.calls if c[0] == "messages.send"]
     assert len(sends) == 1
     await clock.advance(0.5)  # earlier than the 1 s pause: not yet
@@ -228,9 +228,9 @@ async def test_a_blocked_user_fails_the_delivery_with_vks_reason(
     vk.failures.append(FakeVk.error(901, "Can't send messages for users without permission"))
     await call_in(client, message_new("ev-901", PEER, "hi"))
     await app.idle(paced=False)
-    dialog = await app.store.open_dialog_of(identity(app), "support")
+    dialog = await app.store.dialogs.open_of(identity(app), "support")
     assert dialog is not None
-    status = await app.store.outbox_status(1)
+    status = await app.store.outbox.status(1)
     assert status is not None and status.outcome == "failed"
     assert "901" in (status.error or "") and "without permission" in (status.error or "")
     await clock.advance(3600)
@@ -319,7 +319,7 @@ async def test_attachments_in_and_out(
     sticker = {"type": "sticker", "sticker": {"sticker_id": 9, "images": [{"url": "https://s"}]}}
     update = message_new("ev-att", PEER, "", attachments=[photo, voice, doc, sticker])
     assert await call_in(client, update) == (200, "ok")
-    stored = (await app.store.identity_history(identity(app)))[0]
+    stored = (await app.store.dialogs.identity_history(identity(app)))[0]
     assert [(a.kind, a.file_id, a.url) for a in stored.attachments] == [
         (AttachmentKind.IMAGE, f"photo{PEER}_1_k", "https://sun.example/l.jpg"),
         (AttachmentKind.VOICE, f"audio_message{PEER}_2", "https://vk.example/v.ogg"),
@@ -327,7 +327,7 @@ async def test_attachments_in_and_out(
         (AttachmentKind.STICKER, "9", "https://s"),
     ]
     await app.idle(paced=False)
-    dialog = await app.store.open_dialog_of(identity(app), "support")
+    dialog = await app.store.dialogs.open_of(identity(app), "support")
     assert dialog is not None
     await app.dialogs.handoff(dialog.id)
     await app.dialogs.accept(dialog.id, "anna")
@@ -358,7 +358,7 @@ async def test_polling_stores_an_update_before_moving_the_offset(
     stored_when_polled: dict[int, list[str | None]] = {}
 
     async def on_poll(ts: int) -> None:
-        history = await app.store.identity_history(identity(app))
+        history = await app.store.dialogs.identity_history(identity(app))
         stored_when_polled.setdefault(ts, [m.text for m in history if m.direction == "in"])
 
     vk.on_poll = on_poll
