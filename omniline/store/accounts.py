@@ -15,9 +15,9 @@ import sqlalchemy as sa
 
 from omniline.model.account import Account, ApiToken, Role, Session
 from omniline.store.executor import Executor, Tx
+from omniline.store.rows import dt, ts
 from omniline.store.schema import accounts, api_tokens, sessions
 from omniline.store.statements import P, PerDialect, Query, Row, compile_for, dialect_for
-from omniline.store.units import dt, ts
 
 TOKEN_USE_PRECISION = 60.0
 """A token's ``last_used_at`` is written at most once a minute, not on every request."""

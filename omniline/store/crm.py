@@ -15,9 +15,9 @@ from functools import partial
 import sqlalchemy as sa
 
 from omniline.store.executor import Executor, Tx
+from omniline.store.rows import dt, ts
 from omniline.store.schema import crm_records, crm_timeline, crm_values
 from omniline.store.statements import P, PerDialect, Query, compile_for, dialect_for
-from omniline.store.units import dt, ts
 
 Values = Mapping[str, Sequence[str]]
 """Values by their type (``phone``, ``email``, ``im``)."""

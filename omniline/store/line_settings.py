@@ -16,9 +16,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from omniline.store.executor import Executor, Tx
+from omniline.store.rows import ts
 from omniline.store.schema import line_settings
 from omniline.store.statements import P, PerDialect, Query, compile_for, dialect_for
-from omniline.store.units import ts
 
 Check = Callable[[dict[str, Any]], object]
 """Raises if a line's merged changes are not valid; called inside the transaction, before anything

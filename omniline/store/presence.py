@@ -12,9 +12,9 @@ from functools import partial
 import sqlalchemy as sa
 
 from omniline.store.executor import Executor, Tx
+from omniline.store.rows import ts
 from omniline.store.schema import desk_connections
 from omniline.store.statements import P, PerDialect, Query, compile_for, dialect_for
-from omniline.store.units import ts
 
 
 class _Queries:

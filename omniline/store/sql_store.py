@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 from omniline.engine.ports import Clock
+from omniline.store.accounts import AccountRepository
 from omniline.store.clients import ClientRepository
+from omniline.store.console import ConsoleRepository
+from omniline.store.crm import CrmRepository
 from omniline.store.dialogs import DialogRepository
 from omniline.store.executor import Executor
 from omniline.store.feed import FeedRepository
 from omniline.store.inbox import InboxRepository
+from omniline.store.line_settings import LineSettingsRepository
 from omniline.store.operators import OperatorRepository
 from omniline.store.outbox import OutboxRepository
+from omniline.store.presence import PresenceRepository
 from omniline.store.state import StateRepository
 from omniline.store.stats import StatsRepository
-from omniline.store.timers import TimerRepository
-from omniline.store.accounts import AccountRepository
-from omniline.store.console import ConsoleRepository
-from omniline.store.crm import CrmRepository
-from omniline.store.line_settings import LineSettingsRepository
-from omniline.store.presence import PresenceRepository
 from omniline.store.throttle import ThrottleRepository
+from omniline.store.timers import TimerRepository
 
 
 class SqlStore:

@@ -14,9 +14,9 @@ from functools import partial
 import sqlalchemy as sa
 
 from omniline.store.executor import Executor, Tx
+from omniline.store.rows import ts
 from omniline.store.schema import desk_throttle
 from omniline.store.statements import P, PerDialect, Query, compile_for, dialect_for
-from omniline.store.units import ts
 
 Step = Callable[[float], tuple[float, float | None]]
 """Given a key's stored time (0.0 when it has none): the answer, and the time to store (None:

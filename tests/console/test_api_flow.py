@@ -4,6 +4,7 @@ real clock) with a fake messenger channel: what a custom desk or integration see
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -77,7 +78,7 @@ async def app(tmp_path: Path) -> AsyncIterator[Omniline]:
         return found
 
     plugin = fake_channel_plugin(channels["fake"])
-    plugin = type(plugin)(name=plugin.name, config_model=plugin.config_model, factory=plugin_for)
+    plugin = dataclasses.replace(plugin, factory=plugin_for)
     application = Omniline(
         config(tmp_path / "db.sqlite"), channel_plugins={"fake": plugin}, migrate=True
     )

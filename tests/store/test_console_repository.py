@@ -40,8 +40,8 @@ async def writes(
         message=InboundMessage(text="hello"),
         received_at=clock.now(),
     )
-    receipt = await store.ingest(event, line_id=line_id, initial_status=status)
-    dialog = await store.dialog(receipt.dialog_id)
+    receipt = await store.inbox.ingest(event, line_id=line_id, initial_status=status)
+    dialog = await store.dialogs.get(receipt.dialog_id)
     assert dialog is not None
     return dialog
 
@@ -52,8 +52,8 @@ async def test_dialogs_are_listed_newest_first_by_filter(
     a = await writes(sql_store, virtual_clock, "a")
     b = await writes(sql_store, virtual_clock, "b", status=DialogStatus.QUEUED)
     c = await writes(sql_store, virtual_clock, "c", line_id="support", channel=VIBER)
-    await sql_store.save_operator("anna", "Anna")
-    await sql_store.apply(
+    await sql_store.operators.save("anna", "Anna")
+    await sql_store.dialogs.apply(
         b.id,
         [
             StatusAction(
@@ -87,9 +87,9 @@ async def test_people_are_the_offers_members_and_last_message(
     sql_store: SqlStore, virtual_clock: VirtualClock
 ) -> None:
     for operator_id in ("anna", "boris"):
-        await sql_store.save_operator(operator_id, operator_id.title())
-        await sql_store.set_operator(operator_id, presence=Presence.ONLINE, shift=Shift.WORKING)
-    await sql_store.set_queue("sales", ["anna", "boris"])
+        await sql_store.operators.save(operator_id, operator_id.title())
+        await sql_store.operators.update(operator_id, presence=Presence.ONLINE, shift=Shift.WORKING)
+    await sql_store.operators.set_queue("sales", ["anna", "boris"])
     queued = await writes(sql_store, virtual_clock, "a", status=DialogStatus.QUEUED)
     plan = RoutePlan(
         line_id="sales",
@@ -99,16 +99,16 @@ async def test_people_are_the_offers_members_and_last_message(
         only_working=True,
         timeout=60,
     )
-    await sql_store.apply(queued.id, [RouteAction(plan=plan)])
+    await sql_store.dialogs.apply(queued.id, [RouteAction(plan=plan)])
     other = await writes(sql_store, virtual_clock, "b")
-    await sql_store.apply(other.id, [MemberAction(operator_id="boris")])
+    await sql_store.dialogs.apply(other.id, [MemberAction(operator_id="boris")])
     last = await writes(sql_store, virtual_clock, "b")  # a second message in the same dialog
     assert last.id == other.id
 
     people = await sql_store.console.people([queued.id, other.id])
     assert people.offered_to == {queued.id: ["anna", "boris"]}
     assert people.members == {other.id: ["boris"]}
-    last_ids = {d: (await sql_store.messages(d))[-1].id for d in (queued.id, other.id)}
+    last_ids = {d: (await sql_store.dialogs.messages(d))[-1].id for d in (queued.id, other.id)}
     assert people.last_message == last_ids
     assert (await sql_store.console.people([])).offered_to == {}
 
