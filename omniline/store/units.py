@@ -10,6 +10,7 @@ from typing import TypeVar
 from pydantic import JsonValue
 
 from omniline.engine.contacts import emails_in, normalized_phone
+from omniline.engine.lifecycle import Transition, check_move, next_status
 from omniline.engine.ports import (
     Delivery,
     DialogAction,
@@ -318,7 +319,8 @@ def _recent_closed(
         return row, False
     if not reopen_within or since_close > reopen_within:
         return None, False
-    if tx.run(q.dialog_reopen, {"dialog_id": last.id}) != 1:
+    reopened = next_status(DialogStatus.CLOSED, Transition.REOPEN)
+    if tx.run(q.dialog_reopen, {"dialog_id": last.id, "status": reopened.value}) != 1:
         return None, False
     log_event(tx, last.id, Reopened(at=now, actor="client"))
     return tx.first(q.dialog_by_id, {"dialog_id": last.id}), True
@@ -391,6 +393,7 @@ def apply(
         elif isinstance(action, LogAction):
             log_event(tx, dialog_id, action.event)
         elif isinstance(action, StatusAction):
+            check_move(action)
             routing.move(tx, dialog_id, action, at)
         elif isinstance(action, RouteAction):
             # What the plan says to do when nobody answered comes next, in this transaction.
