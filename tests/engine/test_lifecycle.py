@@ -238,3 +238,21 @@ def test_the_docs_diagram_is_the_table() -> None:
         for before, after in moves.items()
     }
     assert initial == {s.value for s in OPENS_AS}
+
+
+def docs_table_moves() -> set[tuple[str, str, str]]:
+    """The transitions the lifecycle's table in the docs lists, as (from, to, transition)."""
+    text = DOCS.read_text(encoding="utf-8")
+    section = text.split("## The dialog lifecycle", 1)[1].split("\n## ", 1)[0]
+    moves = set()
+    for which, froms, to in re.findall(r"^\| `(\w+)` \| ([\w, ]+) → (\w+) \|", section, re.M):
+        moves |= {(before.strip(), to, which) for before in froms.split(",")}
+    return moves
+
+
+def test_the_docs_table_is_the_table() -> None:
+    assert docs_table_moves() == {
+        (before.value, after.value, which.value)
+        for which, moves in TRANSITIONS.items()
+        for before, after in moves.items()
+    }
