@@ -9,7 +9,8 @@ who reopens it from its history.
 Every status change in omniline is built here: :func:`transition` makes the ``StatusAction`` that
 ``Dialogs`` and the pipeline apply, the store's own moves (an offer, a reopen in ingest) take their
 target from :func:`next_status`, and the store refuses through :func:`check_move` any
-``StatusAction`` whose move is not in :data:`TRANSITIONS`, so the table is what the writes obey.
+``StatusAction`` whose move is not in :data:`TRANSITIONS` (and through :func:`check_opening` a new
+dialog in a status other than :data:`OPENS_AS`), so the table is what the writes obey.
 """
 
 from __future__ import annotations
@@ -115,6 +116,13 @@ def transition(
         counts_as_offer=which in _COUNTS_AS_OFFER,
         **({} if capacity is None else {"capacity": capacity}),
     )
+
+
+def check_opening(status: DialogStatus) -> None:
+    """Refuse to open a dialog in a status it cannot start in (held by nobody, or closed)."""
+    if status not in OPENS_AS:
+        allowed = ", ".join(sorted(s.value for s in OPENS_AS))
+        raise IllegalTransition(f"a dialog cannot open {status.value} (only: {allowed})")
 
 
 def check_move(action: StatusAction) -> None:

@@ -10,7 +10,7 @@ from typing import TypeVar
 from pydantic import JsonValue
 
 from omniline.engine.contacts import emails_in, normalized_phone
-from omniline.engine.lifecycle import Transition, check_move, next_status
+from omniline.engine.lifecycle import Transition, check_move, check_opening, next_status
 from omniline.engine.ports import (
     Delivery,
     DialogAction,
@@ -225,6 +225,7 @@ def ingest(
     reopen_within: float = 0.0,
     rating_window: float = 0.0,
 ) -> Receipt:
+    check_opening(initial_status)
     q = tx.q
     at = ts(now)
     channel = event.identity.channel

@@ -28,7 +28,7 @@ from omniline.errors import DialogError, IllegalTransition
 from omniline.model import DialogStatus, Whispered
 from omniline.store import open_store, upgrade
 from omniline.testing.clock import VirtualClock
-from omniline.testing.conformance.store import inbound, ingest, send
+from omniline.testing.conformance.store import LINE, inbound, ingest, send
 from omniline.testing.postgres import TemporaryPostgres
 
 BOT, QUEUED, OFFERED, ACTIVE, CLOSED = (
@@ -204,6 +204,22 @@ async def test_every_move_in_the_table_is_applied(store: Store, clock: VirtualCl
         dialog = await store.dialog(dialog_id)
         assert dialog is not None
         assert (dialog.status, dialog.operator_id) == (after, holder), (before, after)
+
+
+async def test_a_dialog_opens_only_in_a_status_it_can_start_in(
+    store: Store, clock: VirtualClock
+) -> None:
+    for status in DialogStatus:
+        event = inbound(clock, f"client-{next(_clients)}")
+        if status not in OPENS_AS:
+            with pytest.raises(IllegalTransition, match=f"cannot open {status.value}"):
+                await ingest(store, event, status=status)
+            assert await store.open_dialog_of(event.identity, LINE) is None, status
+            receipt = await ingest(store, event, status=BOT)  # the refused one kept nothing
+            assert not receipt.duplicate, status
+        else:
+            receipt = await ingest(store, event, status=status)
+            assert receipt.dialog is not None and receipt.dialog.status is status
 
 
 # --- the documentation ----------------------------------------------------------------------------
