@@ -115,6 +115,15 @@ def test_status_actions_are_built_only_by_the_lifecycle() -> None:
     assert found == []
 
 
+def test_every_declared_transition_is_made_by_the_code() -> None:
+    """Transitions declared and never used let the table drift from what the code does."""
+    used = set()
+    for path in ROOT.rglob("*.py"):
+        if path.name != "lifecycle.py" and "testing" not in path.relative_to(ROOT).parts:
+            used |= set(re.findall(r"\bTransition\.(\w+)", path.read_text(encoding="utf-8")))
+    assert {t.name for t in Transition} - used == set()
+
+
 # --- the store refuses what is not in the table ---------------------------------------------------
 
 
