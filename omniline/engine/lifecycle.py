@@ -106,8 +106,10 @@ def transition(
     operator_id: str | None = None,
     capacity: int | None = None,
 ) -> StatusAction:
-    """The status change ``which`` makes from ``current``, to be held by ``operator_id``
-    (``capacity``: the line's default for an operator without their own)."""
+    """The status change ``which`` makes from ``current``, to be held by ``operator_id``.
+
+    ``capacity`` is the line's default for a holder without their own; without it the action
+    keeps ``StatusAction``'s own (a move to nobody has no room to check)."""
     return StatusAction(
         expected=current,
         status=next_status(current, which),
@@ -119,7 +121,8 @@ def transition(
 
 
 def check_opening(status: DialogStatus) -> None:
-    """Refuse to open a dialog in a status it cannot start in (held by nobody, or closed)."""
+    """Refuse to open a dialog in a status it cannot start in: nobody holds a new dialog yet, so it
+    cannot be offered or active, and it is not over."""
     if status not in OPENS_AS:
         allowed = ", ".join(sorted(s.value for s in OPENS_AS))
         raise IllegalTransition(f"a dialog cannot open {status.value} (only: {allowed})")
