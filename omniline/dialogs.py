@@ -24,7 +24,7 @@ from omniline.engine.distribution import (
     route_actions,
     system_text,
 )
-from omniline.engine.lifecycle import Transition, next_status
+from omniline.engine.lifecycle import Transition, transition
 from omniline.engine.ports import (
     Capabilities,
     Clock,
@@ -144,15 +144,11 @@ class Dialogs:
     def _move(
         self,
         dialog: Dialog,
-        transition: Transition,
+        which: Transition,
         operator_id: str | None,
     ) -> StatusAction:
-        return StatusAction(
-            expected=dialog.status,
-            status=next_status(dialog.status, transition),
-            operator_id=operator_id,
-            capacity=self.line(dialog.line_id).settings.default_capacity,
-        )
+        capacity = self.line(dialog.line_id).settings.default_capacity
+        return transition(dialog.status, which, operator_id=operator_id, capacity=capacity)
 
     def _route(self, dialog: Dialog, line: Line | None = None) -> list[DialogAction]:
         line = line or self.line(dialog.line_id)
@@ -195,17 +191,24 @@ class Dialogs:
     async def skip(self, dialog_id: int, operator_id: str) -> None:
         """Pass on a dialog offered to ``operator_id``: it goes to the next operator."""
         await self._pass_on(
-            dialog_id, operator_id, reason="skip", actor=operator_actor(operator_id)
+            dialog_id,
+            operator_id,
+            Transition.SKIP,
+            reason="skip",
+            actor=operator_actor(operator_id),
         )
 
     async def offer_timed_out(self, dialog_id: int, operator_id: str | None, hop: int) -> None:
         """The offer of ``hop`` was not accepted in time (fired by the offer timer)."""
-        await self._pass_on(dialog_id, operator_id, reason="timeout", actor="system", hop=hop)
+        await self._pass_on(
+            dialog_id, operator_id, Transition.TIMEOUT, reason="timeout", actor="system", hop=hop
+        )
 
     async def _pass_on(
         self,
         dialog_id: int,
         operator_id: str | None,
+        which: Transition,
         *,
         reason: str,
         actor: str,
@@ -217,11 +220,12 @@ class Dialogs:
             if dialog.status is not OFFERED or dialog.operator_id != operator_id:
                 raise DialogError(f"dialog {dialog.id} is not offered to {operator_id}")
             now = self._clock.now()
-            actions: list[DialogAction] = [self._move(dialog, Transition.SKIP, None)]
+            move = self._move(dialog, which, None)
+            actions: list[DialogAction] = [move]
             if operator_id is not None:
                 event = Skipped(at=now, actor=actor, operator_id=operator_id, reason=reason)
                 actions.append(LogAction(event=event))
-            requeued = dialog.model_copy(update={"status": QUEUED, "operator_id": None})
+            requeued = dialog.model_copy(update={"status": move.status, "operator_id": None})
             return actions + self._route(requeued)
 
         await self._act(dialog_id, decide)
@@ -263,13 +267,7 @@ class Dialogs:
             # Offered to the colleague like any offer: if they do not accept in time, the
             # dialog goes back to the line's queue.
             return [
-                StatusAction(
-                    expected=dialog.status,
-                    status=OFFERED,
-                    operator_id=target,
-                    capacity=settings.default_capacity,
-                    counts_as_offer=True,
-                ),
+                self._move(dialog, Transition.TRANSFER, target),
                 LogAction(
                     event=Transferred(
                         at=now,
@@ -305,11 +303,12 @@ class Dialogs:
             if dialog.line_id == to_line:
                 raise DialogError(f"dialog {dialog.id} is on line {to_line!r} already")
             now = self._clock.now()
+            move = transition(dialog.status, Transition.TRANSFER_TO_LINE)
             requeued = dialog.model_copy(
-                update={"status": QUEUED, "operator_id": None, "line_id": to_line, "tried": ()}
+                update={"status": move.status, "operator_id": None, "line_id": to_line, "tried": ()}
             )
             return [
-                StatusAction(expected=ACTIVE, status=QUEUED, new_round=True),
+                move,
                 FieldsAction(line_id=to_line),
                 LogAction(
                     event=Transferred(
@@ -442,9 +441,10 @@ class Dialogs:
 
         def decide(dialog: Dialog) -> list[DialogAction]:
             now = self._clock.now()
-            queued = dialog.model_copy(update={"status": QUEUED})
+            move = self._move(dialog, Transition.HANDOFF, None)
+            queued = dialog.model_copy(update={"status": move.status})
             return [
-                self._move(dialog, Transition.HANDOFF, None),
+                move,
                 LogAction(event=HandedOff(at=now, actor="system", reason=reason)),
                 LogAction(event=Queued(at=now, actor="system")),
                 *self._route(queued),
@@ -534,14 +534,8 @@ class Dialogs:
             if dialog.status is not CLOSED:
                 raise DialogError(f"dialog {dialog.id} is {dialog.status.value}, not closed")
             now = self._clock.now()
-            line = self.line(dialog.line_id)
             return [
-                StatusAction(
-                    expected=CLOSED,
-                    status=ACTIVE,
-                    operator_id=operator_id,
-                    capacity=line.settings.default_capacity,
-                ),
+                self._move(dialog, Transition.REOPEN_TO_OPERATOR, operator_id),
                 FieldsAction(awaiting_rating=False),
                 LogAction(event=Reopened(at=now, actor=operator_actor(operator_id))),
                 LogAction(
@@ -568,11 +562,12 @@ class Dialogs:
                 event = Skipped(
                     at=now, actor="system", operator_id=dialog.operator_id, reason="withdrawn"
                 )
+                move = transition(dialog.status, Transition.WITHDRAW)
                 requeued = dialog.model_copy(
-                    update={"status": QUEUED, "operator_id": None, "route": None}
+                    update={"status": move.status, "operator_id": None, "route": None}
                 )
                 return [
-                    StatusAction(expected=OFFERED, status=QUEUED, new_round=True),
+                    move,
                     LogAction(event=event),
                     *self._route(requeued),
                 ]

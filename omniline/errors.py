@@ -35,6 +35,11 @@ class DialogConflict(DialogError):
     """The dialog changed while an action was being decided; deciding again with fresh state works."""
 
 
+class IllegalTransition(DialogError):
+    """The dialog's lifecycle has no such move (``omniline.engine.lifecycle.TRANSITIONS``): the
+    action does not fit the dialog's status, or code built a status change by hand."""
+
+
 class OperatorBusy(DialogError):
     """The operator cannot take one more dialog: they are at their capacity."""
 

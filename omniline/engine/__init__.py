@@ -2,7 +2,7 @@
 
 from omniline.engine.clock import SystemClock
 from omniline.engine.hours import WorkingHours
-from omniline.engine.lifecycle import TRANSITIONS, Transition, next_status
+from omniline.engine.lifecycle import TRANSITIONS, Transition, next_status, transition
 from omniline.engine.texts import LocalizedText, render
 
 __all__ = [
@@ -13,4 +13,5 @@ __all__ = [
     "WorkingHours",
     "next_status",
     "render",
+    "transition",
 ]

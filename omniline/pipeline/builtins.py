@@ -8,12 +8,11 @@ from omniline.channels.degrade import button_for_reply, fill_parts
 from omniline.crm.jobs import sync_job
 from omniline.engine.contacts import contact_details
 from omniline.engine.distribution import AUTO_CLOSE_TIMER, render_text, route_actions
-from omniline.engine.lifecycle import Transition, next_status
+from omniline.engine.lifecycle import Transition, transition
 from omniline.engine.ports import (
     FieldsAction,
     LogAction,
     ProfileAction,
-    StatusAction,
     TimerAction,
 )
 from omniline.engine.rating import score_of
@@ -183,10 +182,10 @@ async def bot(call_next: Next, event: InboundEvent, ctx: MessageContext) -> None
     await call_next(event, ctx)
 
 
-def _transition(ctx: MessageContext, transition: Transition) -> None:
-    status = next_status(ctx.dialog.status, transition)
-    ctx.actions.append(StatusAction(expected=ctx.dialog.status, status=status))
-    ctx.dialog = ctx.dialog.model_copy(update={"status": status})
+def _transition(ctx: MessageContext, which: Transition) -> None:
+    action = transition(ctx.dialog.status, which)
+    ctx.actions.append(action)
+    ctx.dialog = ctx.dialog.model_copy(update={"status": action.status})
 
 
 async def handoff(call_next: Next, event: InboundEvent, ctx: MessageContext) -> None:

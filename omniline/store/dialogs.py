@@ -9,6 +9,7 @@ from datetime import datetime
 from functools import partial
 
 from omniline.engine.contacts import emails_in, normalized_phone
+from omniline.engine.lifecycle import check_move
 from omniline.engine.ports import (
     Clock,
     Delivery,
@@ -266,6 +267,7 @@ def apply(
         elif isinstance(action, LogAction):
             log_event(tx, dialog_id, action.event)
         elif isinstance(action, StatusAction):
+            check_move(action)
             routing.move(tx, dialog_id, action, at)
         elif isinstance(action, RouteAction):
             # What the plan says to do when nobody answered comes next, in this transaction.

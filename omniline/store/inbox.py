@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import partial
 
+from omniline.engine.lifecycle import Transition, check_opening, next_status
 from omniline.engine.ports import Clock, PendingInbound, Receipt
 from omniline.engine.rating import score_of
 from omniline.model import (
@@ -81,6 +82,7 @@ def ingest(
     reopen_within: float = 0.0,
     rating_window: float = 0.0,
 ) -> Receipt:
+    check_opening(initial_status)
     q = tx.q
     at = ts(now)
     channel = event.identity.channel
@@ -181,7 +183,8 @@ def _recent_closed(
         return row, False
     if not reopen_within or since_close > reopen_within:
         return None, False
-    if tx.run(q.dialog_reopen, {"dialog_id": last.id}) != 1:
+    reopened = next_status(DialogStatus.CLOSED, Transition.REOPEN)
+    if tx.run(q.dialog_reopen, {"dialog_id": last.id, "status": reopened.value}) != 1:
         return None, False
     log_event(tx, last.id, Reopened(at=now, actor="client"))
     return tx.first(q.dialog_by_id, {"dialog_id": last.id}), True

@@ -14,6 +14,7 @@ import json
 from datetime import datetime, timedelta
 
 from omniline.engine.distribution import OFFER_TIMER
+from omniline.engine.lifecycle import Transition, next_status
 from omniline.engine.ports import (
     DialogAction,
     LogAction,
@@ -289,7 +290,7 @@ class _State:
         hop = self.hops + 1
         tried = json.dumps([*self.tried, operator_id])
         self._set(
-            status=DialogStatus.OFFERED.value,
+            status=next_status(DialogStatus.QUEUED, Transition.OFFER).value,
             operator_id=operator_id,
             hop=1,
             route=Route.PARKED.value if parked else None,
@@ -311,7 +312,7 @@ class _State:
         tx = self.tx
         hop = self.hops + 1
         self._set(
-            status=DialogStatus.OFFERED.value,
+            status=next_status(DialogStatus.QUEUED, Transition.OFFER).value,
             operator_id=None,
             hop=1,
             route=None,

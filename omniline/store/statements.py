@@ -410,7 +410,7 @@ class Statements:
             sa.update(dialogs)
             .where(dialogs.c.id == P("dialog_id"), dialogs.c.status == lit("closed"))
             .values(
-                status=lit("queued"),
+                status=P("status"),
                 closed_at=None,
                 route=None,
                 tried=None,

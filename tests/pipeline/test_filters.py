@@ -8,13 +8,10 @@ from omniline import (
     Attachment,
     AttachmentKind,
     Command,
-    DialogError,
-    DialogStatus,
     MessageContext,
     Router,
     Text,
 )
-from omniline.engine.lifecycle import Transition, next_status
 from omniline.pipeline import HasAttachment, HasContact
 from omniline.testing import Kit
 
@@ -85,9 +82,3 @@ def test_filters_need_something_to_match() -> None:
         Text()
     with pytest.raises(ValueError):
         Command()
-
-
-def test_a_transition_that_does_not_fit_the_status_says_which_would() -> None:
-    assert next_status(DialogStatus.BOT, Transition.HANDOFF) is DialogStatus.QUEUED
-    with pytest.raises(DialogError, match="cannot accept a dialog that is closed"):
-        next_status(DialogStatus.CLOSED, Transition.ACCEPT)
