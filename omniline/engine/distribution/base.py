@@ -33,9 +33,10 @@ class Order(StrEnum):
     ``line_operators`` (and a partial one over the operators ready to take a dialog)."""
 
     POSITION = "position"
-    """Queue order."""
+    """Queue order (``ix_line_operators_ready``, ``ix_line_operators_line_position``)."""
     RECEIVED = "received"
-    """Fewest dialogs received on the line first, then queue order."""
+    """Fewest dialogs received on the line first, then queue order
+    (``ix_line_operators_ready_received``, ``ix_line_operators_line_received``)."""
 
 
 class Reach(StrEnum):
