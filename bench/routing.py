@@ -54,7 +54,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _load import percentile
 
 from omniline.engine.clock import SystemClock
+from omniline.engine.distribution import CANDIDATES, strategy_for
 from omniline.engine.ports import DialogAction, RouteAction, RoutePlan
+from omniline.engine.settings import Distribution
 from omniline.model import (
     ChannelRef,
     DialogStatus,
@@ -407,7 +409,7 @@ class Run:
 def plan_for(mode: str) -> RoutePlan:
     return RoutePlan(
         line_id=LINE,
-        distribution=mode,
+        distribution=Distribution(mode),
         default_capacity=CAPACITY,
         only_online=True,
         only_working=True,
@@ -453,11 +455,12 @@ async def explain(backend: Backend, url: str, run: Run) -> None:
         "capacity": CAPACITY,
         "any_presence": 0,
         "any_shift": 0,
-        "limit": routing.CANDIDATES,
+        "limit": CANDIDATES,
     }
-    query = q.candidates_evenly if run.mode == "evenly" else q.candidates_in_order
+    order = strategy_for(Distribution(run.mode)).order
+    name = f"candidates_by_{order.value}"
+    query = getattr(q, name)
     lines = await backend.explain(url, query.sql, query.args(params))
-    name = "candidates_evenly" if run.mode == "evenly" else "candidates_in_order"
     title = f"{backend.name} {run.state} {run.mode}, {run.operators:,} operators"
     print(f"  {name} after the run, {title}:", flush=True)
     for line in lines:

@@ -14,6 +14,7 @@ from typing import Final, Protocol, runtime_checkable
 
 from pydantic import AwareDatetime, Field, JsonValue
 
+from omniline.engine.settings import Distribution
 from omniline.model import (
     ChannelRef,
     Dialog,
@@ -229,7 +230,8 @@ class RoutePlan(Frozen):
     """How to give a queued dialog to an operator: the line's rules, decided in the database."""
 
     line_id: str
-    distribution: str = Field(pattern="^(strict|evenly|all)$")
+    distribution: Distribution
+    """The mode, whose strategy (``omniline.engine.distribution``) chooses among the queue."""
     default_capacity: int = Field(ge=1)
     only_online: bool
     only_working: bool

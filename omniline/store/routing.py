@@ -1,6 +1,11 @@
 """Who holds a dialog, decided in the database: status moves that keep operators' loads in step,
 and the distributor's offer of a queued dialog.
 
+The store knows no distribution mode by name: the line's strategy
+(``omniline.engine.distribution``) says which index to read the queue from, how many operators, in
+what order to offer and whether to take the first with room or offer to everyone; this module runs
+the statements for that.
+
 The rule that makes assignment safe across worker processes: an operator's ``load`` (dialogs
 offered to them alone or held by them) is raised only by ``operator_take``, one UPDATE whose WHERE
 clause checks the capacity (and availability) on the row as it is at that instant, and the dialog
@@ -13,7 +18,15 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from omniline.engine.distribution import OFFER_TIMER
+from omniline.engine.distribution import (
+    CANDIDATES,
+    OFFER_TIMER,
+    Candidate,
+    Order,
+    Reach,
+    Strategy,
+    strategy_for,
+)
 from omniline.engine.lifecycle import Transition, next_status
 from omniline.engine.ports import (
     DialogAction,
@@ -25,11 +38,9 @@ from omniline.engine.ports import (
 from omniline.errors import DialogConflict, OperatorBusy
 from omniline.model import DialogStatus, Offered, Route
 from omniline.store.executor import Tx
+from omniline.store.statements import Query, Statements
 
 HOLDING = frozenset({DialogStatus.OFFERED.value, DialogStatus.ACTIVE.value})
-CANDIDATES = 16
-"""Operators read per routing decision beyond those already tried: enough to get past a few that
-fill up meanwhile, few enough that a decision costs the same with 10 or 10,000 in the queue."""
 
 
 def _holds(status: str, operator_id: str | None) -> bool:
@@ -56,20 +67,21 @@ def move(tx: Tx, dialog_id: int, action: StatusAction, at: float) -> None:
     """Apply a status move, keeping the loads of the old and new holder right."""
     q = tx.q
     row = tx.first(q.dialog_state, {"dialog_id": dialog_id})
-    if row is None or row[0] != action.expected.value:
-        now = row[0] if row is not None else "gone"
+    if row is None or row["status"] != action.expected.value:
+        now = row["status"] if row is not None else "gone"
         raise DialogConflict(f"dialog {dialog_id} is {now}, no longer {action.expected.value}")
-    old_operator: str | None = row[4]
+    old_operator: str | None = row["operator_id"]
+    requeued = action.status is DialogStatus.QUEUED and not action.new_round
     _move(
         tx,
         dialog_id,
-        old_status=row[0],
+        old_status=row["status"],
         old_operator=old_operator,
         status=action.status.value,
         operator_id=action.operator_id,
         capacity=action.capacity,
         at=at,
-        tried=row[7] if action.status is DialogStatus.QUEUED and not action.new_round else None,
+        tried=row["tried"] if requeued else None,
         hop=1 if action.counts_as_offer else 0,
     )
 
@@ -150,10 +162,10 @@ def route(tx: Tx, dialog_id: int, plan: RoutePlan, now: datetime) -> list[Dialog
     log entry, the response timer, or the plan's "nobody answered" actions)."""
     q = tx.q
     row = tx.first(q.dialog_state, {"dialog_id": dialog_id})
-    if row is None or row[0] != DialogStatus.QUEUED.value:
+    if row is None or row["status"] != DialogStatus.QUEUED.value:
         return []  # someone took it meanwhile: nothing to route
-    client_id, last_holder, hops = row[1], row[4], row[6]
-    tried: list[str] = json.loads(row[7]) if row[7] else []
+    client_id, last_holder, hops = row["client_id"], row["operator_id"], row["hops"]
+    tried: list[str] = json.loads(row["tried"]) if row["tried"] else []
     at = now.timestamp()
     state = _State(tx, dialog_id, plan, now, last_holder, hops, tried)
 
@@ -166,26 +178,22 @@ def route(tx: Tx, dialog_id: int, plan: RoutePlan, now: datetime) -> list[Dialog
             {"client_id": client_id, "line_id": plan.line_id, "since": at - plan.return_within},
         )
         if found is not None:
-            preferred.append(found[0])
+            preferred.append(found["operator_id"])
     for operator_id in dict.fromkeys(preferred):
         if operator_id not in tried and state.available(operator_id):
             return state.offer(operator_id)
 
+    strategy = strategy_for(plan.distribution)
     for circling in (False, True):
-        if plan.distribution == "all":
-            chosen = state.candidates(order="position", limit=1000)
-            if chosen:
-                return state.offer_all(chosen)
-        else:
-            for operator_id in state.candidates(order=plan.distribution):
-                if state.available(operator_id):
-                    return state.offer(operator_id)
+        offered = state.by_strategy(strategy)
+        if offered is not None:
+            return offered
         if (plan.only_online or plan.only_working) and not state.anyone_available():
             # Nobody available: offered by queue order all the same, to stay with whoever is next
-            # until someone becomes available (Bitrix24's rule).
-            for operator_id in state.candidates(order="position", anyone=True):
-                if take(tx, operator_id, plan.default_capacity):
-                    return state.offer(operator_id, parked=True)
+            # until someone becomes available (Bitrix24's rule, whatever the mode).
+            for candidate in state.candidates(Order.POSITION, anyone=True):
+                if take(tx, candidate.operator_id, plan.default_capacity):
+                    return state.offer(candidate.operator_id, parked=True)
         if not state.tried or not state.everyone_tried():
             return state.wait(Route.WAITING)  # some could not take it now (full, away): wait
         if circling or not plan.circulate:
@@ -193,6 +201,17 @@ def route(tx: Tx, dialog_id: int, plan: RoutePlan, now: datetime) -> list[Dialog
         state.tried = []  # a new round from the top of the queue
     actions = state.wait(Route.EXHAUSTED)
     return actions + list(plan.when_exhausted)
+
+
+def _queue_in(order: Order, q: Statements, *, ready: bool) -> Query:
+    """The statement that reads a line's queue in ``order``: only the ready operators (online,
+    working, with room), from a partial index over them, or those with room, their availability
+    checked as the parameters ask."""
+    match order:
+        case Order.POSITION:
+            return q.ready_by_position if ready else q.candidates_by_position
+        case Order.RECEIVED:
+            return q.ready_by_received if ready else q.candidates_by_received
 
 
 class _State:
@@ -226,20 +245,34 @@ class _State:
             any_shift=not plan.only_working,
         )
 
-    def candidates(self, *, order: str, anyone: bool = False, limit: int = 0) -> list[str]:
-        """Operators of the line's queue with room (and available unless ``anyone``), not tried
-        yet in this round, best first."""
+    def by_strategy(self, strategy: Strategy) -> list[DialogAction] | None:
+        """Offer as the line's mode says, or None if nobody in the queue could be offered it."""
+        limit = strategy.limit(len(self.tried))
+        chosen = strategy.rank(self.candidates(strategy.order, limit=limit))
+        if strategy.reach is Reach.EVERYONE:
+            return self.offer_all(chosen) if chosen else None
+        for operator_id in chosen:
+            if self.available(operator_id):
+                return self.offer(operator_id)
+        return None
+
+    def candidates(
+        self, order: Order, *, anyone: bool = False, limit: int | None = None
+    ) -> list[Candidate]:
+        """Up to ``limit`` operators of the line's queue with room (and available unless
+        ``anyone``) in ``order``, without those tried in this round."""
         plan = self.plan
         q = self.tx.q
-        limit = limit or len(self.tried) + CANDIDATES
+        if limit is None:
+            limit = len(self.tried) + CANDIDATES
         if not anyone and plan.only_online and plan.only_working:
             # The usual rules: the ready operators come straight from an index, however many
             # busy or absent ones stand before them in the queue.
             self._line_capacity()
-            query = q.ready_evenly if order == "evenly" else q.ready_in_order
+            query = _queue_in(order, q, ready=True)
             rows = self.tx.rows(query, {"line_id": plan.line_id, "limit": limit})
         else:
-            query = q.candidates_evenly if order == "evenly" else q.candidates_in_order
+            query = _queue_in(order, q, ready=False)
             rows = self.tx.rows(
                 query,
                 {
@@ -250,18 +283,19 @@ class _State:
                     "limit": limit,
                 },
             )
-        fresh = [r for r in rows if r[0] not in self.tried]
-        if order == "evenly":
-            # Fewest received first; among equals the one with the fewest open dialogs.
-            fresh.sort(key=lambda r: (r[1], r[2]))
-        return [r[0] for r in fresh]
+        if query.columns != Candidate._fields:
+            raise TypeError(f"{query.columns} are not a candidate's columns {Candidate._fields}")
+        # The columns are the candidate's fields by name, so each row is taken whole, without a
+        # look-up per column: up to a thousand rows a decision in "offer to everyone" modes.
+        tried = self.tried
+        return [c for c in map(Candidate._make, rows) if c.operator_id not in tried]
 
     def _line_capacity(self) -> None:
         """Readiness counts with the line's default capacity as the plan has it (it may have been
         changed at run time): bring the line's rows up to date if it differs, once."""
         tx, plan = self.tx, self.plan
         row = tx.first(tx.q.line_capacity, {"line_id": plan.line_id})
-        if row is not None and int(row[0]) != plan.default_capacity:
+        if row is not None and int(row["line_capacity"]) != plan.default_capacity:
             tx.run(tx.q.refresh_line, {"line_id": plan.line_id, "capacity": plan.default_capacity})
 
     def anyone_available(self) -> bool:
@@ -282,7 +316,7 @@ class _State:
             self.tx.q.queue_in_order,
             {"line_id": self.plan.line_id, "limit": len(self.tried) + 1},
         )
-        return all(r[0] in self.tried for r in queue)
+        return all(r["operator_id"] in self.tried for r in queue)
 
     def offer(self, operator_id: str, *, parked: bool = False) -> list[DialogAction]:
         """Offer to ``operator_id``, whose load ``take`` has raised already."""

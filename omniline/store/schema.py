@@ -209,8 +209,9 @@ line_operators = sa.Table(
     sa.Column("line_id", sa.Text, primary_key=True),
     sa.Column("operator_id", sa.Text, sa.ForeignKey("operators.id"), primary_key=True),
     sa.Column("position", sa.Integer, nullable=False),
-    # Dialogs offered to the operator on this line: the "evenly" mode's round robin, in the
-    # database so that it survives restarts and is shared by every worker process.
+    # Dialogs offered to the operator on this line: the round robin a distribution strategy reads
+    # the queue by (``Order.RECEIVED``), in the database so that it survives restarts and is
+    # shared by every worker process.
     sa.Column("received", sa.Integer, nullable=False, server_default="0"),
     # The line's default capacity, for operators without their own.
     sa.Column("line_capacity", sa.Integer, nullable=False, server_default="10"),
@@ -246,7 +247,7 @@ dialog_offers = sa.Table(
     sa.Column("offered_at", Time, nullable=False),
     sa.Index("ix_dialog_offers_operator", "operator_id"),
 )
-"""Who sees a dialog offered to all of a line's operators at once ("all" mode)."""
+"""Who sees a dialog offered to several operators at once (a strategy's ``Reach.EVERYONE``)."""
 
 dialog_members = sa.Table(
     "dialog_members",

@@ -646,8 +646,9 @@ class Statements:
             .where(line_operators.c.line_id == P("line_id"), has_room, available)
             .limit(P("limit"))
         )
-        self.candidates_in_order = c(candidates.order_by(line_operators.c.position), d)
-        self.candidates_evenly = c(
+        # One statement per ``Order`` a distribution strategy may read the queue in.
+        self.candidates_by_position = c(candidates.order_by(line_operators.c.position), d)
+        self.candidates_by_received = c(
             candidates.order_by(line_operators.c.received, line_operators.c.position), d
         )
         # Readiness, kept in step with the operators row (see ``line_operators.ready``).
@@ -687,8 +688,8 @@ class Statements:
             .where(line_operators.c.line_id == P("line_id"), ready)
             .limit(P("limit"))
         )
-        self.ready_in_order = c(ready_rows.order_by(line_operators.c.position), d)
-        self.ready_evenly = c(
+        self.ready_by_position = c(ready_rows.order_by(line_operators.c.position), d)
+        self.ready_by_received = c(
             ready_rows.order_by(line_operators.c.received, line_operators.c.position), d
         )
         self.queue_has_available = c(

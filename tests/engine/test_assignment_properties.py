@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from omniline.app import Omniline
+from omniline.engine.settings import Distribution
 from omniline.errors import DialogError, OmnilineError
 from omniline.model import ChannelRef, DialogStatus, Identity, Presence
 from omniline.store import parse_url
@@ -222,7 +223,7 @@ PROPERTY = settings(
 )
 
 
-@pytest.mark.parametrize("distribution", ["strict", "evenly", "all"])
+@pytest.mark.parametrize("distribution", [mode.value for mode in Distribution])
 @PROPERTY
 @given(program=programs)
 def test_assignment_invariants_on_sqlite(distribution: str, program: list[list[Step]]) -> None:
@@ -235,7 +236,7 @@ def test_assignment_invariants_on_sqlite(distribution: str, program: list[list[S
     asyncio.run(main())
 
 
-@pytest.mark.parametrize("distribution", ["strict", "evenly", "all"])
+@pytest.mark.parametrize("distribution", [mode.value for mode in Distribution])
 @settings(
     max_examples=15,
     deadline=None,

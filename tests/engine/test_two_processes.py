@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from omniline.engine.clock import SystemClock
+from omniline.engine.settings import Distribution
 from omniline.model import DialogStatus
 from omniline.store import open_store, upgrade
 from omniline.testing import TemporaryPostgres
@@ -18,7 +19,7 @@ WORKER = Path(__file__).with_name("two_process_worker.py")
 CAPACITY = {"ann": 1, "bob": 1, "cid": 2}
 
 
-@pytest.mark.parametrize("distribution", ["strict", "evenly", "all"])
+@pytest.mark.parametrize("distribution", [mode.value for mode in Distribution])
 async def test_two_worker_processes_never_overfill_an_operator(
     temporary_postgres: TemporaryPostgres, distribution: str
 ) -> None:

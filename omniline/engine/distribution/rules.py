@@ -2,7 +2,8 @@
 
 ``route_actions`` turns a line's settings, the dialog and the time into dialog actions: outside
 working hours, the off-hours reply and a timer for the opening; inside, a :class:`RoutePlan` that
-the store carries out atomically. The texts a line sends by itself are rendered here too.
+the store carries out atomically, by the strategy of the line's distribution mode. The texts a line
+sends by itself are rendered here too.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def plan_for(
     return RoutePlan(
         offer_due=offer_due(settings, now) if now is not None else None,
         line_id=line_id,
-        distribution=settings.distribution.value,
+        distribution=settings.distribution,
         default_capacity=settings.default_capacity,
         only_online=settings.only_online,
         only_working=settings.only_working,
