@@ -376,9 +376,10 @@ class Store(Protocol):
         """Apply a pipeline run's or an operator's actions to a dialog in one transaction, and mark
         ``inbox_id`` processed (failed, with ``inbox_error``). With ``guard``, raise
         ``DialogConflict`` and change nothing unless the dialog is still in that status.
-        ``known`` is this dialog as the caller read it from the store: its identity is taken as
-        the recipient instead of being read again. Returns the new outbox deliveries, leased to
-        the caller."""
+        ``known`` is this dialog as the caller read it from the store and decided on: its identity
+        is taken as the recipient instead of being read again, and ``DialogConflict`` is raised
+        (nothing changes) if its holder, line or offer moved since, even in the same status.
+        Returns the new outbox deliveries, leased to the caller."""
         ...
 
     async def fail_inbound(self, inbox_id: int, error: str) -> None:

@@ -365,6 +365,13 @@ def apply(
             raise DialogError(f"dialog {dialog_id} does not exist")
         status, client_id, identity_id, choices = row[0], row[1], row[2], row[3]
         recipient = known.identity
+        moved = (row["operator_id"], row["line_id"], row["hops"]) != (
+            known.operator_id,
+            known.line_id,
+            known.hops,
+        )
+        if moved:  # same status, yet not the dialog the caller decided on: decide again
+            raise DialogConflict(f"dialog {dialog_id} changed since it was read")
     else:
         row = tx.first(q.dialog_by_id, {"dialog_id": dialog_id})
         if row is None:
