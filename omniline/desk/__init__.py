@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from omniline.config.models import AccountConfig
 from omniline.desk.accounts import Account, Accounts, ApiToken, Role, hash_password
 from omniline.desk.handlers import DeskApi
+from omniline.desk.host import ConsoleHost
 from omniline.desk.openapi import document
 from omniline.desk.presence import ConsolePresence
 from omniline.desk.push import Broadcast, Push
 from omniline.desk.queries import DeskQueries
 from omniline.desk.routing import errors_as_json
-from omniline.errors import ConfigError
-from omniline.store.sql_store import SqlStore
-
-if TYPE_CHECKING:
-    from omniline.app import Omniline
 
 log = logging.getLogger("omniline.desk")
 
@@ -37,20 +33,17 @@ VERSION = "1"
 class WebConsole:
     """The API, the push and the console of one application."""
 
-    def __init__(self, app: Omniline) -> None:
-        store = app.store
-        if not isinstance(store, SqlStore):
-            raise ConfigError("console: the web console needs omniline's SQL store")
-        self.app = app
+    def __init__(self, host: ConsoleHost) -> None:
+        self.host = host
         self.accounts = Accounts(
-            store.executor, app.clock, session_lifetime=app.config.console.session_hours * 3600
+            host.executor, host.clock, session_lifetime=host.settings.session_hours * 3600
         )
-        self.queries = DeskQueries(store.executor)
-        self.api = DeskApi(app, self.accounts, self.queries, store.executor)
+        self.queries = DeskQueries(host.executor)
+        self.api = DeskApi(host, self.accounts, self.queries)
         self.news = Broadcast()
-        offline_after = app.config.console.offline_after
+        offline_after = host.settings.offline_after
         self.presence = (
-            ConsolePresence(app, store.executor, offline_after=offline_after)
+            ConsolePresence(host, offline_after=offline_after)
             if offline_after is not None
             else None
         )
@@ -78,7 +71,7 @@ class WebConsole:
             operator = ac.operator
             if operator is None and ac.role == "operator":
                 operator = ac.login
-            if operator is None and ac.login in self.app.operator_names:
+            if operator is None and ac.login in self.host.operator_names:
                 operator = ac.login
             account = Account(
                 id=ac.login,
@@ -148,4 +141,12 @@ def _ascii(name: str) -> str:
     return "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
 
 
-__all__ = ["Account", "Accounts", "ApiToken", "Role", "WebConsole", "hash_password"]
+__all__ = [
+    "Account",
+    "Accounts",
+    "ApiToken",
+    "ConsoleHost",
+    "Role",
+    "WebConsole",
+    "hash_password",
+]

@@ -30,7 +30,7 @@ from omniline.store.schema import desk_connections
 from omniline.store.statements import P, PerDialect, Query, compile_for, dialect_for
 
 if TYPE_CHECKING:
-    from omniline.app import Omniline
+    from omniline.desk.host import ConsoleHost
 
 log = logging.getLogger("omniline.desk.presence")
 
@@ -121,16 +121,16 @@ def _leave(tx: Tx, process: str) -> list[str]:
 class ConsolePresence:
     """Counts the open consoles of each operator in this process, and sets presence from them."""
 
-    def __init__(self, app: Omniline, executor: Executor, *, offline_after: float) -> None:
-        self.app = app
-        self._x = executor
+    def __init__(self, host: ConsoleHost, *, offline_after: float) -> None:
+        self.host = host
+        self._x: Executor = host.executor
         self.offline_after = offline_after
         self.process = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._open: Counter[str] = Counter()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self.app.scheduler.on(AWAY_TIMER, self._away)
+        self.host.scheduler.on(AWAY_TIMER, self._away)
         self._task = asyncio.create_task(self._refresh_loop(), name="omniline-console-presence")
 
     async def stop(self) -> None:
@@ -146,10 +146,10 @@ class ConsolePresence:
     async def connected(self, operator_id: str) -> None:
         self._open[operator_id] += 1
         await self._write(operator_id)
-        await self.app.store.cancel_timer(AWAY_TIMER, operator_id)
-        operator = await self.app.store.operator(operator_id)
+        await self.host.store.cancel_timer(AWAY_TIMER, operator_id)
+        operator = await self.host.store.operator(operator_id)
         if operator is not None and operator.presence is not Presence.ONLINE:
-            await self.app.operators.set_presence(operator_id, Presence.ONLINE)
+            await self.host.operators.set_presence(operator_id, Presence.ONLINE)
 
     async def disconnected(self, operator_id: str) -> None:
         self._open[operator_id] -= 1
@@ -167,29 +167,29 @@ class ConsolePresence:
                 operator_id=operator_id,
                 process=self.process,
                 sockets=self._open.get(operator_id, 0),
-                now=self.app.clock.now().timestamp(),
+                now=self.host.clock.now().timestamp(),
             )
         )
 
     async def _later_offline(self, operator_id: str) -> None:
-        due = self.app.clock.now() + timedelta(seconds=self.offline_after)
-        await self.app.store.schedule_timer(AWAY_TIMER, operator_id, due)
+        due = self.host.clock.now() + timedelta(seconds=self.offline_after)
+        await self.host.store.schedule_timer(AWAY_TIMER, operator_id, due)
 
     async def _away(self, timer: Timer) -> None:
         """The grace period is over: offline, unless a console of theirs is open somewhere."""
         operator_id = timer.key
-        since = self.app.clock.now().timestamp() - STALE_AFTER
+        since = self.host.clock.now().timestamp() - STALE_AFTER
         if await self._x.run(partial(_is_connected, operator_id=operator_id, since=since)):
             return
-        operator = await self.app.store.operator(operator_id)
+        operator = await self.host.store.operator(operator_id)
         if operator is not None and operator.presence is Presence.ONLINE:
             log.info("operator %s closed the console: offline", operator_id)
-            await self.app.operators.set_presence(operator_id, Presence.OFFLINE)
+            await self.host.operators.set_presence(operator_id, Presence.OFFLINE)
 
     async def _refresh_loop(self) -> None:
         while True:
-            await self.app.clock.sleep(REFRESH_EVERY)
-            now = self.app.clock.now().timestamp()
+            await self.host.clock.sleep(REFRESH_EVERY)
+            now = self.host.clock.now().timestamp()
             try:
                 gone = await self._x.run(
                     partial(_sweep, process=self.process, now=now, before=now - STALE_AFTER)
