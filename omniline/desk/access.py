@@ -74,6 +74,13 @@ def sees_by_line(visible: Visible, dialog: Dialog) -> bool:
     return visible is None or dialog.line_id in visible
 
 
+def listed_as(account: Account, visible: Visible) -> str | None:
+    """In lists (dialogs, a client's dialogs), besides its lines' dialogs an account sees those
+    its operator holds (the lists are filtered in SQL, on the dialog's own row). None: nothing
+    besides, the account sees every line."""
+    return account.operator_id if visible is not None else None
+
+
 def sees_line(visible: Visible, line_id: str, lines: Collection[str]) -> bool:
     return line_id in lines and (visible is None or line_id in visible)
 

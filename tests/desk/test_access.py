@@ -76,6 +76,12 @@ def test_a_supervisor_sees_no_dialog_of_another_line_even_one_offered_to_nobody(
     assert access.sees(SAM, None, dialog("support"), DialogPeople())
 
 
+def test_lists_add_an_operators_own_dialogs_to_their_lines_ones() -> None:
+    assert access.listed_as(ANNA, ("sales",)) == "anna"
+    assert access.listed_as(SUE, ("sales",)) is None
+    assert access.listed_as(SAM_OPERATING, None) is None
+
+
 def test_a_line_is_seen_only_if_it_exists_and_is_one_of_the_accounts() -> None:
     lines = {"sales", "support"}
     assert access.sees_line(None, "support", lines)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from omniline.crm import CrmError, CrmRecord
+from omniline.desk import access
 from omniline.desk.accounts import Account
 from omniline.desk.handlers.common import Context
 from omniline.desk.queries import DialogFilter
@@ -29,7 +30,7 @@ class ClientEndpoints:
             DialogFilter(
                 client_id=client_id,
                 visible_lines=visible,
-                operator_self=account.operator_id if visible is not None else None,
+                operator_self=access.listed_as(account, visible),
             ),
             before=None,
             limit=100,

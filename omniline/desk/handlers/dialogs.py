@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from omniline.desk import access
 from omniline.desk.handlers.common import MAX_ID, Context
 from omniline.desk.queries import DialogFilter
 from omniline.desk.routing import Call
@@ -58,7 +59,7 @@ class DialogEndpoints:
                 channel_type=q.channel,
                 client_id=q.client,
                 visible_lines=visible,
-                operator_self=account.operator_id if visible is not None else None,
+                operator_self=access.listed_as(account, visible),
             ),
             before=q.cursor,
             limit=q.limit + 1,
