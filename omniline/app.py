@@ -22,6 +22,7 @@ from omniline.crm.embedded import EmbeddedCrm
 from omniline.crm.jobs import CRM_TIMER, sync_job
 from omniline.crm.service import CrmService
 from omniline.desk import WebConsole
+from omniline.desk.host import ConsoleHost
 from omniline.desk.push import Broadcast
 from omniline.desks import DeskHost, PluginState
 from omniline.dialogs import Dialogs
@@ -394,7 +395,7 @@ class Omniline:
                     channel.relay = partial(self._wakeup.relay, str(ref))
                     self._wakeup.subscribe(str(ref), channel.relayed)
         if self.config.console.enabled:
-            self.console = WebConsole(self)
+            self.console = WebConsole(self._console_host())
             await self.console.sync_accounts(self.config.accounts)
             self.console.mount(self.web)
             self.console.start()
@@ -427,6 +428,32 @@ class Omniline:
             if line.responsible_manager is None:
                 line.responsible_manager = self.crm.responsible_for
         self.scheduler.on(CRM_TIMER, self.crm.run)
+
+    def _console_host(self) -> ConsoleHost:
+        store, line_changes = self.store, self.line_changes
+        if not isinstance(store, SqlStore) or line_changes is None:
+            raise ConfigError("console: the web console needs omniline's SQL store")
+        return ConsoleHost(
+            clock=self.clock,
+            store=store,
+            dialogs=self.dialogs,
+            operators=self.operators,
+            lines=self.lines,
+            line_changes=line_changes,
+            scheduler=self.scheduler,
+            settings=self.config.console,
+            operator_names=self.operator_names,
+            rename_operator=self.rename_operator,
+            base_url=lambda: self.url,
+            public_url=self.config.server.public_url,
+            crm=self.crm,
+        )
+
+    async def rename_operator(self, operator_id: str, name: str) -> None:
+        """Give an operator a new display name: in the database, and in the names this process
+        shares with the dialogs service and the desks."""
+        await self.store.operators.save(operator_id, name)
+        self.operator_names[operator_id] = name
 
     async def _sync_operators(self) -> None:
         """Make the database's operators and queues those of the config (presence, shift and

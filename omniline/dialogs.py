@@ -122,9 +122,15 @@ class Dialogs:
 
     # --- the machinery ----------------------------------------------------------------------------
 
-    async def _act(self, dialog_id: int, decide: Decide) -> list[Delivery]:
-        async def job() -> list[Delivery]:
-            dialog = await self.get(dialog_id)
+    async def _act(
+        self, dialog_id: int, decide: Decide, known: Dialog | None = None
+    ) -> list[Delivery]:
+        """Decide on the dialog and apply, in the dialog's turn. ``known``: the dialog as the
+        caller just read it, decided on without reading it again; the store refuses the result if
+        the dialog moved since (status, holder, line or offer), and then it is decided again on
+        the dialog as it is."""
+
+        async def attempt(dialog: Dialog) -> list[Delivery]:
             decided = decide(dialog)
             if inspect.isawaitable(decided):
                 decided = await decided
@@ -136,6 +142,14 @@ class Dialogs:
             )
             self._deliver(deliveries)
             return deliveries
+
+        async def job() -> list[Delivery]:
+            if known is not None and known.id == dialog_id:
+                try:
+                    return await attempt(known)
+                except DialogError:
+                    pass  # refused on what may be an older read: decide on the dialog as it is
+            return await attempt(await self.get(dialog_id))
 
         result: Any = await self._serializer.submit(dialog_id, job)
         deliveries: list[Delivery] = result
@@ -161,13 +175,14 @@ class Dialogs:
 
     # --- operators' actions -----------------------------------------------------------------------
 
-    async def accept(self, dialog_id: int, operator_id: str) -> None:
+    async def accept(
+        self, dialog_id: int, operator_id: str, *, known: Dialog | None = None
+    ) -> None:
         """``operator_id`` takes the dialog and answers it from now on: one offered to them (or to
         all of the line's operators), or one waiting in the queue."""
 
         async def decide(dialog: Dialog) -> list[DialogAction]:
             now = self._clock.now()
-            offered_to = await self._store.operators.offered_to(dialog_id)
             if dialog.status is OFFERED and dialog.operator_id not in (None, operator_id):
                 raise DialogError(
                     f"dialog {dialog.id} is offered to operator {dialog.operator_id}, "
@@ -175,6 +190,8 @@ class Dialogs:
                 )
             actions: list[DialogAction] = [self._move(dialog, Transition.ACCEPT, operator_id)]
             if dialog.status is OFFERED and dialog.operator_id is None:
+                # Offered to several at once: who is read in the dialog's turn, only then.
+                offered_to = await self._store.operators.offered_to(dialog_id)
                 if operator_id not in offered_to:
                     raise DialogError(f"dialog {dialog.id} is not offered to {operator_id}")
                 others = tuple(o for o in offered_to if o != operator_id)
@@ -186,9 +203,9 @@ class Dialogs:
             actions.append(LogAction(event=Accepted(at=now, actor=actor, operator_id=operator_id)))
             return actions
 
-        await self._act(dialog_id, decide)
+        await self._act(dialog_id, decide, known)
 
-    async def skip(self, dialog_id: int, operator_id: str) -> None:
+    async def skip(self, dialog_id: int, operator_id: str, *, known: Dialog | None = None) -> None:
         """Pass on a dialog offered to ``operator_id``: it goes to the next operator."""
         await self._pass_on(
             dialog_id,
@@ -196,6 +213,7 @@ class Dialogs:
             Transition.SKIP,
             reason="skip",
             actor=operator_actor(operator_id),
+            known=known,
         )
 
     async def offer_timed_out(self, dialog_id: int, operator_id: str | None, hop: int) -> None:
@@ -213,6 +231,7 @@ class Dialogs:
         reason: str,
         actor: str,
         hop: int | None = None,
+        known: Dialog | None = None,
     ) -> None:
         def decide(dialog: Dialog) -> list[DialogAction]:
             if hop is not None and (dialog.status is not OFFERED or dialog.hops != hop):
@@ -228,7 +247,7 @@ class Dialogs:
             requeued = dialog.model_copy(update={"status": move.status, "operator_id": None})
             return actions + self._route(requeued)
 
-        await self._act(dialog_id, decide)
+        await self._act(dialog_id, decide, known)
         if operator_id is not None:
             self.pick_up(operator_id)
 
@@ -239,13 +258,14 @@ class Dialogs:
         *,
         to_operator: str | None = None,
         to_line: str | None = None,
+        known: Dialog | None = None,
     ) -> None:
         """Hand an active dialog to another operator (offered to them, who accepts it) or to
         another line's queue. The receiver sees the whole history."""
         if (to_operator is None) == (to_line is None):
             raise DialogError("transfer to exactly one of an operator or a line")
         if to_line is not None:
-            await self._transfer_to_line(dialog_id, operator_id, to_line)
+            await self._transfer_to_line(dialog_id, operator_id, to_line, known)
             return
         target = to_operator
         assert target is not None
@@ -290,11 +310,13 @@ class Dialogs:
                 ),
             ]
 
-        before = await self.get(dialog_id)
-        await self._act(dialog_id, decide)
+        before = known or await self.get(dialog_id)
+        await self._act(dialog_id, decide, known)
         self._released(before)
 
-    async def _transfer_to_line(self, dialog_id: int, operator_id: str, to_line: str) -> None:
+    async def _transfer_to_line(
+        self, dialog_id: int, operator_id: str, to_line: str, known: Dialog | None
+    ) -> None:
         target = self.line(to_line)
 
         def decide(dialog: Dialog) -> list[DialogAction]:
@@ -322,11 +344,13 @@ class Dialogs:
                 *self._route(requeued, target),
             ]
 
-        before = await self.get(dialog_id)
-        await self._act(dialog_id, decide)
+        before = known or await self.get(dialog_id)
+        await self._act(dialog_id, decide, known)
         self._released(before)
 
-    async def invite(self, dialog_id: int, operator_id: str, colleague: str) -> None:
+    async def invite(
+        self, dialog_id: int, operator_id: str, colleague: str, *, known: Dialog | None = None
+    ) -> None:
         """Bring ``colleague`` into the dialog beside its holder; both see and write in it."""
         if await self._store.operators.get(colleague) is None:
             raise DialogError(f"no operator {colleague!r}")
@@ -344,7 +368,7 @@ class Dialogs:
                 ),
             ]
 
-        await self._act(dialog_id, decide)
+        await self._act(dialog_id, decide, known)
 
     async def _in_dialog(self, dialog: Dialog, operator_id: str) -> None:
         """An operator acts on a dialog they hold, were invited into, or that is offered to them
@@ -371,13 +395,18 @@ class Dialogs:
         )
 
     async def reply(
-        self, dialog_id: int, operator_id: str, content: str | OutboundMessage
+        self,
+        dialog_id: int,
+        operator_id: str,
+        content: str | OutboundMessage,
+        *,
+        known: Dialog | None = None,
     ) -> list[Delivery]:
         """Send the client a message as ``operator_id``, who holds the dialog or was invited."""
         message = OutboundMessage.of(content)
-        await self._may_write(await self.get(dialog_id), operator_id)
 
-        def decide(dialog: Dialog) -> list[DialogAction]:
+        async def decide(dialog: Dialog) -> list[DialogAction]:
+            await self._may_write(dialog, operator_id)
             if dialog.status is not ACTIVE:
                 raise DialogError(f"dialog {dialog.id} is {dialog.status.value}, not active")
             actions: list[DialogAction] = [
@@ -390,9 +419,11 @@ class Dialogs:
                 actions.append(TimerAction(kind=AUTO_CLOSE_TIMER, key=key, due_at=due))
             return actions
 
-        return await self._act(dialog_id, decide)
+        return await self._act(dialog_id, decide, known)
 
-    async def whisper(self, dialog_id: int, operator_id: str, text: str) -> None:
+    async def whisper(
+        self, dialog_id: int, operator_id: str, text: str, *, known: Dialog | None = None
+    ) -> None:
         """A note among operators in the dialog. The client never sees it."""
         if not text.strip():
             raise DialogError("a whisper needs some text")
@@ -416,9 +447,16 @@ class Dialogs:
                 ),
             ]
 
-        await self._act(dialog_id, decide)
+        await self._act(dialog_id, decide, known)
 
-    async def pin(self, dialog_id: int, operator_id: str, *, pinned: bool = True) -> None:
+    async def pin(
+        self,
+        dialog_id: int,
+        operator_id: str,
+        *,
+        pinned: bool = True,
+        known: Dialog | None = None,
+    ) -> None:
         """A pinned dialog is never closed automatically."""
 
         async def decide(dialog: Dialog) -> list[DialogAction]:
@@ -431,10 +469,10 @@ class Dialogs:
             event = Pinned(at=now, actor=actor) if pinned else Unpinned(at=now, actor=actor)
             return [FieldsAction(pinned=pinned), LogAction(event=event)]
 
-        await self._act(dialog_id, decide)
+        await self._act(dialog_id, decide, known)
 
-    async def unpin(self, dialog_id: int, operator_id: str) -> None:
-        await self.pin(dialog_id, operator_id, pinned=False)
+    async def unpin(self, dialog_id: int, operator_id: str, *, known: Dialog | None = None) -> None:
+        await self.pin(dialog_id, operator_id, pinned=False, known=known)
 
     async def handoff(self, dialog_id: int, reason: str | None = None) -> None:
         """Take the dialog from the bot and queue it for the line's operators."""
@@ -469,11 +507,16 @@ class Dialogs:
         self._released(before)
 
     async def close(
-        self, dialog_id: int, *, actor: str = "system", reason: str | None = None
+        self,
+        dialog_id: int,
+        *,
+        actor: str = "system",
+        reason: str | None = None,
+        known: Dialog | None = None,
     ) -> None:
         """Close the dialog. Closed by an operator, the client gets the line's closing text; then,
         if the line asks for ratings, the rating question."""
-        before = await self.get(dialog_id)
+        before = known or await self.get(dialog_id)
 
         async def decide(dialog: Dialog) -> list[DialogAction]:
             kind, _, operator_id = actor.partition(":")
@@ -481,7 +524,7 @@ class Dialogs:
                 await self._in_dialog(dialog, operator_id)
             return self._closing(dialog, actor=actor, reason=reason)
 
-        await self._act(dialog_id, decide)
+        await self._act(dialog_id, decide, known)
         self._released(before)
 
     def _closing(self, dialog: Dialog, *, actor: str, reason: str | None) -> list[DialogAction]:
@@ -527,7 +570,9 @@ class Dialogs:
         await self._act(dialog_id, decide)
         self._released(before)
 
-    async def reopen(self, dialog_id: int, operator_id: str) -> None:
+    async def reopen(
+        self, dialog_id: int, operator_id: str, *, known: Dialog | None = None
+    ) -> None:
         """Reopen a closed dialog from its history: ``operator_id`` holds it again at once."""
 
         def decide(dialog: Dialog) -> list[DialogAction]:
@@ -545,7 +590,7 @@ class Dialogs:
                 ),
             ]
 
-        await self._act(dialog_id, decide)
+        await self._act(dialog_id, decide, known)
 
     # --- the distributor --------------------------------------------------------------------------
 

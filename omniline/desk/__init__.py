@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from omniline.config.models import AccountConfig
 from omniline.desk.accounts import Account, Accounts, ApiToken, Role, hash_password
 from omniline.desk.handlers import DeskApi
+from omniline.desk.host import ConsoleHost
 from omniline.desk.openapi import document
 from omniline.desk.presence import ConsolePresence
 from omniline.desk.push import Broadcast, Push
 from omniline.desk.routing import errors_as_json
-
-if TYPE_CHECKING:
-    from omniline.app import Omniline
 
 log = logging.getLogger("omniline.desk")
 
@@ -34,18 +32,18 @@ VERSION = "1"
 class WebConsole:
     """The API, the push and the console of one application."""
 
-    def __init__(self, app: Omniline) -> None:
-        store = app.store
-        self.app = app
+    def __init__(self, host: ConsoleHost) -> None:
+        self.host = host
+        store = host.store
         self.accounts = Accounts(
-            store.accounts, app.clock, session_lifetime=app.config.console.session_hours * 3600
+            store.accounts, host.clock, session_lifetime=host.settings.session_hours * 3600
         )
         self.queries = store.console
-        self.api = DeskApi(app, self.accounts, self.queries, store.throttle)
+        self.api = DeskApi(host, self.accounts, self.queries)
         self.news = Broadcast()
-        offline_after = app.config.console.offline_after
+        offline_after = host.settings.offline_after
         self.presence = (
-            ConsolePresence(app, store.presence, offline_after=offline_after)
+            ConsolePresence(host, offline_after=offline_after)
             if offline_after is not None
             else None
         )
@@ -73,7 +71,7 @@ class WebConsole:
             operator = ac.operator
             if operator is None and ac.role == "operator":
                 operator = ac.login
-            if operator is None and ac.login in self.app.operator_names:
+            if operator is None and ac.login in self.host.operator_names:
                 operator = ac.login
             account = Account(
                 id=ac.login,
@@ -143,4 +141,12 @@ def _ascii(name: str) -> str:
     return "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
 
 
-__all__ = ["Account", "Accounts", "ApiToken", "Role", "WebConsole", "hash_password"]
+__all__ = [
+    "Account",
+    "Accounts",
+    "ApiToken",
+    "ConsoleHost",
+    "Role",
+    "WebConsole",
+    "hash_password",
+]

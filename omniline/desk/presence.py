@@ -22,10 +22,9 @@ from typing import TYPE_CHECKING
 
 from omniline.engine.ports import Timer
 from omniline.model import Presence
-from omniline.store.presence import PresenceRepository
 
 if TYPE_CHECKING:
-    from omniline.app import Omniline
+    from omniline.desk.host import ConsoleHost
 
 log = logging.getLogger("omniline.desk.presence")
 
@@ -38,16 +37,16 @@ STALE_AFTER = 90.0
 class ConsolePresence:
     """Counts the open consoles of each operator in this process, and sets presence from them."""
 
-    def __init__(self, app: Omniline, stored: PresenceRepository, *, offline_after: float) -> None:
-        self.app = app
-        self._stored = stored
+    def __init__(self, host: ConsoleHost, *, offline_after: float) -> None:
+        self.host = host
+        self._stored = host.store.presence
         self.offline_after = offline_after
         self.process = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._open: Counter[str] = Counter()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self.app.scheduler.on(AWAY_TIMER, self._away)
+        self.host.scheduler.on(AWAY_TIMER, self._away)
         self._task = asyncio.create_task(self._refresh_loop(), name="omniline-console-presence")
 
     async def stop(self) -> None:
@@ -63,10 +62,10 @@ class ConsolePresence:
     async def connected(self, operator_id: str) -> None:
         self._open[operator_id] += 1
         await self._write(operator_id)
-        await self.app.store.timers.cancel(AWAY_TIMER, operator_id)
-        operator = await self.app.store.operators.get(operator_id)
+        await self.host.store.timers.cancel(AWAY_TIMER, operator_id)
+        operator = await self.host.store.operators.get(operator_id)
         if operator is not None and operator.presence is not Presence.ONLINE:
-            await self.app.operators.set_presence(operator_id, Presence.ONLINE)
+            await self.host.operators.set_presence(operator_id, Presence.ONLINE)
 
     async def disconnected(self, operator_id: str) -> None:
         self._open[operator_id] -= 1
@@ -82,28 +81,28 @@ class ConsolePresence:
             operator_id,
             process=self.process,
             sockets=self._open.get(operator_id, 0),
-            now=self.app.clock.now(),
+            now=self.host.clock.now(),
         )
 
     async def _later_offline(self, operator_id: str) -> None:
-        due = self.app.clock.now() + timedelta(seconds=self.offline_after)
-        await self.app.store.timers.schedule(AWAY_TIMER, operator_id, due)
+        due = self.host.clock.now() + timedelta(seconds=self.offline_after)
+        await self.host.store.timers.schedule(AWAY_TIMER, operator_id, due)
 
     async def _away(self, timer: Timer) -> None:
         """The grace period is over: offline, unless a console of theirs is open somewhere."""
         operator_id = timer.key
-        since = self.app.clock.now() - timedelta(seconds=STALE_AFTER)
+        since = self.host.clock.now() - timedelta(seconds=STALE_AFTER)
         if await self._stored.is_connected(operator_id, since=since):
             return
-        operator = await self.app.store.operators.get(operator_id)
+        operator = await self.host.store.operators.get(operator_id)
         if operator is not None and operator.presence is Presence.ONLINE:
             log.info("operator %s closed the console: offline", operator_id)
-            await self.app.operators.set_presence(operator_id, Presence.OFFLINE)
+            await self.host.operators.set_presence(operator_id, Presence.OFFLINE)
 
     async def _refresh_loop(self) -> None:
         while True:
-            await self.app.clock.sleep(REFRESH_EVERY)
-            now = self.app.clock.now()
+            await self.host.clock.sleep(REFRESH_EVERY)
+            now = self.host.clock.now()
             try:
                 gone = await self._stored.sweep(
                     self.process, now=now, stale_before=now - timedelta(seconds=STALE_AFTER)

@@ -22,10 +22,11 @@ from urllib.parse import urlsplit
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel
 
+from omniline.desk.access import sees
 from omniline.desk.accounts import Account
 from omniline.desk.routing import ApiError, forbidden
 from omniline.desk.schemas import DialogView, EventView, MessageView, OperatorView
-from omniline.desk.views import dialog_view, event_view, message_view, sees
+from omniline.desk.views import dialog_view, event_view, message_view
 from omniline.engine.clock import first_of
 from omniline.engine.ports import FeedCursor
 from omniline.model import Dialog, Operator
@@ -33,6 +34,7 @@ from omniline.store.console import DialogPeople
 
 if TYPE_CHECKING:
     from omniline.desk.handlers import DeskApi
+    from omniline.desk.handlers.common import Context
     from omniline.desk.presence import ConsolePresence
 
 log = logging.getLogger("omniline.desk.push")
@@ -125,7 +127,7 @@ class SharedPages:
     KEEP = 16
     """Cursors kept: live desks stand at one, catching-up ones walk through a few."""
 
-    def __init__(self, desk: DeskApi) -> None:
+    def __init__(self, desk: Context) -> None:
         self.desk = desk
         self._pages: OrderedDict[FeedCursor, asyncio.Task[BuiltPage]] = OrderedDict()
 
@@ -148,7 +150,7 @@ class SharedPages:
 
     async def _build(self, cursor: FeedCursor) -> BuiltPage:
         desk = self.desk
-        page = await desk.app.store.feed.read(cursor, limit=200)
+        page = await desk.host.store.feed.read(cursor, limit=200)
         ids = {e.dialog_id for e in page.events} | {m.dialog_id for m in page.messages}
         dialogs = await desk.queries.by_ids(sorted(ids))
         people = await desk.queries.people(sorted(dialogs))
@@ -201,21 +203,22 @@ def _after(cursor: FeedCursor, page_cursor: FeedCursor) -> FeedCursor:
 class Push:
     def __init__(self, desk: DeskApi, news: Broadcast, presence: ConsolePresence | None) -> None:
         self.desk = desk
+        self.context = desk.context
         self.news = news
         self.presence = presence
-        self.pages = SharedPages(desk)
+        self.pages = SharedPages(desk.context)
         self.sockets: set[web.WebSocketResponse] = set()
         self._roster: asyncio.Task[list[Operator]] | None = None
         self._roster_at = 0.0
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        desk = self.desk
+        host = self.context.host
         request = _with_query_token(request)
-        account, session = await desk.api.caller(request)
+        account, session = await self.desk.api.caller(request)
         if session is not None:
-            _same_origin(request, desk.app.config.server.public_url)
+            _same_origin(request, host.public_url)
         cursor_text = request.query.get("cursor")
-        end = await desk.app.store.feed.end()
+        end = await host.store.feed.end()
         cursor = parse_cursor(cursor_text) if cursor_text else end
         reset = cursor.event_id > end.event_id or cursor.message_id > end.message_id
         if reset:
@@ -252,30 +255,30 @@ class Push:
         cursor: FeedCursor,
         reset: bool,
     ) -> None:
-        desk = self.desk
-        clock = desk.app.clock
+        ctx = self.context
+        clock = ctx.host.clock
         hello = Hello(cursor=format_cursor(cursor), account=account, reset=reset)
         await ws.send_str(hello.model_dump_json())
         presence: dict[str, str] = {}
-        visible = await desk.visible_lines(account)
-        checked_at, generation = clock.now().timestamp(), desk.accounts.generation
+        visible = await ctx.access.visible_lines(account)
+        checked_at, generation = clock.now().timestamp(), ctx.accounts.generation
         try:
             while not ws.closed:
                 woken = self.news.waiter()
                 page = await self.pages.after(cursor)
                 now = clock.now().timestamp()
                 due = now >= checked_at + PRESENCE_EVERY
-                if due or (page.frames and generation != desk.accounts.generation):
+                if due or (page.frames and generation != ctx.accounts.generation):
                     # A session that ended, a revoked token, a disabled account or a new role
                     # takes effect on an open push too: at once when it changed in this
                     # process, within seconds when in another.
                     try:
-                        account, _ = await desk.api.caller(request)
+                        account, _ = await self.desk.api.caller(request)
                     except ApiError as exc:
                         await ws.close(code=1008, message=exc.message.encode()[:120])
                         return
-                    visible = await desk.visible_lines(account)
-                    checked_at, generation = now, desk.accounts.generation
+                    visible = await ctx.access.visible_lines(account)
+                    checked_at, generation = now, ctx.accounts.generation
                 for frame in page.frames:
                     if sees(account, visible, frame.dialog, page.people):
                         await ws.send_str(_with_cursor(frame, cursor))
@@ -292,10 +295,10 @@ class Push:
 
     async def _operators(self) -> list[Operator]:
         """The operators as they are, read at most once a second for all the desks here."""
-        now = self.desk.app.clock.now().timestamp()
+        now = self.context.host.clock.now().timestamp()
         task = self._roster
         if task is None or now - self._roster_at >= 1.0 or (task.done() and task.exception()):
-            task = self._roster = asyncio.create_task(self.desk.app.store.operators.all())
+            task = self._roster = asyncio.create_task(self.context.host.store.operators.all())
             self._roster_at = now
         return await asyncio.shield(task)
 
@@ -308,7 +311,7 @@ class Push:
                 changed.append(operator)
         if not changed:
             return
-        lines = await self.desk.queues()
+        lines = await self.context.queues()
         for operator in changed:
             view = OperatorView(**operator.model_dump(), lines=lines.get(operator.id, []))
             await ws.send_str(PresenceFrame(operator=view).model_dump_json())

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from omniline.desk.accounts import Account
 from omniline.desk.schemas import ClientBrief, DialogView, EventView, MessageView
 from omniline.model import Dialog, DialogEvent, DialogStatus, StoredMessage
 from omniline.store.console import DialogPeople
@@ -65,19 +64,4 @@ def event_view(event: DialogEvent, *, dialog_id: int, event_id: int | None) -> E
         at=event.at,
         actor=event.actor,
         data=data,
-    )
-
-
-def sees(
-    account: Account, visible: tuple[str, ...] | None, dialog: Dialog, people: DialogPeople
-) -> bool:
-    """Whether the account sees the dialog: one of its ``visible`` lines (None: all), or, for an
-    operator, a dialog they hold, are offered or were invited into."""
-    if visible is None or dialog.line_id in visible:
-        return True
-    me = account.operator_id
-    return me is not None and (
-        dialog.operator_id == me
-        or me in people.offered_to.get(dialog.id, ())
-        or me in people.members.get(dialog.id, ())
     )

@@ -122,9 +122,10 @@ class DialogRepository:
         """Apply a pipeline run's or an operator's actions to a dialog in one transaction, and mark
         ``inbox_id`` processed (failed, with ``inbox_error``). With ``guard``, raise
         ``DialogConflict`` and change nothing unless the dialog is still in that status.
-        ``known`` is this dialog as the caller read it from the store: its identity is taken as
-        the recipient instead of being read again. Returns the new outbox deliveries, leased to
-        the caller."""
+        ``known`` is this dialog as the caller read it from the store and decided on: its identity
+        is taken as the recipient instead of being read again, and ``DialogConflict`` is raised
+        (nothing changes) if its holder, line or offer moved since, even in the same status.
+        Returns the new outbox deliveries, leased to the caller."""
         return await self._x.run(
             partial(
                 apply,
@@ -240,6 +241,13 @@ def apply(
         if row is None:
             raise DialogError(f"dialog {dialog_id} does not exist")
         recipient = known.identity
+        moved = (row["operator_id"], row["line_id"], row["hops"]) != (
+            known.operator_id,
+            known.line_id,
+            known.hops,
+        )
+        if moved:  # same status, yet not the dialog the caller decided on: decide again
+            raise DialogConflict(f"dialog {dialog_id} changed since it was read")
     else:
         row = tx.first(q.dialog_by_id, {"dialog_id": dialog_id})
         if row is None:

@@ -935,6 +935,19 @@ class StoreConformance:
         texts = [m.text for m in await store.dialogs.messages(receipt.dialog_id)]
         assert texts == ["hello"]
 
+    async def test_apply_with_a_known_dialog_refuses_one_that_moved_in_the_same_status(
+        self, store: SqlStore, clock: VirtualClock
+    ) -> None:
+        receipt = await ingest(store, inbound(clock))
+        assert receipt.dialog is not None
+        await store.dialogs.apply(receipt.dialog_id, [FieldsAction(line_id=OTHER_LINE)])
+
+        with pytest.raises(DialogConflict):
+            await store.dialogs.apply(receipt.dialog_id, [send()], guard=BOT, known=receipt.dialog)
+
+        texts = [m.text for m in await store.dialogs.messages(receipt.dialog_id)]
+        assert texts == ["hello"]
+
     async def test_apply_refuses_a_known_dialog_of_another_id(
         self, store: SqlStore, clock: VirtualClock
     ) -> None:
