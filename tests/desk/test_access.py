@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from omniline.desk.queries import DialogPeople
 
 from omniline.desk import access
 from omniline.desk.accounts import Account, ApiToken, Role
 from omniline.desk.routing import ApiError
 from omniline.errors import DialogError
 from omniline.model import ChannelRef, Dialog, DialogStatus, Identity
+from omniline.store.console import DialogPeople
 
 NOW = datetime(2026, 1, 5, 10, tzinfo=UTC)
 ANNA = Account(id="anna", name="Anna", role=Role.OPERATOR, operator_id="anna")
