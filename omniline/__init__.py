@@ -26,7 +26,6 @@ from omniline.errors import (
     SchemaOutdatedError,
     StoreError,
 )
-from omniline.line import Line
 from omniline.model import (
     Attachment,
     AttachmentKind,
@@ -52,6 +51,7 @@ from omniline.pipeline import (
     Router,
     Text,
 )
+from omniline.pipeline.line import Line
 from omniline.plugins import API_VERSION, ChannelPlugin
 from omniline.store.sql_store import SqlStore as Store
 

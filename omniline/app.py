@@ -17,16 +17,14 @@ from pydantic import ValidationError
 from omniline.channels.webchat.channel import WebchatChannel
 from omniline.config.loader import format_validation_error, key_path
 from omniline.config.models import Config, MiddlewareConfig
+from omniline.console import WebConsole
+from omniline.console.host import ConsoleHost
+from omniline.console.push import Broadcast
 from omniline.crm import CRM
 from omniline.crm.embedded import EmbeddedCrm
-from omniline.crm.jobs import CRM_TIMER, sync_job
 from omniline.crm.service import CrmService
-from omniline.desk import WebConsole
-from omniline.desk.host import ConsoleHost
-from omniline.desk.push import Broadcast
-from omniline.desks import DeskHost, PluginState
-from omniline.dialogs import Dialogs
 from omniline.engine.clock import SystemClock
+from omniline.engine.crm_jobs import CRM_TIMER, sync_job
 from omniline.engine.distribution import AUTO_CLOSE_TIMER, OFFER_TIMER, ROUTE_TIMER
 from omniline.engine.ports import (
     Capabilities,
@@ -40,12 +38,9 @@ from omniline.engine.ports import (
 )
 from omniline.engine.settings import LineSettings
 from omniline.errors import ConfigError, DialogError, OmnilineError
-from omniline.line import Line
-from omniline.line_changes import LineChanges
 from omniline.model import ChannelRef, Identity, InboundEvent, StoredMessage
-from omniline.operators import Operators
-from omniline.outbox import Outbox
 from omniline.pipeline.builtins import BUILTINS
+from omniline.pipeline.line import Line
 from omniline.pipeline.middleware import Middleware, MiddlewareChain
 from omniline.pipeline.plugin import MiddlewareHost
 from omniline.pipeline.router import Router
@@ -58,10 +53,16 @@ from omniline.plugins import (
     desk_plugin,
     middleware_plugin,
 )
-from omniline.scheduler import Scheduler
+from omniline.services.desk_plugins import DeskHost
+from omniline.services.dialogs import Dialogs
+from omniline.services.line_changes import LineChanges
+from omniline.services.operators import Operators
+from omniline.services.outbox import Outbox
+from omniline.services.scheduler import Scheduler
 from omniline.store import open_store, upgrade
 from omniline.store.database import parse_url
 from omniline.store.sql_store import SqlStore
+from omniline.store.state import PluginState
 from omniline.store.wakeup import FeedWakeup
 
 log = logging.getLogger("omniline.app")
@@ -570,7 +571,7 @@ class Omniline:
                 name=name,
                 clock=self.clock,
                 lines=self.lines,
-                state=PluginState(self.store, f"middleware:{name}"),
+                state=PluginState(self.store.state, f"middleware:{name}"),
             )
             with plugin_errors(["middlewares", i]):
                 plugin = self.middleware_plugin(mc.type)

@@ -224,7 +224,7 @@ def db_current(config: ConfigOption) -> None:
 def accounts_hash_password() -> None:
     """Print an argon2 hash of a password (asked for, not echoed), for ``password_hash`` in the
     config's ``accounts``."""
-    from omniline.desk.accounts import hash_password
+    from omniline.console.accounts import hash_password
 
     password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     if len(password) < 8:
@@ -239,7 +239,7 @@ def accounts_token(
     name: Annotated[str, typer.Option(help="What the token is for.", show_default=False)],
 ) -> None:
     """Create an API token for an account (printed once; revoke it through the API)."""
-    from omniline.desk.accounts import Accounts
+    from omniline.console.accounts import Accounts
     from omniline.engine.clock import SystemClock
 
     async def create(store: SqlStore) -> str:
@@ -260,7 +260,7 @@ def lines_reset(
     """Drop a line's settings changed at run time (in the console or the API): it runs on the
     config file's settings again, in running processes too within seconds."""
     from omniline.engine.clock import SystemClock
-    from omniline.line_changes import LineChanges
+    from omniline.services.line_changes import LineChanges
 
     cfg = _load(config)
     if line not in {lc.id for lc in cfg.lines}:

@@ -63,3 +63,18 @@ class DeliveryError(ChannelError):
         self.reason = reason
         self.permanent = permanent
         self.retry_after = retry_after
+
+
+__all__ = [
+    "ChannelError",
+    "ConfigError",
+    "DeliveryError",
+    "DialogConflict",
+    "DialogError",
+    "IllegalTransition",
+    "OmnilineError",
+    "OperatorBusy",
+    "PluginError",
+    "SchemaOutdatedError",
+    "StoreError",
+]

@@ -183,7 +183,7 @@ def test_accounts_token_makes_a_token_the_api_accepts(tmp_path: Path) -> None:
     assert token.startswith("oml_")
 
     async def who() -> str | None:
-        from omniline.desk.accounts import Accounts
+        from omniline.console.accounts import Accounts
         from omniline.engine.clock import SystemClock
         from omniline.store import open_store
         from omniline.store.sql_store import SqlStore

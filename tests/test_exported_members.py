@@ -1,19 +1,42 @@
-"""The public surface is curated: everything in ``__all__`` exists, and nothing is exported twice."""
+"""The public surface is curated: ``__all__`` is exactly what each public module holds (as httpx
+checks its own), everything in it exists, and nothing is exported twice."""
 
 from __future__ import annotations
 
+import __future__
 import importlib
+from types import ModuleType
 
 import pytest
 
 PUBLIC = [
     "omniline",
+    "omniline.errors",
     "omniline.model",
     "omniline.pipeline",
     "omniline.plugins",
     "omniline.testing",
+    "omniline.testing.conformance",
     "omniline.store",
 ]
+
+
+def public_members(module: ModuleType) -> set[str]:
+    """The names a reader of the module sees: not private, not a submodule, not the
+    ``from __future__`` feature every module imports."""
+    return {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and not isinstance(value, ModuleType)
+        and not isinstance(value, __future__._Feature)
+    }
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_all_is_exactly_what_the_module_holds(name: str) -> None:
+    module = importlib.import_module(name)
+    assert set(module.__all__) == public_members(module)
 
 
 @pytest.mark.parametrize("name", PUBLIC)

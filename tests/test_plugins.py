@@ -151,7 +151,7 @@ def test_a_channel_plugin_is_created_with_its_ref() -> None:
 
 MODULES_BELOW_PLUGINS = (
     "omniline/crm",
-    "omniline/desks.py",
+    "omniline/services/desk_plugins.py",
     "omniline/pipeline",
     "omniline/engine",
 )

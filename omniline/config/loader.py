@@ -125,7 +125,7 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
 
 
 def _validate_channel_settings(config: Config, source: str) -> None:
-    from omniline.plugins import channel_plugin
+    from omniline.config.discovery import channel_plugin
 
     for li, line in enumerate(config.lines):
         for ci, channel in enumerate(line.channels):
@@ -144,7 +144,7 @@ def _validate_channel_settings(config: Config, source: str) -> None:
 
 def _validate_plugin_settings(config: Config, source: str) -> None:
     """The CRM's and the desks' settings, by their plugins' own models."""
-    from omniline.plugins import crm_plugin, desk_plugin
+    from omniline.config.discovery import crm_plugin, desk_plugin
 
     if config.crm.type not in ("embedded", "none"):
         _check_plugin(source, ["crm"], crm_plugin, config.crm.type, config.crm.settings)

@@ -23,12 +23,12 @@ from datetime import timedelta
 from pydantic import JsonValue
 
 from omniline.crm import CRM, CrmError, CrmRecord, LeadDraft
-from omniline.crm.jobs import CRM_TIMER
+from omniline.engine.crm_jobs import CRM_TIMER
 from omniline.engine.distribution import render_text
 from omniline.engine.ports import Clock, Timer
 from omniline.errors import OmnilineError
-from omniline.line import Line
 from omniline.model import Dialog
+from omniline.pipeline.line import Line
 from omniline.store.sql_store import SqlStore
 
 log = logging.getLogger("omniline.crm")

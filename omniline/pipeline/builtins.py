@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from omniline.channels.degrade import button_for_reply, fill_parts
-from omniline.crm.jobs import sync_job
 from omniline.engine.contacts import contact_details
+from omniline.engine.crm_jobs import sync_job
 from omniline.engine.distribution import AUTO_CLOSE_TIMER, render_text, route_actions
 from omniline.engine.lifecycle import Transition, transition
 from omniline.engine.ports import (
@@ -16,6 +15,7 @@ from omniline.engine.ports import (
     TimerAction,
 )
 from omniline.engine.rating import score_of
+from omniline.engine.rendering import button_for_reply, fill_parts
 from omniline.model import (
     Closed,
     DialogStatus,

@@ -11,7 +11,7 @@ from omniline.engine.ports import Capabilities, DialogAction, Receipt, SendActio
 from omniline.model import Button, Dialog, InboundEvent, OutboundMessage
 
 if TYPE_CHECKING:
-    from omniline.line import Line
+    from omniline.pipeline.line import Line
 
 
 @dataclass
@@ -57,7 +57,7 @@ class MessageContext:
 
     def send(self, message: OutboundMessage, *, author: str) -> None:
         """Send ``message`` to the client in the name of ``author`` (``bot`` or ``system``)."""
-        from omniline.channels.degrade import degrade
+        from omniline.engine.rendering import degrade
 
         self.actions.append(
             SendAction(author=author, message=message, parts=degrade(message, self.capabilities))

@@ -22,8 +22,8 @@ from omniline.errors import PluginError
 from omniline.pipeline.middleware import BUILTIN_ORDER, Middleware
 
 if TYPE_CHECKING:
-    from omniline.desks import PluginState
-    from omniline.line import Line
+    from omniline.pipeline.line import Line
+    from omniline.store.state import PluginState
 
 C = TypeVar("C", bound=BaseModel)
 

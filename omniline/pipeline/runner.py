@@ -8,10 +8,10 @@ from datetime import datetime
 
 from omniline.engine.ports import Capabilities, Clock, Delivery, Receipt
 from omniline.errors import DialogConflict
-from omniline.line import Line
 from omniline.model import ChannelRef, Dialog, InboundEvent
 from omniline.pipeline.builtins import BUILTINS
 from omniline.pipeline.context import MessageContext
+from omniline.pipeline.line import Line
 from omniline.pipeline.middleware import MiddlewareChain
 from omniline.pipeline.serializer import KeyedSerializer
 from omniline.store.sql_store import SqlStore

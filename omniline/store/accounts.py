@@ -2,7 +2,7 @@
 serves any login.
 
 Only hashes of secrets reach this module: making secrets and checking passwords is the desk's
-(:mod:`omniline.desk.accounts`).
+(:mod:`omniline.console.accounts`).
 """
 
 from __future__ import annotations

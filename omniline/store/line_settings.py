@@ -1,7 +1,7 @@
 """Lines' settings changed at run time (``line_settings``): per line the changed keys as JSON and a
 version that only grows, so every worker process can tell what it has not applied yet.
 
-What the changes mean, and whether they are valid, is :mod:`omniline.line_changes`'s concern.
+What the changes mean, and whether they are valid, is :mod:`omniline.services.line_changes`'s concern.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Open consoles per operator and worker process (``desk_connections``), so that presence follows
 a console open on any process, and rows left by a process that died are noticed when they go stale.
 
-When an operator goes offline is the desk's decision (:mod:`omniline.desk.presence`).
+When an operator goes offline is the desk's decision (:mod:`omniline.console.presence`).
 """
 
 from __future__ import annotations

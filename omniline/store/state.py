@@ -25,6 +25,21 @@ class StateRepository:
         await self._x.run(partial(save, owner=owner, key=key, value=value, now=now))
 
 
+class PluginState:
+    """Durable values of one plugin instance (``owner``), as strings: what a desk, a middleware or
+    a polling channel keeps across restarts (a cursor, an offset, its own ids)."""
+
+    def __init__(self, state: StateRepository, owner: str) -> None:
+        self._state = state
+        self.owner = owner
+
+    async def get(self, key: str) -> str | None:
+        return await self._state.load(self.owner, key)
+
+    async def put(self, key: str, value: str) -> None:
+        await self._state.save(self.owner, key, value)
+
+
 def load(tx: Tx, owner: str, key: str) -> str | None:
     row = tx.first(tx.q.state_get, {"owner": owner, "key": key})
     return str(row["value"]) if row is not None else None

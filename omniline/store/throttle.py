@@ -2,7 +2,7 @@
 holding the theoretical arrival time of the next allowed try, read and written in one transaction
 under a row lock on PostgreSQL, so tries spread over the worker processes count as many as they are.
 
-The rule that decides from that time (GCRA) is the desk's (:mod:`omniline.desk.throttle`).
+The rule that decides from that time (GCRA) is the desk's (:mod:`omniline.console.throttle`).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import pytest_asyncio
 
 from omniline.app import Omniline
 from omniline.config.models import Config
-from omniline.desk import presence as console_presence
+from omniline.console import presence as console_presence
 from omniline.model import ChannelRef, DialogStatus, Presence, Route, Shift
 from omniline.testing import TemporaryPostgres
 from omniline.testing.fake_channel import FakeChannel, fake_channel_plugin

@@ -12,7 +12,7 @@ import pytest
 
 from omniline.app import Omniline
 from omniline.config.models import Config
-from omniline.desk import push
+from omniline.console import push
 from omniline.model import ChannelRef
 from omniline.testing import TemporaryPostgres
 from omniline.testing.fake_channel import FakeChannel, fake_channel_plugin

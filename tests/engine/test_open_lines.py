@@ -365,7 +365,7 @@ async def test_only_operators_in_a_dialog_close_or_pin_it() -> None:
 async def test_transfer_to_another_line_queues_it_there() -> None:
     async with Kit(operators=OPERATORS, line_settings=line(queue=["ann"])) as kit:
         # A second line, with its own queue, added at run time through the Python API.
-        from omniline.line import Line
+        from omniline.pipeline.line import Line
 
         kit.app.lines["sales"] = Line(id="sales", name="Sales")
         await kit.app.set_queue("sales", ["bob"])

@@ -25,8 +25,8 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 
 from omniline.channels.webchat.protocol import PostMessage, Profile, WireMessage
 from omniline.engine.ports import Capabilities, ChannelHost, Delivery, InboundSink
+from omniline.engine.ratelimit import Throttle
 from omniline.model import ChannelRef, ContactShare, Identity, InboundEvent, InboundMessage
-from omniline.ratelimit import Throttle
 
 log = logging.getLogger("omniline.channel.webchat")
 

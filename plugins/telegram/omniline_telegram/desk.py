@@ -78,7 +78,7 @@ from omniline_telegram.desk_texts import (
 from omniline_telegram.inbound import attachments_of
 from omniline_telegram.polling import UpdatePoller
 
-log = logging.getLogger("omniline.desk.telegram")
+log = logging.getLogger("omniline.console.telegram")
 
 T = TypeVar("T")
 FeedItem: TypeAlias = FeedEvent | StoredMessage

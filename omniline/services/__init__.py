@@ -1,0 +1,1 @@
+"""The services: what the business side and the distributor do, over the store."""
