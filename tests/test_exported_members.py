@@ -2,8 +2,8 @@
 checks its own), everything in it exists, and nothing is exported twice."""
 
 from __future__ import annotations
-
 import __future__
+
 import importlib
 from types import ModuleType
 
