@@ -1,5 +1,6 @@
-"""What reading rows by column name costs: dialog rows read by name (the store's ``Row``) against
-the same values read by position from a plain tuple, as the store read them before.
+"""What reading rows by column name costs: dialog rows read by name (the store's ``Row``, a dict
+made from the statement's columns, as ``Tx.rows`` makes it) against the same values read by
+position from a plain tuple, as the store read them before.
 
 Two figures per way of reading: the columns alone (every column of a dialog row read once, as
 ``dialog_from`` reads them) and the whole row made into a ``Dialog``, which is what a read of the
@@ -57,11 +58,15 @@ def raw_row(n: int) -> tuple[Any, ...]:
 assert COLUMNS.index("profile") == PROFILE and COLUMNS.index("line_id") == LINE
 
 
+def named(raw: tuple[Any, ...]) -> dict[str, Any]:
+    """The row as ``Tx.rows`` hands it over."""
+    return dict(zip(COLUMNS, raw, strict=True))
+
+
 def columns_by_name(rows: Sequence[tuple[Any, ...]]) -> int:
-    make = QUERY.row
     seen = 0
     for raw in rows:
-        row = make(raw)
+        row = named(raw)
         for name in COLUMNS:
             if row[name] is not None:
                 seen += 1
@@ -79,8 +84,7 @@ def columns_by_position(rows: Sequence[tuple[Any, ...]]) -> int:
 
 
 def dialogs_by_name(rows: Sequence[tuple[Any, ...]]) -> int:
-    make = QUERY.row
-    return len([dialog_from(make(raw)) for raw in rows])
+    return len([dialog_from(named(raw)) for raw in rows])
 
 
 def dialog_by_position(row: tuple[Any, ...]) -> Dialog:
@@ -135,15 +139,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=60)
     args = parser.parse_args()
     rows = [raw_row(n) for n in range(1, args.rows + 1)]
-    assert dialog_from(QUERY.row(rows[0])) == dialog_by_position(rows[0])  # the same work
+    assert dialog_from(named(rows[0])) == dialog_by_position(rows[0])  # the same work
 
     print(f"{args.rows} dialog rows of {len(COLUMNS)} columns, best of {args.rounds} rounds")
     print(f"{'read':<28}{'by name µs/row':>16}{'by position µs/row':>20}{'ratio':>8}")
-    for label, named, positional in (
+    for label, by_names, positional in (
         ("every column once", columns_by_name, columns_by_position),
         ("the row made a Dialog", dialogs_by_name, dialogs_by_position),
     ):
-        by_name, by_position = compare(named, positional, rows, args.rounds)
+        by_name, by_position = compare(by_names, positional, rows, args.rounds)
         print(f"{label:<28}{by_name:>16.3f}{by_position:>20.3f}{by_name / by_position:>8.2f}")
 
 

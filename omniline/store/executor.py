@@ -50,8 +50,10 @@ class Tx:
         cur.execute(query.sql, query.args(params))
         if cur.description is None:
             return []
-        make = query.row
-        return [make(raw) for raw in cur.fetchall()]
+        columns = query.columns
+        if not columns:
+            raise TypeError(f"a statement that returns rows names no columns: {query.sql}")
+        return [dict(zip(columns, raw, strict=True)) for raw in cur.fetchall()]
 
     def first(self, query: Query, params: Mapping[str, Any]) -> Row | None:
         found = self.rows(query, params)

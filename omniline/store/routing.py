@@ -285,10 +285,11 @@ class _State:
             )
         if query.columns != Candidate._fields:
             raise TypeError(f"{query.columns} are not a candidate's columns {Candidate._fields}")
-        # The columns are the candidate's fields by name, so each row is taken whole, without a
+        # The columns are the candidate's fields, in order, so each row is taken whole, without a
         # look-up per column: up to a thousand rows a decision in "offer to everyone" modes.
         tried = self.tried
-        return [c for c in map(Candidate._make, rows) if c.operator_id not in tried]
+        found = (Candidate._make(row.values()) for row in rows)
+        return [c for c in found if c.operator_id not in tried]
 
     def _line_capacity(self) -> None:
         """Readiness counts with the line's default capacity as the plan has it (it may have been

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from operator import itemgetter
-from typing import Any, ClassVar, Generic, SupportsIndex, TypeVar, overload
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -32,47 +32,17 @@ from omniline.store.schema import (
     timers,
 )
 
-
-class Row(tuple[Any, ...]):
-    """One result row, read by its column's name: ``row["status"]``.
-
-    Each :class:`Query` makes its own subclass once, with the index of every name; a row costs a
-    tuple, and reading a column one dictionary look-up.
-    """
-
-    __slots__ = ()
-    columns: ClassVar[Mapping[str, int]] = {}
-
-    @overload
-    def __getitem__(self, key: str) -> Any: ...
-
-    @overload
-    def __getitem__(self, key: SupportsIndex) -> Any: ...
-
-    @overload
-    def __getitem__(self, key: slice) -> tuple[Any, ...]: ...
-
-    def __getitem__(self, key: str | SupportsIndex | slice) -> Any:
-        if isinstance(key, str):
-            try:
-                key = self.columns[key]
-            except KeyError:
-                raise KeyError(
-                    f"no column {key!r} in this row (it has {', '.join(self.columns) or 'none'})"
-                ) from None
-        return tuple.__getitem__(self, key)
-
-
-def row_type(columns: tuple[str, ...]) -> type[Row]:
-    """The row class of a statement whose result has ``columns``, in this order."""
-    return type("Row", (Row,), {"__slots__": (), "columns": {n: i for i, n in enumerate(columns)}})
+Row = dict[str, Any]
+"""One result row, read by its column's name: ``row["status"]``. A plain dict built from the
+statement's own column names (:attr:`Query.columns`), so reading a column costs one dictionary
+look-up in C, and a positional read (``row[0]``) is a type error."""
 
 
 class Query:
     """A statement compiled for one dialect: positional SQL, the order of its parameters and the
     names of its result columns."""
 
-    __slots__ = ("_pick", "columns", "defaults", "names", "row", "sql")
+    __slots__ = ("_pick", "columns", "defaults", "names", "sql")
 
     def __init__(
         self,
@@ -85,7 +55,6 @@ class Query:
         self.names = names
         self.defaults = dict(defaults)
         self.columns = columns
-        self.row = row_type(columns)
         pick = itemgetter(*names) if names else None
         self._pick: Callable[[Mapping[str, Any]], Any] | None = pick
 
