@@ -23,7 +23,6 @@ class _Owned(EmbeddedCrm):
     """The embedded CRM with the store it runs on, closed together."""
 
     def __init__(self, store: SqlStore, clock: VirtualClock) -> None:
-        assert isinstance(store, SqlStore)
         super().__init__(store.crm, clock)
         self._store = store
 
