@@ -122,7 +122,13 @@ class World:
             assert operator.load == count, f"{operator_id}: load {operator.load}, holds {count}"
             assert count <= CAPACITY[operator_id], f"{operator_id} holds {count}"
         for row in await self.reader.run(_readiness):
-            operator_id, ready, line_capacity, presence, shift, capacity, load = row
+            operator_id, ready, presence, shift = (
+                row["operator_id"],
+                row["ready"],
+                row["presence"],
+                row["shift"],
+            )
+            capacity, line_capacity, load = row["capacity"], row["line_capacity"], row["load"]
             expected = (
                 presence == "online" and shift == "working" and load < (capacity or line_capacity)
             )
