@@ -53,7 +53,7 @@ class Tx:
         columns = query.columns
         if not columns:
             raise TypeError(f"a statement that returns rows names no columns: {query.sql}")
-        return [dict(zip(columns, raw, strict=True)) for raw in cur.fetchall()]
+        return [dict(zip(columns, raw)) for raw in cur.fetchall()]  # noqa: B905 (one length: the statement's)
 
     def first(self, query: Query, params: Mapping[str, Any]) -> Row | None:
         found = self.rows(query, params)
