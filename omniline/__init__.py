@@ -40,6 +40,7 @@ from omniline.model import (
     Location,
     OutboundMessage,
     StoredMessage,
+    Unsupported,
 )
 from omniline.pipeline import (
     AnyMessage,
@@ -100,5 +101,6 @@ __all__ = [
     "StoreError",
     "StoredMessage",
     "Text",
+    "Unsupported",
     "load_config",
 ]

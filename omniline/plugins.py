@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+from omniline.channels.body import BodyRefused, parse_json, read_body, read_json
 from omniline.channels.webhook import WebhookChannel, mount, secrets_match, signature_matches
 from omniline.config.discovery import (
     Installed,
@@ -50,6 +51,7 @@ from omniline.store.state import PluginState
 __all__ = [
     "API_VERSION",
     "CRM",
+    "BodyRefused",
     "Capabilities",
     "Channel",
     "ChannelHost",
@@ -89,6 +91,9 @@ __all__ = [
     "load",
     "middleware_plugin",
     "mount",
+    "parse_json",
+    "read_body",
+    "read_json",
     "secrets_match",
     "signature_matches",
 ]

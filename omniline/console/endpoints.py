@@ -12,7 +12,6 @@ describes the endpoint in the OpenAPI document::
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any, TypeVar, get_origin
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from omniline.channels.body import BodyRefused, parse_json
 from omniline.console.accounts import Account, Accounts, Role, Session
 from omniline.console.schemas import ErrorBody, ErrorDetail, FieldError
 from omniline.errors import DialogError
@@ -297,9 +297,9 @@ async def _parse_body(model: type[BaseModel], request: web.Request) -> BaseModel
             raise ApiError(415, "invalid", "send the body as application/json")
     else:
         try:
-            raw = json.loads(await request.read() or b"{}")
-        except ValueError as exc:
-            raise ApiError(400, "invalid", f"the body is not valid JSON: {exc}") from None
+            raw = parse_json(await request.read() or b"{}")
+        except BodyRefused as exc:
+            raise ApiError(400, "invalid", exc.reason) from None
     try:
         return model.model_validate(raw)
     except ValidationError as exc:

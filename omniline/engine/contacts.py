@@ -1,8 +1,9 @@
 """Contact details a client gives in the chat: a shared contact, or a phone number or email
 written in a message (the answer to the line's contact form, or just said in passing).
 
-Phone numbers are found and normalised to E.164 by ``phonenumbers`` (numbers written without a
-country code are read in the line's ``default_region``); emails are checked by
+Phone numbers are found and normalised to E.164 by ``phonenumbers``: a shared contact's number is
+international (platforms send the account's number so, with or without the ``+``); numbers written
+without a country code are read in the line's ``default_region``; emails are checked by
 ``email-validator``, without a DNS lookup.
 """
 
@@ -16,6 +17,7 @@ from email_validator import EmailNotValidError, validate_email
 from omniline.model import InboundMessage
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_DIGITS = re.compile(r"[0-9][0-9 ()\-]*")
 
 
 def normalized_phone(raw: str, region: str | None) -> str | None:
@@ -27,6 +29,19 @@ def normalized_phone(raw: str, region: str | None) -> str | None:
     if not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def shared_phone(raw: str, region: str | None) -> str | None:
+    """A phone from a shared contact as E.164. Platforms hand over the account's number in
+    international form, and Telegram's clients send it without the ``+`` (``4915112345678``): a
+    number of digits alone is read as international first, and in ``region`` only if that fails
+    (a national number a user typed into a contact card, ``030 1234567``)."""
+    digits = raw.strip()
+    if digits and not digits.startswith(("+", "0")) and _DIGITS.fullmatch(digits):
+        international = normalized_phone("+" + digits, None)
+        if international is not None:
+            return international
+    return normalized_phone(raw, region)
 
 
 def phones_in(text: str, region: str | None) -> list[str]:
@@ -56,7 +71,7 @@ def contact_details(message: InboundMessage, region: str | None) -> dict[str, st
     """The phone, email and name the message gives (the first of each)."""
     details: dict[str, str] = {}
     if message.contact is not None:
-        phone = normalized_phone(message.contact.phone, region)
+        phone = shared_phone(message.contact.phone, region)
         if phone is not None:
             details["phone"] = phone
         if message.contact.name:

@@ -39,6 +39,7 @@ from omniline.model.messages import (
     InboundMessage,
     Location,
     OutboundMessage,
+    Unsupported,
 )
 from omniline.model.operator import Operator, Presence, Shift
 
@@ -77,6 +78,7 @@ __all__ = [
     "StoredMessage",
     "Transferred",
     "Unpinned",
+    "Unsupported",
     "Visibility",
     "Whispered",
     "Withdrawn",

@@ -8,7 +8,7 @@ from pydantic import AwareDatetime
 
 from omniline.model._base import Frozen
 from omniline.model.identity import Identity
-from omniline.model.messages import Attachment, Button, ContactShare, Location
+from omniline.model.messages import Attachment, Button, ContactShare, Location, Unsupported
 
 
 class DialogStatus(StrEnum):
@@ -85,4 +85,5 @@ class StoredMessage(Frozen):
     contact: ContactShare | None = None
     location: Location | None = None
     button_payload: str | None = None
+    unsupported: Unsupported | None = None
     created_at: AwareDatetime

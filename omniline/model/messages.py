@@ -16,6 +16,8 @@ class AttachmentKind(StrEnum):
     VOICE = "voice"
     DOCUMENT = "document"
     STICKER = "sticker"
+    LINK = "link"
+    """A shared web page: ``url``, with its title in ``name`` where the platform gives one."""
 
 
 class Attachment(Frozen):
@@ -47,6 +49,15 @@ class Location(Frozen):
     longitude: float = Field(ge=-180, le=180)
 
 
+class Unsupported(Frozen):
+    """Something the client sent that omniline does not model (a poll, a dice roll, a kind newer
+    than the plugin). Stored and shown as such; the platform's payload is kept in the event's
+    ``raw``."""
+
+    kind: str = Field(min_length=1, max_length=64)
+    """The platform's own name for it: ``poll``, ``dice``, ``wall``..."""
+
+
 class Button(Frozen):
     """A button the client can press. ``payload`` comes back in the inbound message when pressed."""
 
@@ -63,6 +74,8 @@ class InboundMessage(Frozen):
     location: Location | None = None
     button_payload: str | None = None
     """Set when the client pressed a button (or a callback came in) instead of typing."""
+    unsupported: Unsupported | None = None
+    """Set when the message holds something omniline cannot show as it is."""
     reply_to: str | None = None
     """The platform's id of the message this one answers, when the client used "reply"."""
 
@@ -74,10 +87,11 @@ class InboundMessage(Frozen):
             and self.contact is None
             and self.location is None
             and self.button_payload is None
+            and self.unsupported is None
         ):
             raise ValueError(
                 "an inbound message needs text, an attachment, a contact, "
-                "a location or a button press"
+                "a location, a button press or an unsupported part"
             )
         return self
 

@@ -131,7 +131,9 @@ def ingest(
     dialog = dialog_from(dialog_row)
     dialog_id = dialog.id
     message = event.message
-    content = content_json(message, ("attachments", "contact", "location", "button_payload"))
+    content = content_json(
+        message, ("attachments", "contact", "location", "button_payload", "unsupported")
+    )
     inserted = tx.first(
         q.message_insert,
         {

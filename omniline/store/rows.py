@@ -23,6 +23,7 @@ from omniline.model import (
     OutboundMessage,
     Route,
     StoredMessage,
+    Unsupported,
     Visibility,
 )
 from omniline.model._base import Frozen
@@ -37,6 +38,7 @@ class MessageContent(Frozen):
     contact: ContactShare | None = None
     location: Location | None = None
     button_payload: str | None = None
+    unsupported: Unsupported | None = None
 
 
 def content_json(message: InboundMessage | OutboundMessage, parts: tuple[str, ...]) -> str:
@@ -115,5 +117,6 @@ def message_from(row: Row) -> StoredMessage:
         contact=content.contact,
         location=content.location,
         button_payload=content.button_payload,
+        unsupported=content.unsupported,
         created_at=dt(row["created_at"]),
     )

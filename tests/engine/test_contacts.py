@@ -50,3 +50,15 @@ def test_an_unknown_region_is_a_configuration_error() -> None:
 
     with pytest.raises(ValueError, match="country code"):
         LineSettings(default_region="XX")
+
+
+@pytest.mark.parametrize("region", ["DE", None])
+def test_a_shared_phone_without_a_plus_is_not_read_in_the_line_region(region: str | None) -> None:
+    # Telegram's clients share the account's number as "4915112345678": international, no "+".
+    message = InboundMessage(contact=ContactShare(phone="4915112345678"))
+    assert contact_details(message, region) == {"phone": "+4915112345678"}
+
+
+def test_a_shared_national_number_is_still_read_in_the_line_region() -> None:
+    message = InboundMessage(contact=ContactShare(phone="030 1234567"))
+    assert contact_details(message, "DE") == {"phone": "+49301234567"}

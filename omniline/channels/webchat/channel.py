@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
+from omniline.channels.body import BodyRefused, parse_json, read_body
 from omniline.channels.webchat.protocol import PostMessage, Profile, WireMessage
 from omniline.engine.ports import Capabilities, ChannelHost, Delivery, InboundSink
 from omniline.engine.ratelimit import Throttle
@@ -256,17 +257,12 @@ class WebchatChannel:
         return wrapped
 
     async def _body(self, request: web.Request) -> Any:
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            raise _ApiError(413, "too_large", f"the request body is over {MAX_BODY} bytes")
-        raw = await request.content.read(MAX_BODY + 1)
-        if len(raw) > MAX_BODY:
-            raise _ApiError(413, "too_large", f"the request body is over {MAX_BODY} bytes")
-        if not raw.strip():
-            return {}
         try:
-            return json.loads(raw)
-        except ValueError:
-            raise _ApiError(400, "bad_json", "the request body is not valid JSON") from None
+            raw = await read_body(request, MAX_BODY)
+            return parse_json(raw) if raw.strip() else {}
+        except BodyRefused as exc:
+            code = "too_large" if exc.status == 413 else "bad_json"
+            raise _ApiError(exc.status, code, exc.reason) from None
 
     def _visitor(self, request: web.Request) -> str:
         header = request.headers.get("Authorization", "")
@@ -404,7 +400,10 @@ class WebchatChannel:
 
     async def _on_frame(self, ws: web.WebSocketResponse, visitor_id: str, data: str) -> None:
         try:
-            body = json.loads(data)
+            try:
+                body = parse_json(data)
+            except BodyRefused as exc:
+                raise _ApiError(400, "bad_json", exc.reason) from None
             if not isinstance(body, dict) or body.get("type") != "message":
                 raise _ApiError(400, "bad_frame", 'expected {"type": "message", ...}')
             body = {k: v for k, v in body.items() if k != "type"}
