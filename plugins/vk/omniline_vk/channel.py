@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +34,8 @@ from omniline_vk.config import VkSettings
 
 TS_KEY = "long_poll_ts"
 """Where the Long Poll offset is saved, so a restart goes on from the last stored update."""
+SALT_KEY = "random_id_salt"
+"""Where the random salt of ``random_id`` is kept: made once per database."""
 NOT_RUNNING_RETRY = 1.0
 """Seconds before a delivery handed over before the channel started (or after it stopped) is
 tried again."""
@@ -44,9 +47,22 @@ PERMANENT_CODES = frozenset({7, 15, 100, 900, 901, 902, 911, 912, 914, 917, 925,
 gone, the message itself is refused."""
 
 
-def random_id(delivery_key: str) -> int:
-    """``messages.send``'s dedup id, the same for every retry of one delivery (a positive int32)."""
-    return int.from_bytes(hashlib.sha256(delivery_key.encode()).digest()[:4], "big") & 0x7FFFFFFF
+def random_id(salt: str, delivery: Delivery) -> int:
+    """``messages.send``'s dedup id: the same for every retry of one delivery, so VK drops a
+    repeated send; different from any other database's, whose salt differs, so VK never drops a
+    new message for a ``random_id`` it saw from the community before. The recipient and the
+    content are mixed in too, so a database restored from a backup (same salt, its message ids
+    handed out again) rarely repeats one either. A positive int32, never 0."""
+    material = "\n".join(
+        (
+            salt,
+            delivery.delivery_key,
+            delivery.recipient.external_id,
+            delivery.message.model_dump_json(exclude_defaults=True),
+        )
+    )
+    value = int.from_bytes(hashlib.sha256(material.encode()).digest()[:4], "big") & 0x7FFFFFFF
+    return value or 1
 
 
 class VkChannel:
@@ -59,6 +75,7 @@ class VkChannel:
         self._poller: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._names: dict[str, str | None] = {}
+        self._salt: str | None = None
 
     @property
     def ref(self) -> ChannelRef:
@@ -86,6 +103,7 @@ class VkChannel:
             api_version=s.api_version,
             timeout=s.request_timeout,
         )
+        self._salt = await self._random_id_salt()
         self._sink = sink
         if s.mode == "polling":
             self._poller = asyncio.create_task(self._poll(), name=f"vk-poll-{self._ref.account}")
@@ -102,6 +120,18 @@ class VkChannel:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+    async def _random_id_salt(self) -> str:
+        """This database's salt for ``random_id``, made on the first start. Read back after
+        saving, so that of two processes making one at the same moment both mostly end up with
+        the one saved last (one that read back before the other saved keeps its own until it
+        restarts: a retry it takes over from the other may then be shown twice)."""
+        salt = await self._host.load_state(SALT_KEY)
+        if salt:
+            return salt
+        await self._host.save_state(SALT_KEY, secrets.token_hex(16))
+        saved = await self._host.load_state(SALT_KEY)
+        return saved or secrets.token_hex(16)
 
     # --- receiving --------------------------------------------------------------------------------
 
@@ -262,15 +292,15 @@ class VkChannel:
     # --- sending ----------------------------------------------------------------------------------
 
     async def send(self, delivery: Delivery) -> str:
-        client = self._client
-        if client is None:  # handed over before start (the recovery sweep runs
+        client, salt = self._client, self._salt
+        if client is None or salt is None:  # handed over before start (the recovery sweep runs
             # before channels start) or after stop: the outbox tries again, nothing is lost
             raise DeliveryError("the VK channel is not running", retry_after=NOT_RUNNING_RETRY)
         peer = delivery.recipient.external_id
         message = delivery.message
         values: dict[str, Any] = {
             "peer_id": int(peer),
-            "random_id": random_id(delivery.delivery_key),
+            "random_id": random_id(salt, delivery),
             "message": message.text or "",
         }
         stickers = [a for a in message.attachments if a.kind is AttachmentKind.STICKER]
