@@ -142,6 +142,8 @@ class VkChannel:
         """The Callback API. An authentic request is answered ``ok`` once its update is stored
         (or ignored); nothing in a body, however malformed, gets a traceback."""
         s = self._settings
+        if s.mode != "webhook":  # nothing to confirm, no secret to check: VK is not to call here
+            return web.Response(status=404, text="this VK account polls (Bots Long Poll)")
         try:
             update = await read_json(
                 request, max_bytes=s.max_body_bytes, max_depth=s.max_json_depth

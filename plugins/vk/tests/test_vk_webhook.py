@@ -247,3 +247,18 @@ async def test_an_event_before_the_channel_started_is_a_503_to_retry_then_stored
         after = await http.post(URL, json=update)
         assert after.status == 503  # stopped: VK keeps it and retries
     assert stored == ["ev-early"]
+
+
+async def test_a_polling_account_has_no_callback_endpoint_to_confirm(vk: FakeVk) -> None:
+    """It answered the confirmation with an empty text: a Callback API server confirmed for an
+    account that polls, whose events it then refused."""
+    channel = plugin.factory(
+        ChannelRef(type="vk", account="main"),
+        plugin.config_model.model_validate(vk.settings(mode="polling", confirmation=None)),
+        RecordingHost(VirtualClock()),
+    )
+    web_app = web.Application()
+    mount(web_app, channel)  # type: ignore[arg-type]
+    async with TestClient(TestServer(web_app)) as http:
+        response = await http.post(URL, json={"type": "confirmation", "group_id": GROUP_ID})
+        assert response.status == 404
