@@ -629,3 +629,12 @@ async def test_a_keyboard_buttons_payload_on_message_new_is_the_button_payload(
     await running.client.post(URL, json={**update, "secret": SECRET})
     [stored] = await history(running.app, peer)
     assert (stored.text, stored.button_payload) == ("Delivery", "menu:delivery")
+
+
+async def test_a_reply_to_a_message_names_the_message_it_answers(running: Running) -> None:
+    peer = next(_peers)
+    update = current(peer, text="this one", reply_message={"id": 31, "text": "earlier"})
+    await running.client.post(URL, json={**update, "secret": SECRET})
+    await running.app.idle(paced=False)
+    [event] = [e for e in running.seen if e.identity.external_id == str(peer)]
+    assert (event.message.text, event.message.reply_to) == ("this one", "31")
