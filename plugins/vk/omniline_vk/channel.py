@@ -103,7 +103,12 @@ class VkChannel:
             api_version=s.api_version,
             timeout=s.request_timeout,
         )
-        self._salt = await self._random_id_salt()
+        try:
+            self._salt = await self._random_id_salt()
+        except BaseException:  # the database is not there: leave nothing open
+            self._client.close()
+            self._client = None
+            raise
         self._sink = sink
         if s.mode == "polling":
             self._poller = asyncio.create_task(self._poll(), name=f"vk-poll-{self._ref.account}")
