@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
 import requests  # type: ignore[import-untyped,unused-ignore]
 from aiohttp import web
+from pydantic import ValidationError
 from vk_api.keyboard import VkKeyboard  # type: ignore[import-untyped]
 
 from omniline import (
@@ -26,13 +27,18 @@ from omniline import (
     InboundEvent,
 )
 from omniline.model import OutboundMessage
-from omniline.plugins import InboundSink, secrets_match
+from omniline.plugins import BodyRefused, InboundSink, read_json, secrets_match
 from omniline_vk import inbound
 from omniline_vk.api import ApiError, ApiHttpError, VkClient, error_code, error_message, http_status
 from omniline_vk.config import VkSettings
 
 TS_KEY = "long_poll_ts"
 """Where the Long Poll offset is saved, so a restart goes on from the last stored update."""
+SALT_KEY = "random_id_salt"
+"""Where the random salt of ``random_id`` is kept: made once per database."""
+NOT_RUNNING_RETRY = 1.0
+"""Seconds before a delivery handed over before the channel started (or after it stopped) is
+tried again."""
 
 log = logging.getLogger("omniline.channel.vk")
 
@@ -41,9 +47,22 @@ PERMANENT_CODES = frozenset({7, 15, 100, 900, 901, 902, 911, 912, 914, 917, 925,
 gone, the message itself is refused."""
 
 
-def random_id(delivery_key: str) -> int:
-    """``messages.send``'s dedup id, the same for every retry of one delivery (a positive int32)."""
-    return int.from_bytes(hashlib.sha256(delivery_key.encode()).digest()[:4], "big") & 0x7FFFFFFF
+def random_id(salt: str, delivery: Delivery) -> int:
+    """``messages.send``'s dedup id: the same for every retry of one delivery, so VK drops a
+    repeated send; different from any other database's, whose salt differs, so VK never drops a
+    new message for a ``random_id`` it saw from the community before. The recipient and the
+    content are mixed in too, so a database restored from a backup (same salt, its message ids
+    handed out again) rarely repeats one either. A positive int32, never 0."""
+    material = "\n".join(
+        (
+            salt,
+            delivery.delivery_key,
+            delivery.recipient.external_id,
+            delivery.message.model_dump_json(exclude_defaults=True),
+        )
+    )
+    value = int.from_bytes(hashlib.sha256(material.encode()).digest()[:4], "big") & 0x7FFFFFFF
+    return value or 1
 
 
 class VkChannel:
@@ -56,6 +75,7 @@ class VkChannel:
         self._poller: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._names: dict[str, str | None] = {}
+        self._salt: str | None = None
 
     @property
     def ref(self) -> ChannelRef:
@@ -73,6 +93,9 @@ class VkChannel:
     # --- life cycle -------------------------------------------------------------------------------
 
     async def start(self, sink: InboundSink) -> None:
+        """Ready to send and receive. The sink is set last: until then an event that calls in is
+        answered 503 with ``Retry-After`` and VK delivers it again (omniline serves HTTP only
+        after every channel started, so this is for an application mounted elsewhere)."""
         s = self._settings
         self._client = VkClient(
             token=s.token.get_secret_value(),
@@ -80,6 +103,12 @@ class VkChannel:
             api_version=s.api_version,
             timeout=s.request_timeout,
         )
+        try:
+            self._salt = await self._random_id_salt()
+        except BaseException:  # the database is not there: leave nothing open
+            self._client.close()
+            self._client = None
+            raise
         self._sink = sink
         if s.mode == "polling":
             self._poller = asyncio.create_task(self._poll(), name=f"vk-poll-{self._ref.account}")
@@ -97,73 +126,98 @@ class VkChannel:
             self._client.close()
             self._client = None
 
+    async def _random_id_salt(self) -> str:
+        """This database's salt for ``random_id``, made on the first start. Read back after
+        saving, so that of two processes making one at the same moment both mostly end up with
+        the one saved last (one that read back before the other saved keeps its own until it
+        restarts: a retry it takes over from the other may then be shown twice)."""
+        salt = await self._host.load_state(SALT_KEY)
+        if salt:
+            return salt
+        await self._host.save_state(SALT_KEY, secrets.token_hex(16))
+        saved = await self._host.load_state(SALT_KEY)
+        return saved or secrets.token_hex(16)
+
     # --- receiving --------------------------------------------------------------------------------
 
     def routes(self) -> Sequence[web.AbstractRouteDef]:
         return [web.post("/webhook", self._webhook)]
 
     async def _webhook(self, request: web.Request) -> web.Response:
+        """The Callback API. An authentic request is answered ``ok`` once its update is stored
+        (or ignored); nothing in a body, however malformed, gets a traceback."""
         s = self._settings
+        if s.mode != "webhook":  # nothing to confirm, no secret to check: VK is not to call here
+            return web.Response(status=404, text="this VK account polls (Bots Long Poll)")
         try:
-            update = await request.json()
-        except ValueError:
-            return web.Response(status=400, text="not JSON")
+            update = await read_json(
+                request, max_bytes=s.max_body_bytes, max_depth=s.max_json_depth
+            )
+        except BodyRefused as exc:
+            return exc.response()
         if not isinstance(update, dict):
-            return web.Response(status=400, text="not an object")
+            return web.Response(status=400, text="the body is not a JSON object")
         if update.get("group_id") != s.group_id:
-            return web.Response(status=403)
+            return web.Response(status=403, text="not this community's group_id")
         if update.get("type") == "confirmation":
-            return web.Response(text=s.confirmation or "")
+            return web.Response(text=s.confirmation or "")  # needs nothing started
         expected = s.secret.get_secret_value() if s.secret is not None else ""
         given = update.get("secret")
         if not expected or not secrets_match(given if isinstance(given, str) else None, expected):
-            return web.Response(status=403)
-        if self._sink is None or self._client is None:
-            return web.Response(status=503)  # not started, or stopping: VK retries
+            return web.Response(status=403, text="wrong secret")
+        sink = self._sink
+        if sink is None or self._client is None:  # not started yet, or stopping: VK retries
+            return web.Response(
+                status=503, text="not ready", headers={"Retry-After": str(NOT_RUNNING_RETRY)}
+            )
         try:
-            await self._ingest(update)
+            await self._ingest(sink, update)
         except Exception:
-            log.exception("could not store VK update %s", update.get("event_id"))
-            return web.Response(status=500)
+            log.exception("could not store VK update %s", inbound.update_id(update))
+            return web.Response(status=500, text="could not store the update")
         return web.Response(text="ok")
 
-    async def _ingest(self, update: dict[str, Any]) -> None:
-        """Hand one update to the sink; returns only once it is stored (or ignorable)."""
-        sink = self._sink
-        if sink is None:
-            raise RuntimeError("the VK channel is not running")
-        peer = inbound.sender(update)
-        if update.get("type") not in inbound.HANDLED or peer is None:
+    async def _ingest(self, sink: InboundSink, update: dict[str, Any]) -> None:
+        """Hand one update to the sink; returns only once it is stored (or ignored)."""
+        kind = update.get("type")
+        read = inbound.read(update)
+        if isinstance(read, inbound.Ignored):
+            (log.debug if read.quiet else log.info)(
+                "VK %s %s ignored: %s", read.kind, inbound.update_id(update), read.reason
+            )
             return
+        name = await self._name(read.peer)
+        fields: dict[str, Any] = {
+            "event_id": inbound.update_id(update),
+            "identity": Identity(channel=self._ref, external_id=read.peer, display_name=name),
+            "message": read.message,
+            "received_at": self._host.clock.now(),
+            "platform_message_id": read.platform_message_id,
+        }
+        raw = {k: v for k, v in update.items() if k != "secret"}  # never store the secret
         try:
-            message = inbound.message_of(update)
-        except ValueError:  # nothing we can show (a service message, an unknown attachment)
-            log.info("VK update %s carries nothing to store", update.get("event_id"))
-            return
-        event = InboundEvent(
-            event_id=inbound.update_id(update),
-            identity=Identity(
-                channel=self._ref, external_id=peer, display_name=await self._name(peer)
-            ),
-            message=message,
-            received_at=self._host.clock.now(),
-            platform_message_id=inbound.platform_message_id(update),
-            raw=json.loads(json.dumps(update)),
-        )
+            event = InboundEvent(**fields, raw=raw)
+        except ValidationError:  # a Long Poll update nesting deeper than a stored raw can hold
+            log.warning(
+                "VK update %s stored without its raw payload (too deep)", fields["event_id"]
+            )
+            event = InboundEvent(**fields)
         receipt = await sink(event)
-        if update.get("type") == "message_event" and not receipt.duplicate:
+        if kind == "message_event" and not receipt.duplicate:
             self._spawn(self._answer_callback(update))
 
     async def _name(self, peer: str) -> str | None:
         """The client's name from ``users.get`` (best effort, cached; not for group chats)."""
-        if not self._settings.fetch_profiles or self._client is None or int(peer) >= 2_000_000_000:
+        if not self._settings.fetch_profiles or self._client is None:
+            return None
+        if not 0 < int(peer) < 2_000_000_000:  # a group chat, or a community: no users.get
             return None
         if peer not in self._names:
             try:
                 users = await self._client.call("users.get", user_ids=peer)
                 user = users[0] if users else {}
                 name = f"{user.get('first_name', '')} {user.get('last_name', '')}".strip()
-                self._names[peer] = name or None
+                self._names[peer] = name[:256] or None
             except Exception as exc:  # the message matters more than the name
                 log.warning("users.get failed for %s: %s", peer, exc)
                 return None
@@ -225,8 +279,14 @@ class VkChannel:
                 elif failed is not None:
                     raise RuntimeError(f"long poll failed: {answer}")
                 else:
+                    sink = self._sink
+                    if sink is None:
+                        return  # stopping: this batch is not stored, so its ts is not saved
                     for update in answer.get("updates") or ():
-                        await self._ingest(update)
+                        if isinstance(update, dict):
+                            await self._ingest(sink, update)
+                        else:
+                            log.info("VK long poll: ignored an update that is not an object")
                     server["ts"] = answer["ts"]
                     if answer.get("updates"):
                         await self._host.save_state(TS_KEY, str(server["ts"]))
@@ -239,14 +299,15 @@ class VkChannel:
     # --- sending ----------------------------------------------------------------------------------
 
     async def send(self, delivery: Delivery) -> str:
-        client = self._client
-        if client is None:
-            raise DeliveryError("the VK channel is not running")
+        client, salt = self._client, self._salt
+        if client is None or salt is None:  # handed over before start (the recovery sweep runs
+            # before channels start) or after stop: the outbox tries again, nothing is lost
+            raise DeliveryError("the VK channel is not running", retry_after=NOT_RUNNING_RETRY)
         peer = delivery.recipient.external_id
         message = delivery.message
         values: dict[str, Any] = {
             "peer_id": int(peer),
-            "random_id": random_id(delivery.delivery_key),
+            "random_id": random_id(salt, delivery),
             "message": message.text or "",
         }
         stickers = [a for a in message.attachments if a.kind is AttachmentKind.STICKER]

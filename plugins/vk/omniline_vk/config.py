@@ -27,6 +27,12 @@ class VkSettings(BaseModel):
     """Callback API: the string VK expects back when it confirms the server address."""
     secret: SecretStr | None = None
     """Callback API: the secret key VK puts in every event (required in webhook mode)."""
+    max_body_bytes: int = Field(default=1_048_576, ge=4096)
+    """Callback API: a larger request body is answered 413 before it is read past this size."""
+    max_json_depth: int = Field(default=128, ge=16, le=200)
+    """Callback API: a body nesting deeper is answered 400. Forwarded messages nest (each level
+    two deeper), so this is above omniline's usual 64; at most 200, which the stored ``raw``
+    payload can still hold."""
     long_poll_wait: int = Field(default=25, ge=1, le=90)
     """Bots Long Poll: seconds a request may wait for events."""
     poll_retry_pause: float = Field(default=3.0, gt=0)

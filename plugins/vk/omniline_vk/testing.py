@@ -18,6 +18,10 @@ from aiohttp.test_utils import BaseTestServer
 
 GROUP_ID = 77
 TOKEN = "vk1.a.group-token"
+SECRET = "callback-secret"
+"""The Callback API secret key the plugin's tests configure."""
+CONFIRMATION = "c0nf1rm"
+"""The Callback API confirmation string the plugin's tests configure."""
 
 
 class FakeVk:
@@ -42,6 +46,18 @@ class FakeVk:
     def api_url(self) -> str:
         assert self.server is not None
         return str(self.server.make_url("/method/"))
+
+    def settings(self, **extra: Any) -> dict[str, Any]:
+        """A ``type: vk`` channel's settings pointed at this fake (webhook mode unless ``extra``
+        says otherwise)."""
+        return {
+            "api_base_url": self.api_url,
+            "token": TOKEN,
+            "group_id": GROUP_ID,
+            "confirmation": CONFIRMATION,
+            "secret": SECRET,
+            **extra,
+        }
 
     def application(self) -> web.Application:
         app = web.Application()

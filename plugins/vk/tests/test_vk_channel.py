@@ -3,102 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from omniline_vk import plugin
-from omniline_vk.testing import GROUP_ID, TOKEN, FakeVk, message_new
+from omniline_vk.testing import GROUP_ID, SECRET, FakeVk, message_new
 
-from omniline import Button, Config, MessageContext, Omniline, OutboundMessage, Router
+from omniline import Button, MessageContext, Omniline, OutboundMessage, Router
 from omniline.model import Attachment, AttachmentKind, Identity, InboundEvent
 from omniline.testing import VirtualClock
 
 URL = "/channels/vk/main/webhook"
-SECRET = "callback-secret"
 PEER = 4242
-
-
-def bot() -> Router:
-    router = Router()
-
-    @router.message()
-    async def echo(ctx: MessageContext) -> None:
-        ctx.reply(f"echo: {ctx.text}")
-
-    return router
-
-
-@pytest_asyncio.fixture
-async def vk() -> AsyncIterator[FakeVk]:
-    fake = FakeVk()
-    async with TestServer(fake.application(), host="127.0.0.1") as server:
-        fake.server = server
-        yield fake
-
-
-def settings(vk: FakeVk, **extra: Any) -> dict[str, Any]:
-    return {
-        "api_base_url": vk.api_url,
-        "token": TOKEN,
-        "group_id": GROUP_ID,
-        "confirmation": "c0nf1rm",
-        "secret": SECRET,
-        **extra,
-    }
-
-
-def make_app(
-    tmp_path: Path, vk: FakeVk, clock: VirtualClock, router: Router | None = None, **extra: Any
-) -> Omniline:
-    config = Config.model_validate(
-        {
-            "storage": {"url": f"sqlite:///{tmp_path / 'db.sqlite'}"},
-            "operators": [{"id": "anna", "name": "Anna"}],
-            "lines": [
-                {
-                    "id": "support",
-                    "name": "Support",
-                    "channels": [
-                        {"type": "vk", "account": "main", "settings": settings(vk, **extra)}
-                    ],
-                }
-            ],
-        }
-    )
-    return Omniline(
-        config,
-        clock=clock,
-        bots={"support": router or bot()},
-        channel_plugins={"vk": plugin},
-        migrate=True,
-        serve_http=False,
-    )
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
-
-
-@pytest_asyncio.fixture
-async def app(tmp_path: Path, vk: FakeVk, clock: VirtualClock) -> AsyncIterator[Omniline]:
-    application = make_app(tmp_path, vk, clock)
-    await application.start()
-    try:
-        yield application
-    finally:
-        await application.stop()
-
-
-@pytest_asyncio.fixture
-async def client(app: Omniline) -> AsyncIterator[TestClient[Any, Any]]:
-    async with TestClient(TestServer(app.web)) as test_client:
-        yield test_client
 
 
 async def call_in(
@@ -240,7 +159,7 @@ async def test_a_blocked_user_fails_the_delivery_with_vks_reason(
 
 
 async def test_buttons_become_a_vk_keyboard_and_a_press_comes_back(
-    tmp_path: Path, vk: FakeVk, clock: VirtualClock
+    make_app: Callable[..., Omniline], vk: FakeVk, clock: VirtualClock
 ) -> None:
     router = Router()
 
@@ -256,7 +175,7 @@ async def test_buttons_become_a_vk_keyboard_and_a_press_comes_back(
                 )
             )
 
-    app = make_app(tmp_path, vk, clock, router)
+    app = make_app(router)
     await app.start()
     try:
         async with TestClient(TestServer(app.web)) as client:
@@ -352,9 +271,9 @@ async def test_attachments_in_and_out(
 
 
 async def test_polling_stores_an_update_before_moving_the_offset(
-    tmp_path: Path, vk: FakeVk, clock: VirtualClock
+    make_app: Callable[..., Omniline], vk: FakeVk, clock: VirtualClock
 ) -> None:
-    app = make_app(tmp_path, vk, clock, mode="polling", long_poll_wait=1)
+    app = make_app(mode="polling", long_poll_wait=1)
     stored_when_polled: dict[int, list[str | None]] = {}
 
     async def on_poll(ts: int) -> None:
@@ -401,10 +320,10 @@ class _Host:
 
 
 async def test_polling_resumes_from_the_saved_offset_after_a_restart(
-    tmp_path: Path, vk: FakeVk, clock: VirtualClock
+    make_app: Callable[..., Omniline], vk: FakeVk, clock: VirtualClock
 ) -> None:
     vk.updates[1] = [message_new("lp-1", PEER, "before the restart")]
-    app = make_app(tmp_path, vk, clock, mode="polling", long_poll_wait=1)
+    app = make_app(mode="polling", long_poll_wait=1)
     await app.start()
     try:
         await until_sent(app, vk, 1)
@@ -414,7 +333,7 @@ async def test_polling_resumes_from_the_saved_offset_after_a_restart(
     # after that message: only the saved offset finds it.
     vk.updates[2] = [message_new("lp-2", PEER, "while down")]
     vk.long_poll_ts = "9"
-    app = make_app(tmp_path, vk, clock, mode="polling", long_poll_wait=1)
+    app = make_app(mode="polling", long_poll_wait=1)
     await app.start()
     try:
         await until_sent(app, vk, 2)
@@ -442,7 +361,7 @@ async def test_polling_keeps_the_offset_when_the_store_fails(vk: FakeVk) -> None
 
     clock = VirtualClock()
     settings_ = plugin.config_model.model_validate(
-        settings(vk, mode="polling", long_poll_wait=1, poll_retry_pause=5)
+        vk.settings(mode="polling", long_poll_wait=1, poll_retry_pause=5)
     )
     channel = plugin.factory(ChannelRef(type="vk", account="main"), settings_, _Host(clock))
     seen: list[InboundEvent] = []
@@ -485,7 +404,7 @@ async def test_a_store_failure_answers_500_so_vk_retries(vk: FakeVk) -> None:
     from omniline import Receipt
     from omniline.model import ChannelRef
 
-    settings_ = plugin.config_model.model_validate(settings(vk))
+    settings_ = plugin.config_model.model_validate(vk.settings())
     channel = plugin.factory(
         ChannelRef(type="vk", account="main"), settings_, _Host(VirtualClock())
     )
@@ -520,8 +439,8 @@ async def test_a_store_failure_answers_500_so_vk_retries(vk: FakeVk) -> None:
     assert calls == ["ev-500", "ev-500"]
 
 
-def test_a_reply_keyboard_and_a_stable_random_id() -> None:
-    from omniline_vk.channel import keyboard, random_id
+def test_a_reply_keyboard_is_one_time_with_labels_cut_to_40() -> None:
+    from omniline_vk.channel import keyboard
 
     board = json.loads(
         keyboard(
@@ -534,5 +453,31 @@ def test_a_reply_keyboard_and_a_stable_random_id() -> None:
     action = board["buttons"][0][0]["action"]
     assert action["type"] == "text" and len(action["label"]) == 40
     assert json.loads(action["payload"]) == {"p": "a"}
-    assert random_id("k-1") == random_id("k-1") != random_id("k-2")
-    assert 0 < random_id("k-1") < 2**31
+
+
+async def test_a_long_poll_update_too_deep_to_keep_is_stored_without_its_raw(vk: FakeVk) -> None:
+    import asyncio
+
+    from omniline.model import ChannelRef
+    from omniline.testing.conformance import RecordingHost, RecordingSink
+
+    settings_ = plugin.config_model.model_validate(vk.settings(mode="polling", long_poll_wait=1))
+    channel = plugin.factory(
+        ChannelRef(type="vk", account="main"), settings_, RecordingHost(VirtualClock())
+    )
+    deep: Any = "bottom"
+    for _ in range(300):  # Long Poll answers are not depth-limited like webhook bodies
+        deep = [deep]
+    vk.updates[1] = [message_new("lp-deep", PEER, "deep", extra=deep)]
+    sink = RecordingSink()
+    await channel.start(sink)
+    try:
+        for _ in range(100):
+            if 2 in vk.polled:
+                break
+            await asyncio.sleep(0.02)
+        assert [(e.event_id, e.message.text, e.raw) for e in sink.events] == [
+            ("lp-deep", "deep", None)
+        ]
+    finally:
+        await channel.stop()
