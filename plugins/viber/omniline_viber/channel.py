@@ -263,9 +263,9 @@ class ViberChannel:
         known = self._keyboards.get(user_id, {})
         tracking = message.get("tracking_data")
         if text not in known and isinstance(tracking, str) and tracking.startswith(TRACKING_PREFIX):
-            try:
-                payloads = json.loads(tracking[len(TRACKING_PREFIX) :])
-            except ValueError:
+            try:  # Viber echoes it, but the client's app may alter it: parsed with the depth limit
+                payloads = parse_json(tracking[len(TRACKING_PREFIX) :])
+            except BodyRefused:
                 payloads = []
             if isinstance(payloads, list) and text in payloads:
                 known = {text: text}

@@ -433,3 +433,12 @@ async def test_a_signature_over_other_bytes_than_those_sent_is_refused(
     status, _ = await viber_posts(running.client, respaced, signature=sign(body))
     assert status == 403
     assert await running.app.store.dialogs.identity_history(ANN) == []
+
+
+async def test_tracking_data_nested_too_deep_is_a_text_not_a_500(start_app: AppFactory) -> None:
+    running = await start_app()
+    tracking = "omniline:buttons:" + "[" * 100_000 + "]" * 100_000
+    update = message_update(1, {"type": "text", "text": "yes", "tracking_data": tracking})
+    assert await viber_calls(running.client, update) == 200
+    [stored] = await running.app.store.dialogs.identity_history(ANN)
+    assert (stored.text, stored.button_payload) == ("yes", None)
