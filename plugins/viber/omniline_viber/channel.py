@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from pydantic import ValidationError
 
 from omniline.errors import DeliveryError
 from omniline.model import ChannelRef, Identity, InboundEvent, InboundMessage
@@ -132,16 +133,15 @@ class ViberChannel:
 
     async def _keep_registering(self, url: str, failed_at: datetime) -> None:
         clock = self._host.clock
-        delay = self._settings.webhook_retry_delay
-        due = failed_at + timedelta(seconds=delay)  # from the failure, not from this task's start
+        # counted from the failure, not from when this task first runs
+        due = failed_at + timedelta(seconds=self._retry_delay(1))
         attempt = 1
         while True:
             await clock.sleep(max((due - clock.now()).total_seconds(), 0.0))
             attempt += 1
             if await self._set_webhook(url, attempt=attempt):
                 return
-            delay = min(delay * 2, self._settings.webhook_retry_max_delay)
-            due = clock.now() + timedelta(seconds=delay)
+            due = clock.now() + timedelta(seconds=self._retry_delay(attempt))
 
     async def _set_webhook(self, url: str, *, attempt: int) -> bool:
         """One ``set_webhook`` call; True when it is over (registered, or no retry can help).
@@ -170,16 +170,20 @@ class ViberChannel:
                 reason,
             )
             return True
-        wait = self._settings.webhook_retry_delay * 2 ** (attempt - 1)
         log.warning(
             "%s: could not register the webhook %s with Viber (attempt %d): %s; next attempt in %g s",
             self._ref,
             url,
             attempt,
             reason,
-            min(wait, self._settings.webhook_retry_max_delay),
+            self._retry_delay(attempt),
         )
         return False
+
+    def _retry_delay(self, failures: int) -> float:
+        """The wait after the ``failures``-th failed attempt: doubling, up to the maximum."""
+        s = self._settings
+        return min(s.webhook_retry_delay * 2.0 ** min(failures - 1, 32), s.webhook_retry_max_delay)
 
     async def stop(self) -> None:
         self._sink = None
@@ -219,7 +223,11 @@ class ViberChannel:
         sink = self._sink
         if sink is None:
             return web.Response(status=503, text="not started")  # Viber retries
-        inbound = self._event(incoming, update)
+        try:
+            inbound = self._event(incoming, update)
+        except ValidationError as error:  # a shape none of Viber's references foresaw
+            reason = "; ".join(str(e["msg"]) for e in error.errors()[:3])
+            return web.Response(status=400, text=f"not a Viber callback: {reason}")
         try:
             await sink(inbound)
         except Exception:
