@@ -330,6 +330,9 @@ class Omniline:
         try:
             await self._start_parts()
         except BaseException:
+            if self._runner is not None:  # it listens before the channels start
+                await self._runner.cleanup()
+                self._runner = None
             if self._wakeup is not None:
                 await self._wakeup.stop()
                 self._wakeup = None
@@ -401,6 +404,11 @@ class Omniline:
             self.console.mount(self.web)
             self.console.start()
             self._news.append(self.console.news)
+        if self.serve_http:
+            # Listen before the channels start: a platform may call a webhook back while the
+            # channel registers it (Viber's set_webhook does), and is refused if nobody answers.
+            # Until its channel has started, a webhook answers 503 and the platform retries.
+            await self._serve()
         for ref, channel in self.channels.items():
             await channel.start(self._sink_for(self._line_of[ref]))
         for desk in self.desks.values():
@@ -408,8 +416,6 @@ class Omniline:
         self._tasks.append(asyncio.create_task(self.outbox.run(), name="omniline-outbox"))
         self._tasks.append(asyncio.create_task(self.scheduler.run(), name="omniline-scheduler"))
         self._tasks.append(asyncio.create_task(self._recovery_loop(), name="omniline-recovery"))
-        if self.serve_http:
-            await self._serve()
 
     def _connect_crm(self) -> None:
         cc = self.config.crm

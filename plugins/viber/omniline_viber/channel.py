@@ -8,6 +8,8 @@ the token in the body) and turns every HTTP error into an exception without the 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from collections import OrderedDict, deque
@@ -17,11 +19,29 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from pydantic import ValidationError
 
 from omniline.errors import DeliveryError
 from omniline.model import ChannelRef, Identity, InboundEvent, InboundMessage
-from omniline.plugins import Capabilities, ChannelHost, Delivery, InboundSink, signature_matches
-from omniline_viber.inbound import parse_message, sender_profile
+from omniline.plugins import (
+    BodyRefused,
+    Capabilities,
+    ChannelHost,
+    Delivery,
+    InboundSink,
+    parse_json,
+    read_body,
+    signature_matches,
+)
+from omniline_viber.inbound import (
+    SERVICE_EVENTS,
+    IncomingMessage,
+    NotACallback,
+    callback_of,
+    message_callback,
+    parse_message,
+    sender_profile,
+)
 from omniline_viber.outbound import bodies
 from omniline_viber.settings import ViberSettings
 
@@ -52,6 +72,8 @@ PERMANENT_STATUSES = {
     11: "noSuitableDevice",
 }
 TOO_MANY_REQUESTS = 12
+INVALID_URL = 1
+INVALID_AUTH_TOKEN = 2
 
 
 class ViberChannel:
@@ -63,6 +85,7 @@ class ViberChannel:
         self._host = host
         self._token = settings.auth_token.get_secret_value()
         self._sink: InboundSink | None = None
+        self._registering: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
         # user id -> {payload: button text} of the last keyboard sent to them
         self._keyboards: OrderedDict[str, dict[str, str]] = OrderedDict()
@@ -97,24 +120,78 @@ class ViberChannel:
 
     async def start(self, sink: InboundSink) -> None:
         self._session()
-        # Viber checks the webhook with a signed call while set_webhook runs: answered even now
         self._sink = sink
-        if self._settings.webhook_url:
-            await self._set_webhook(self._settings.webhook_url)
+        url = self._settings.webhook_url
+        # Viber calls the URL back while set_webhook runs and refuses it unless answered 200: the
+        # application listens before it starts channels, so this first attempt can pass. If it
+        # fails all the same (Viber unreachable, a proxy not ready yet), keep trying.
+        if url and not await self._set_webhook(url, attempt=1):
+            self._registering = asyncio.create_task(
+                self._keep_registering(url, self._host.clock.now()),
+                name=f"omniline-viber-webhook-{self._ref.account}",
+            )
 
-    async def _set_webhook(self, url: str) -> None:
+    async def _keep_registering(self, url: str, failed_at: datetime) -> None:
+        clock = self._host.clock
+        # counted from the failure, not from when this task first runs
+        due = failed_at + timedelta(seconds=self._retry_delay(1))
+        attempt = 1
+        while True:
+            await clock.sleep(max((due - clock.now()).total_seconds(), 0.0))
+            attempt += 1
+            if await self._set_webhook(url, attempt=attempt):
+                return
+            due = clock.now() + timedelta(seconds=self._retry_delay(attempt))
+
+    async def _set_webhook(self, url: str, *, attempt: int) -> bool:
+        """One ``set_webhook`` call; True when it is over (registered, or no retry can help).
+        Every failure is one log line that says why and what comes next."""
         body = {"url": url, "event_types": WEBHOOK_EVENTS, "send_name": True, "send_photo": True}
         try:
             answer = await self._call("set_webhook", body)
         except DeliveryError as error:
-            log.error("%s: could not register the webhook %s: %s", self._ref, url, error.reason)
-            return
-        if answer.get("status") != 0:
-            reason = answer.get("status_message")
-            log.error("%s: Viber refused the webhook %s: %s", self._ref, url, reason)
+            status, reason = None, error.reason
+        else:
+            status = answer.get("status")
+            reason = str(answer.get("status_message") or f"status {status}")
+        if status == 0:
+            if attempt > 1:
+                log.info("%s: Viber took the webhook %s (attempt %d)", self._ref, url, attempt)
+            return True
+        if status == INVALID_URL:
+            reason += (
+                " (Viber could not reach the URL, or it did not answer Viber's check with 200)"
+            )
+        if status == INVALID_AUTH_TOKEN:
+            log.error(
+                "%s: Viber refused the webhook %s: %s; not retried: check auth_token",
+                self._ref,
+                url,
+                reason,
+            )
+            return True
+        log.warning(
+            "%s: could not register the webhook %s with Viber (attempt %d): %s; next attempt in %g s",
+            self._ref,
+            url,
+            attempt,
+            reason,
+            self._retry_delay(attempt),
+        )
+        return False
+
+    def _retry_delay(self, failures: int) -> float:
+        """The wait after the ``failures``-th failed attempt: doubling, up to the maximum."""
+        s = self._settings
+        return min(s.webhook_retry_delay * 2.0 ** min(failures - 1, 32), s.webhook_retry_max_delay)
 
     async def stop(self) -> None:
         self._sink = None
+        registering, self._registering = self._registering, None
+        if registering is not None:
+            registering.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await registering
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -125,62 +202,62 @@ class ViberChannel:
         return [web.post("/webhook", self._webhook)]
 
     async def _webhook(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        signature = request.headers.get(SIGNATURE_HEADER)
-        if not signature_matches(body, self._token.encode(), signature):
+        try:
+            raw = await read_body(request, self._settings.max_callback_bytes)
+        except BodyRefused as refused:
+            return refused.response()
+        # the signature is over the bytes as they came: checked before anything reads them
+        if not signature_matches(raw, self._token.encode(), request.headers.get(SIGNATURE_HEADER)):
             return web.Response(status=403, text="bad signature")
         try:
-            update = json.loads(body)
-        except ValueError:
-            return web.Response(status=400, text="not JSON")
-        if not isinstance(update, dict):
-            return web.Response(status=400, text="not a JSON object")
-        if update.get("event") != "message":
-            # subscribed, conversation_started, unsubscribed, delivered, seen, failed, webhook:
-            # nothing to store, but Viber wants its 200 (the webhook check comes before start)
+            event, update = callback_of(parse_json(raw))
+            incoming = message_callback(update) if event == "message" else None
+        except BodyRefused as refused:
+            return refused.response()
+        except NotACallback as error:
+            return web.Response(status=400, text=f"not a Viber callback: {error}")
+        if incoming is None:
+            if event not in SERVICE_EVENTS:  # a newer Viber: acknowledged, or it retries
+                log.info("%s: ignored a Viber %r callback", self._ref, event[:64])
             return web.json_response({})
         sink = self._sink
         if sink is None:
             return web.Response(status=503, text="not started")  # Viber retries
-        event = self._event(update)
-        if event is None:
-            return web.json_response({})
         try:
-            await sink(event)
+            inbound = self._event(incoming, update)
+        except ValidationError as error:  # a shape none of Viber's references foresaw
+            reason = "; ".join(str(e["msg"]) for e in error.errors()[:3])
+            return web.Response(status=400, text=f"not a Viber callback: {reason}")
+        try:
+            await sink(inbound)
         except Exception:
-            log.exception("%s: could not store Viber message %s", self._ref, event.event_id)
+            log.exception("%s: could not store Viber message %s", self._ref, inbound.event_id)
             return web.Response(status=500, text="not stored")  # Viber retries
-        self._unanswered.pop(event.identity.external_id, None)  # they answered: the hour restarts
+        self._unanswered.pop(incoming.user_id, None)  # they answered: the hour restarts
         return web.json_response({})
 
-    def _event(self, update: dict[str, Any]) -> InboundEvent | None:
-        sender = update.get("sender")
-        message = update.get("message")
-        token = update.get("message_token")
-        if not isinstance(sender, dict) or not isinstance(message, dict) or token is None:
-            log.warning("%s: a Viber message without sender, message or token", self._ref)
-            return None
-        user_id = str(sender.get("id") or "")
-        if not user_id:
-            return None
-        content = parse_message(message)
-        if content is None:
-            log.info("%s: ignored a Viber %r message", self._ref, message.get("type"))
-            return None
-        content = self._button_press(user_id, message, content)
-        profile = sender_profile(sender)
+    def _event(self, incoming: IncomingMessage, update: dict[str, Any]) -> InboundEvent:
+        content = parse_message(incoming.message)
+        if content.unsupported is not None:
+            log.info(
+                "%s: a Viber %r message is stored as unsupported",
+                self._ref,
+                content.unsupported.kind,
+            )
+        content = self._button_press(incoming.user_id, incoming.message, content)
+        profile = sender_profile(incoming.sender)
         identity = Identity(
             channel=self._ref,
-            external_id=user_id,
+            external_id=incoming.user_id,
             display_name=profile.get("name", "")[:256] or None,
             profile=profile,
         )
         return InboundEvent(
-            event_id=str(token),
+            event_id=incoming.token,
             identity=identity,
             message=content,
             received_at=self._host.clock.now(),
-            platform_message_id=str(token),
+            platform_message_id=incoming.token,
             raw=update,
         )
 
@@ -194,9 +271,9 @@ class ViberChannel:
         known = self._keyboards.get(user_id, {})
         tracking = message.get("tracking_data")
         if text not in known and isinstance(tracking, str) and tracking.startswith(TRACKING_PREFIX):
-            try:
-                payloads = json.loads(tracking[len(TRACKING_PREFIX) :])
-            except ValueError:
+            try:  # Viber echoes it, but the client's app may alter it: parsed with the depth limit
+                payloads = parse_json(tracking[len(TRACKING_PREFIX) :])
+            except BodyRefused:
                 payloads = []
             if isinstance(payloads, list) and text in payloads:
                 known = {text: text}

@@ -19,7 +19,15 @@ class ViberSettings(BaseModel):
     """Viber only pushes updates to a webhook; it has no polling API."""
     webhook_url: str | None = None
     """Public URL of ``/channels/viber/<account>/webhook``. When set, ``start`` registers it with
-    Viber (``set_webhook``); leave it out to register the webhook yourself."""
+    Viber (``set_webhook``), retrying with back-off until Viber takes it; leave it out to register
+    the webhook yourself."""
+    webhook_retry_delay: float = Field(default=5.0, gt=0)
+    """Seconds before the first retry of a ``set_webhook`` that failed; each next wait doubles."""
+    webhook_retry_max_delay: float = Field(default=300.0, gt=0)
+    """The longest wait between two ``set_webhook`` attempts."""
+    max_callback_bytes: int = Field(default=256 * 1024, ge=1024)
+    """Callbacks over this size are refused with 413 before they are read any further (Viber's own
+    messages stay far below it: a text is at most 7000 characters)."""
     sender_name: str = Field(default="Support", min_length=1, max_length=28)
     """The name shown above the bot's messages (Viber requires one, at most 28 characters)."""
     sender_avatar: str | None = None

@@ -1,15 +1,22 @@
-"""A local fake of Viber's bot API and Viber's side of the webhook, for testing against Viber."""
+"""A local fake of Viber's bot API and Viber's side of the webhook, for testing against Viber.
+
+Like Viber, the fake checks a webhook while ``set_webhook`` runs: it posts a signed
+``{"event": "webhook"}`` callback to the URL and refuses the URL (status 1, ``invalidUrl``) unless
+the answer is a 200.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -31,6 +38,12 @@ class FakeViber:
     sent: list[dict[str, Any]] = field(default_factory=list)
     calls: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
     script: list[Answer] = field(default_factory=list)
+    webhook: str | None = None
+    """The URL Viber took in the last successful ``set_webhook``."""
+    checks: list[tuple[str, int | None]] = field(default_factory=list)
+    """Viber's checks of webhook URLs: (url, HTTP status of the answer, None if none came)."""
+    registered: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when a ``set_webhook`` succeeds."""
 
     @property
     def url(self) -> str:
@@ -60,6 +73,8 @@ async def fake_viber() -> AsyncIterator[FakeViber]:
                 return web.json_response(
                     answer.body or {}, status=answer.status, headers=answer.headers
                 )
+        if method == "set_webhook":
+            return await set_webhook(body)
         if method == "send_message":
             fake.sent.append(body)
             return web.json_response(
@@ -67,9 +82,48 @@ async def fake_viber() -> AsyncIterator[FakeViber]:
             )
         return web.json_response({"status": 0, "status_message": "ok", "event_types": []})
 
+    async def set_webhook(body: dict[str, Any]) -> web.Response:
+        url = body.get("url")
+        if not isinstance(url, str) or not url:
+            return web.json_response({"status": 4, "status_message": "missingData"})
+        status = await check_webhook(url)
+        fake.checks.append((url, status))
+        if status != 200:
+            return web.json_response({"status": 1, "status_message": "invalidUrl"})
+        fake.webhook = url
+        fake.registered.set()
+        return web.json_response(
+            {
+                "status": 0,
+                "status_message": "ok",
+                "chat_hostname": "SN-FAKE_",
+                "event_types": body.get("event_types", []),
+            }
+        )
+
     app.router.add_post("/pa/{method}", api)
     async with server:
         yield fake
+
+
+async def check_webhook(url: str) -> int | None:
+    """Viber's check of a webhook URL: the HTTP status of its answer, None if none came."""
+    check = {
+        "event": "webhook",
+        "timestamp": 1457764197627,
+        "chat_hostname": "SN-FAKE_",
+        "message_token": 241256543215,
+    }
+    body = json.dumps(check).encode()
+    headers = {"Content-Type": "application/json", "X-Viber-Content-Signature": sign(body)}
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+            session.post(url, data=body, headers=headers) as response,
+        ):
+            return response.status
+    except (aiohttp.ClientError, TimeoutError):
+        return None
 
 
 def sign(body: bytes, token: str = TOKEN) -> str:
@@ -114,3 +168,31 @@ async def viber_calls(
     }
     response = await client.post(f"/channels/viber/{account}/webhook", data=body, headers=headers)
     return response.status
+
+
+async def viber_posts(
+    client: TestClient[Any, Any],
+    body: bytes,
+    *,
+    account: str = "main",
+    signature: str | None = None,
+    pieces: int = 1,
+) -> tuple[int, str]:
+    """Post raw ``body`` to the webhook, signed unless ``signature`` is given, in ``pieces``
+    chunks (chunked transfer encoding when more than one); returns the status and the answer."""
+    headers = {
+        "Content-Type": "application/json",
+        "X-Viber-Content-Signature": signature if signature is not None else sign(body),
+    }
+    data: bytes | AsyncIterable[bytes] = body
+    if pieces > 1:
+        size = max(1, -(-len(body) // pieces))
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for start in range(0, len(body), size):
+                yield body[start : start + size]
+                await asyncio.sleep(0)
+
+        data = chunks()
+    response = await client.post(f"/channels/viber/{account}/webhook", data=data, headers=headers)
+    return response.status, await response.text()

@@ -371,15 +371,6 @@ async def test_the_hourly_limit_of_unanswered_messages_holds_the_rest(tmp_path: 
             await app.stop()
 
 
-async def test_a_webhook_url_is_registered_with_viber_at_start(tmp_path: Path) -> None:
-    async with fake_viber() as viber:
-        app, _, _ = await open_app(tmp_path, viber, webhook_url="https://bot.example/hook")
-        await app.stop()
-    method, body, token = viber.calls[0]
-    assert (method, body["url"], token) == ("set_webhook", "https://bot.example/hook", TOKEN)
-    assert "conversation_started" in body["event_types"]
-
-
 async def test_polling_is_refused_because_viber_has_none(tmp_path: Path) -> None:
     from omniline.errors import OmnilineError
 
