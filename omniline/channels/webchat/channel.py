@@ -110,8 +110,13 @@ class WebchatChannel:
         self._throttle = Throttle(
             host.clock, settings.messages_per_minute / 60, settings.message_burst
         )
+        # The widget shows a shared web page as a link with its title.
         self._capabilities = Capabilities(
-            max_text_length=100_000, buttons=True, inline_buttons=True, attachments=True
+            max_text_length=100_000,
+            buttons=True,
+            inline_buttons=True,
+            attachments=True,
+            link_attachments=True,
         )
 
     # --- Channel ----------------------------------------------------------------------------------
