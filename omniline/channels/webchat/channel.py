@@ -322,6 +322,7 @@ class WebchatChannel:
                 buttons=(),
                 attachments=(),
                 created_at=event.received_at,
+                button_payload=event.message.button_payload,
             )
             self._push(visitor_id, wire)
         return receipt.message_id, receipt.duplicate
@@ -363,7 +364,22 @@ class WebchatChannel:
                 received_at=self._host.clock.now(),
                 raw=profile.model_dump(mode="json"),
             )
-            await self._sink(event)
+            receipt = await self._sink(event)
+            if not receipt.duplicate:
+                # The visitor's open windows show the shared contact like any message they sent.
+                self._tell_others(visitor_id, receipt.message_id)
+                wire = WireMessage.build(
+                    id=receipt.message_id,
+                    direction="in",
+                    author="client",
+                    author_name=None,
+                    text=None,
+                    buttons=(),
+                    attachments=(),
+                    created_at=event.received_at,
+                    contact=event.message.contact,
+                )
+                self._push(visitor_id, wire)
 
     # --- WebSocket --------------------------------------------------------------------------------
 
