@@ -160,3 +160,22 @@ async def test_the_socket_pushes_a_button_press_and_a_shared_phone_as_they_happe
         ("Yes", "yes", None),
         (None, None, {"phone": "+49 30 1234567", "name": "Zoe"}),
     ]
+
+
+async def test_a_message_with_text_and_files_is_pushed_whole(
+    app: Omniline, client: TestClient[Any, Any]
+) -> None:
+    """It goes out in two parts under one id; the widget shows an id once, so the first part
+    alone (the files) used to hide the text until a reload."""
+    token, _ = await _visitor(client)
+    async with client.ws_connect(f"{BASE}/api/ws?token={token}") as ws:
+        await ws.send_json({"type": "message", "client_message_id": "msg-00004", "text": "hi"})
+        while True:
+            msg = await ws.receive(timeout=10)
+            assert msg.type is WSMsgType.TEXT
+            data = msg.json()
+            if data["type"] == "message" and data["message"]["direction"] == "out":
+                break
+    answer = data["message"]
+    assert answer["text"] == "Here"
+    assert [a["kind"] for a in answer["attachments"]] == ["link", "document", "sticker"]
