@@ -125,10 +125,11 @@ class WebConsole:
 
 
 _PAGE_HEADERS = {
-    # The console loads nothing from elsewhere; scripts only from its own files.
+    # Scripts and styles only from the console's own files; images, video and audio that
+    # clients and the business sent may live anywhere (a messenger's or a shop's server).
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: *; "
-        "connect-src 'self' ws: wss:; media-src 'self' data: blob:; frame-ancestors 'self'; "
+        "connect-src 'self' ws: wss:; media-src 'self' data: blob: *; frame-ancestors 'self'; "
         "base-uri 'none'; form-action 'self'"
     ),
     "X-Content-Type-Options": "nosniff",

@@ -16,12 +16,15 @@ from omniline.model import (
     Button,
     ChannelRef,
     ClientLink,
+    ContactShare,
     DialogStatus,
     Direction,
     Identity,
+    Location,
     Operator,
     Presence,
     Route,
+    Unsupported,
     Visibility,
 )
 
@@ -159,8 +162,21 @@ class MessageView(View):
     author: str
     author_name: str
     text: str | None
+    """For a button press, the button's label where the platform gives one."""
     attachments: list[Attachment]
+    """Files, and shared web pages (``kind: link``: ``url``, title in ``name``). An attachment
+    may have only a ``file_id`` (the platform's handle) and no ``url``."""
     buttons: list[list[Button]]
+    """The buttons the message offered the client (bot menus, the rating question)."""
+    contact: ContactShare | None
+    """A phone number the client shared through the platform (a contact card)."""
+    location: Location | None
+    """A point on the map the client shared."""
+    button_payload: str | None
+    """Set when the client pressed a button instead of typing: the button's payload."""
+    unsupported: Unsupported | None
+    """Something the client sent that omniline does not model (``kind``: the platform's name
+    for it, e.g. ``poll``)."""
     created_at: AwareDatetime
 
 

@@ -51,6 +51,10 @@ def message_view(message: StoredMessage, author_name: AuthorName) -> MessageView
         text=message.text,
         attachments=list(message.attachments),
         buttons=[list(row) for row in message.buttons],
+        contact=message.contact,
+        location=message.location,
+        button_payload=message.button_payload,
+        unsupported=message.unsupported,
         created_at=message.created_at,
     )
 

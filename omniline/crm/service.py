@@ -27,7 +27,7 @@ from omniline.engine.crm_jobs import CRM_TIMER
 from omniline.engine.distribution import render_text
 from omniline.engine.ports import Clock, Timer
 from omniline.errors import OmnilineError
-from omniline.model import Dialog
+from omniline.model import Dialog, Location, StoredMessage
 from omniline.pipeline.line import Line
 from omniline.store.sql_store import SqlStore
 
@@ -210,8 +210,43 @@ class CrmService:
                 who = {"client": "Client", "bot": "Bot", "system": "Auto-reply"}.get(
                     m.author, m.author.removeprefix("operator:")
                 )
-                text = m.text or ", ".join(a.name or a.url or a.kind for a in m.attachments)
-                lines.append(f"[{m.created_at:%Y-%m-%d %H:%M}] {who}: {text}")
+                lines.append(f"[{m.created_at:%Y-%m-%d %H:%M}] {who}: {transcript_text(m)}")
             if len(page) < 500:
                 return "\n".join(lines)
             after = page[-1].id
+
+
+def transcript_text(message: StoredMessage) -> str:
+    """A message as one line of readable text, whatever it holds: its text, then each other part
+    in brackets (``[location 52.52, 13.405 https://www.openstreetmap.org/...]``, ``[contact Zoe
+    +4915...]``, ``[sticker]``, ``[link The mug https://...]``, ``[button: yes]``,
+    ``[unsupported: poll]``)."""
+    parts = [message.text.strip()] if message.text and message.text.strip() else []
+    if message.button_payload is not None:
+        parts.append(f"[button: {message.button_payload}]")
+    for a in message.attachments:
+        # A file known only by the platform's id has no address worth writing down.
+        words = [a.kind.value, (a.name or "").strip(), a.url or ""]
+        parts.append("[" + " ".join(w for w in words if w) + "]")
+    if message.contact is not None:
+        words = ["contact", (message.contact.name or "").strip(), message.contact.phone]
+        parts.append("[" + " ".join(w for w in words if w) + "]")
+    if message.location is not None:
+        where = message.location
+        parts.append(
+            f"[location {_degrees(where.latitude)}, {_degrees(where.longitude)} {map_url(where)}]"
+        )
+    if message.unsupported is not None:
+        parts.append(f"[unsupported: {message.unsupported.kind}]")
+    return " ".join(parts)
+
+
+def map_url(location: Location) -> str:
+    """The point on OpenStreetMap, with a marker, at street zoom."""
+    lat, lon = _degrees(location.latitude), _degrees(location.longitude)
+    return f"https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=16/{lat}/{lon}"
+
+
+def _degrees(value: float) -> str:
+    """Five decimals (about a metre), without trailing zeros."""
+    return f"{value:.5f}".rstrip("0").rstrip(".")

@@ -64,6 +64,9 @@ class Capabilities(Frozen):
     inline_buttons: bool = True
     """Buttons attached to a message."""
     attachments: bool = True
+    link_attachments: bool = False
+    """Shared web pages (``AttachmentKind.LINK``) sent as such; without, each becomes a line of
+    text with its title and url (no messenger sends a link as a file)."""
     edits: bool = False
     per_chat_rate: float | None = Field(default=None, gt=0)
     """Messages per second to one chat the platform tolerates (None: no limit)."""

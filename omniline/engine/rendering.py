@@ -1,7 +1,8 @@
 """The one place where content a channel cannot render is degraded.
 
 Long text is split at word boundaries; buttons the channel cannot show become a numbered list, and the
-client answers with the number (the pipeline maps the number back to the button's payload).
+client answers with the number (the pipeline maps the number back to the button's payload); shared
+web pages and files the channel cannot send become lines of text.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from omniline.engine.ports import Capabilities, DialogAction, LogAction, RouteAction, SendAction
-from omniline.model import Button, OutboundMessage, Visibility
+from omniline.model import Attachment, AttachmentKind, Button, OutboundMessage, Visibility
 
 
 def split_text(text: str, limit: int) -> list[str]:
@@ -65,11 +66,22 @@ def button_for_reply(buttons: tuple[tuple[Button, ...], ...], reply: str) -> But
     return next((b for row in buttons for b in row if b.text.strip().casefold() == label), None)
 
 
+def link_text(page: Attachment) -> str:
+    """A shared web page as a line of text: its title and its url (either alone when the other
+    is missing)."""
+    address = page.url or page.file_id or ""
+    title = (page.name or "").strip()
+    if not title or title == address:
+        return address
+    return f"{title}: {address}" if address else title
+
+
 def degrade(message: OutboundMessage, caps: Capabilities) -> tuple[OutboundMessage, ...]:
     """The parts a channel with ``caps`` sends for ``message``, in order.
 
-    Buttons stay on the last text part; attachments are dropped into a text link when the channel
-    takes none.
+    Buttons stay on the last text part; a shared web page becomes its title and url in the text
+    where the channel cannot send one as such; other attachments are dropped into a text link when
+    the channel takes none.
     """
     text = message.text or ""
     buttons = message.buttons
@@ -79,6 +91,12 @@ def degrade(message: OutboundMessage, caps: Capabilities) -> tuple[OutboundMessa
         text = f"{text}\n\n{listing}" if text else listing
         buttons = ()
     attachments = message.attachments
+    if not (caps.attachments and caps.link_attachments):
+        pages = [a for a in attachments if a.kind is AttachmentKind.LINK]
+        if pages:
+            note = "\n".join(link_text(a) for a in pages)
+            text = f"{text}\n{note}" if text else note
+            attachments = tuple(a for a in attachments if a.kind is not AttachmentKind.LINK)
     if attachments and not caps.attachments:
         links = [a.url or a.name or a.file_id or "" for a in attachments]
         note = "\n".join(

@@ -25,6 +25,8 @@ from omniline.model import (
     Identity,
     InboundEvent,
     InboundMessage,
+    Location,
+    Unsupported,
 )
 from omniline.plugins import ChannelPlugin, Plugin
 
@@ -103,6 +105,8 @@ class FakeChannel:
         display_name: str | None = None,
         button_payload: str | None = None,
         contact: ContactShare | None = None,
+        location: Location | None = None,
+        unsupported: Unsupported | None = None,
         attachments: Sequence[Attachment] = (),
         profile: dict[str, str] | None = None,
         raw: Any = None,
@@ -124,6 +128,8 @@ class FakeChannel:
                 text=text,
                 button_payload=button_payload,
                 contact=contact,
+                location=location,
+                unsupported=unsupported,
                 attachments=tuple(attachments),
             ),
             received_at=self._clock.now(),

@@ -23,6 +23,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from omniline.model import Attachment, AttachmentKind, ContactShare, Location, Unsupported
 from tests.console.conftest import API, SALES, SUPPORT, Desk
 
 CHECKS = [
@@ -81,6 +82,25 @@ async def test_the_login_documents_its_401(desk: Desk) -> None:
     assert "401" in doc["paths"][f"{API}/session"]["post"]["responses"]
 
 
+async def test_a_message_documents_every_kind_of_content(desk: Desk) -> None:
+    """A location, a shared contact, a button press and an unsupported part are typed fields of
+    a message (before, the document had no place for a location or a contact)."""
+    doc = await _document(desk)
+    schemas = doc["components"]["schemas"]
+    message = schemas["MessageView"]
+    typed = {"contact": "ContactShare", "location": "Location", "unsupported": "Unsupported"}
+    for field, model in typed.items():
+        assert field in message["required"], field
+        refs = [option.get("$ref") for option in message["properties"][field]["anyOf"]]
+        assert refs == [f"#/components/schemas/{model}", None], field
+    assert set(schemas["Location"]["required"]) == {"latitude", "longitude"}
+    assert set(schemas["ContactShare"]["properties"]) == {"phone", "name"}
+    assert schemas["Unsupported"]["required"] == ["kind"]
+    payload = message["properties"]["button_payload"]["anyOf"]
+    assert {"type": "string"} in payload and {"type": "null"} in payload
+    assert "link" in schemas["AttachmentKind"]["enum"]
+
+
 # --- schemathesis against the live server ---------------------------------------------------------
 
 
@@ -98,6 +118,16 @@ async def _seed(desk: Desk) -> dict[str, Any]:
     await app.dialogs.accept(support.id, "boris")
     await app.idle(paced=False)
     await desk.client_writes(SALES, "cleo", "thanks, my number is +49 30 1234567")
+    # Every kind of content, so the answers checked against the document carry each of them.
+    cleo = desk.channels[SALES]
+    await cleo.receive("cleo", location=Location(latitude=52.52, longitude=13.405))
+    await cleo.receive("cleo", contact=ContactShare(phone="+49301234567", name="Cleo"))
+    await cleo.receive("cleo", "Yes", button_payload="yes")
+    await cleo.receive("cleo", unsupported=Unsupported(kind="poll"))
+    link = Attachment(kind=AttachmentKind.LINK, url="https://shop.example/", name="Shop")
+    sticker = Attachment(kind=AttachmentKind.STICKER, file_id="sticker-1")
+    await cleo.receive("cleo", attachments=[link, sticker])
+    await app.idle(paced=False)
     return {
         "dialog_id": sales.id,
         "client_id": sales.client_id,

@@ -12,7 +12,16 @@ from omniline.app import Omniline
 from omniline.config.models import Config
 from omniline.crm import CRM, CrmError, CrmRecord, LeadDraft
 from omniline.crm.embedded import EmbeddedCrm
-from omniline.model import ChannelRef, ContactShare, Identity, Presence
+from omniline.model import (
+    Attachment,
+    AttachmentKind,
+    ChannelRef,
+    ContactShare,
+    Identity,
+    Location,
+    Presence,
+    Unsupported,
+)
 from omniline.testing.clock import VirtualClock
 from omniline.testing.fake_channel import FakeChannel, fake_channel_plugin
 
@@ -314,3 +323,39 @@ async def test_a_crm_that_is_down_delays_crm_work_not_the_conversation(tmp_path:
         flaky.down = False
         await lx.advance(700)  # the job's back-off has passed
         assert [r.ims for r in await flaky.find(ims=["telegram:tg-1"])] == [("telegram:tg-1",)]
+
+
+async def test_a_transcript_writes_every_kind_of_message_as_text(tmp_path: Path) -> None:
+    """A location, a shared contact, a sticker or a poll used to be blank lines in the CRM."""
+    async with line(tmp_path, crm_leads="manual") as lx:
+        zoe = lx.messenger
+        await zoe.receive("tg-1", "hello", display_name="Zoe")
+        await zoe.receive("tg-1", location=Location(latitude=52.520008, longitude=13.404954))
+        await zoe.receive("tg-1", contact=ContactShare(phone="+4915112345678", name="Zoe"))
+        sticker = Attachment(kind=AttachmentKind.STICKER, file_id="CAACAgIAAxkB")
+        await zoe.receive("tg-1", attachments=[sticker])
+        page = Attachment(kind=AttachmentKind.LINK, url="https://shop.example/mug", name="The mug")
+        await zoe.receive("tg-1", "look", attachments=[page])
+        await zoe.receive("tg-1", "Yes", button_payload="order:yes")
+        await zoe.receive("tg-1", unsupported=Unsupported(kind="poll"))
+        await lx.settle()
+        dialog = await lx.dialog_of(zoe, "tg-1")
+        assert lx.app.crm is not None
+        lead = await lx.app.crm.create_lead(dialog.id)
+        await lx.app.dialogs.close(dialog.id, actor="system")
+        await lx.settle()
+        crm = lx.crm
+        assert isinstance(crm, EmbeddedCrm)
+        said = [
+            row.split("] ", 1)[1] for row in (await crm.timeline(lead.id))[-1][1].splitlines()[1:]
+        ]
+        osm = "https://www.openstreetmap.org/?mlat=52.52001&mlon=13.40495#map=16/52.52001/13.40495"
+        assert said == [
+            "Client: hello",
+            f"Client: [location 52.52001, 13.40495 {osm}]",
+            "Client: [contact Zoe +4915112345678]",
+            "Client: [sticker]",
+            "Client: look [link The mug https://shop.example/mug]",
+            "Client: Yes [button: order:yes]",
+            "Client: [unsupported: poll]",
+        ]

@@ -73,3 +73,32 @@ def test_a_reply_stands_for_a_button_by_its_number_or_its_label() -> None:
     assert button_for_reply(BUTTONS, "2") == Button(text="No", payload="n")
     assert button_for_reply(BUTTONS, "  yes ") == Button(text="Yes", payload="y")
     assert button_for_reply(BUTTONS, "maybe") is None
+
+
+PAGE = Attachment(kind=AttachmentKind.LINK, url="https://shop.example/mug", name="The mug")
+
+
+def test_a_link_attachment_becomes_its_title_and_url_where_the_channel_sends_no_links() -> None:
+    photo = Attachment(kind=AttachmentKind.IMAGE, url="https://cdn.example/p.jpg")
+    message = OutboundMessage(text="Here it is", attachments=(PAGE, photo))
+    parts = degrade(message, Capabilities())
+    assert parts[0].attachments == (photo,)
+    assert [p.text for p in parts[1:]] == ["Here it is\nThe mug: https://shop.example/mug"]
+    only_page = degrade(OutboundMessage(attachments=(PAGE,)), Capabilities())
+    assert [(p.text, p.attachments) for p in only_page] == [
+        ("The mug: https://shop.example/mug", ())
+    ]
+
+
+def test_a_link_attachment_stays_one_where_the_channel_sends_links() -> None:
+    message = OutboundMessage(attachments=(PAGE,))
+    parts = degrade(message, Capabilities(link_attachments=True))
+    assert [(p.text, p.attachments) for p in parts] == [(None, (PAGE,))]
+
+
+def test_a_link_without_a_title_is_its_url_alone_and_files_still_become_kind_lines() -> None:
+    bare = Attachment(kind=AttachmentKind.LINK, url="https://shop.example/")
+    photo = Attachment(kind=AttachmentKind.IMAGE, url="https://cdn.example/p.jpg")
+    message = OutboundMessage(attachments=(bare, photo))
+    parts = degrade(message, Capabilities(attachments=False, link_attachments=True))
+    assert [p.text for p in parts] == ["https://shop.example/\n[image] https://cdn.example/p.jpg"]

@@ -102,7 +102,7 @@ class WebchatChannel:
         self._key = settings.secret.get_secret_value().encode()
         self._sink: InboundSink | None = None
         self._sockets: dict[str, set[web.WebSocketResponse]] = {}
-        self._sends: set[asyncio.Future[None]] = set()
+        self._sends: set[asyncio.Future[Any]] = set()
         self.relay: Callable[[str], None] | None = None
         """Set by the application when several worker processes share the database: tells this
         account in the others that a visitor has a new message (``relayed`` there), since the
@@ -110,8 +110,13 @@ class WebchatChannel:
         self._throttle = Throttle(
             host.clock, settings.messages_per_minute / 60, settings.message_burst
         )
+        # The widget shows a shared web page as a link with its title.
         self._capabilities = Capabilities(
-            max_text_length=100_000, buttons=True, inline_buttons=True, attachments=True
+            max_text_length=100_000,
+            buttons=True,
+            inline_buttons=True,
+            attachments=True,
+            link_attachments=True,
         )
 
     # --- Channel ----------------------------------------------------------------------------------
@@ -137,10 +142,17 @@ class WebchatChannel:
 
     async def send(self, delivery: Delivery) -> str:
         """The history is the web chat's mailbox: the message is readable from now on, and pushed
-        at once to the visitor's open windows."""
-        if delivery.recipient.external_id in self._sockets:
+        at once to the visitor's open windows.
+
+        What is pushed is the stored message, whole, where the history has it: a message with
+        text and files goes out in two parts under one id, and the widget shows an id once (the
+        first part alone lost the text until a reload)."""
+        visitor_id = delivery.recipient.external_id
+        if visitor_id in self._sockets and not await self._push_stored(
+            visitor_id, delivery.message_id
+        ):
             self._push_delivery(delivery)
-        self._tell_others(delivery.recipient.external_id, delivery.message_id)
+        self._tell_others(visitor_id, delivery.message_id)
         return str(delivery.message_id)
 
     def _tell_others(self, visitor_id: str, message_id: int) -> None:
@@ -155,15 +167,17 @@ class WebchatChannel:
             self._sends.add(task)
             task.add_done_callback(self._sent)
 
-    async def _push_stored(self, visitor_id: str, message_id: int) -> None:
+    async def _push_stored(self, visitor_id: str, message_id: int) -> bool:
+        """Push the stored message to the visitor's windows here; False when their history does
+        not hold it."""
         # Read back through the visitor's own history: only what this visitor may read.
         found = await self._host.history(
             self._identity(visitor_id), after_id=message_id - 1, limit=1
         )
-        if found and found[0].id == message_id:
-            self._push(
-                visitor_id, WireMessage.of(found[0], self._host.author_name(found[0].author))
-            )
+        if not found or found[0].id != message_id:
+            return False
+        self._push(visitor_id, WireMessage.of(found[0], self._host.author_name(found[0].author)))
+        return True
 
     def _push_delivery(self, delivery: Delivery) -> None:
         message = delivery.message
@@ -317,6 +331,7 @@ class WebchatChannel:
                 buttons=(),
                 attachments=(),
                 created_at=event.received_at,
+                button_payload=event.message.button_payload,
             )
             self._push(visitor_id, wire)
         return receipt.message_id, receipt.duplicate
@@ -358,7 +373,22 @@ class WebchatChannel:
                 received_at=self._host.clock.now(),
                 raw=profile.model_dump(mode="json"),
             )
-            await self._sink(event)
+            receipt = await self._sink(event)
+            if not receipt.duplicate:
+                # The visitor's open windows show the shared contact like any message they sent.
+                self._tell_others(visitor_id, receipt.message_id)
+                wire = WireMessage.build(
+                    id=receipt.message_id,
+                    direction="in",
+                    author="client",
+                    author_name=None,
+                    text=None,
+                    buttons=(),
+                    attachments=(),
+                    created_at=event.received_at,
+                    contact=event.message.contact,
+                )
+                self._push(visitor_id, wire)
 
     # --- WebSocket --------------------------------------------------------------------------------
 
@@ -443,7 +473,7 @@ class WebchatChannel:
             self._sends.add(task)
             task.add_done_callback(self._sent)
 
-    def _sent(self, task: asyncio.Future[None]) -> None:
+    def _sent(self, task: asyncio.Future[Any]) -> None:
         self._sends.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.debug("a web-chat frame was not delivered: %r", task.exception())

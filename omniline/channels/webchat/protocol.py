@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
-from omniline.model import Attachment, Button, StoredMessage
+from omniline.model import Attachment, Button, ContactShare, StoredMessage
 
 MAX_TEXT = 4096
 
@@ -52,7 +52,17 @@ class WireButton(BaseModel):
 
 class WireAttachment(BaseModel):
     kind: str
+    """``image``, ``video``, ``audio``, ``voice``, ``document``, ``sticker`` or ``link`` (a web
+    page: ``url``, its title in ``name``)."""
     url: str | None
+    """Null for a file known only by a messenger's own id: nothing a browser can fetch."""
+    name: str | None
+    size: int | None = None
+    mime_type: str | None = None
+
+
+class WireContact(BaseModel):
+    phone: str
     name: str | None
 
 
@@ -64,6 +74,10 @@ class WireMessage(BaseModel):
     text: str | None
     buttons: list[list[WireButton]]
     attachments: list[WireAttachment]
+    contact: WireContact | None = None
+    """A phone the visitor shared (given in the contact form)."""
+    button_payload: str | None = None
+    """Set when the visitor pressed a button: its payload (the label is ``text``)."""
     created_at: datetime
 
     @classmethod
@@ -78,6 +92,8 @@ class WireMessage(BaseModel):
         buttons: tuple[tuple[Button, ...], ...],
         attachments: tuple[Attachment, ...],
         created_at: datetime,
+        contact: ContactShare | None = None,
+        button_payload: str | None = None,
     ) -> WireMessage:
         kind = author.split(":", 1)[0]
         return cls(
@@ -88,8 +104,15 @@ class WireMessage(BaseModel):
             text=text,
             buttons=[[WireButton(text=b.text, payload=b.payload) for b in row] for row in buttons],
             attachments=[
-                WireAttachment(kind=a.kind.value, url=a.url, name=a.name) for a in attachments
+                WireAttachment(
+                    kind=a.kind.value, url=a.url, name=a.name, size=a.size, mime_type=a.mime_type
+                )
+                for a in attachments
             ],
+            contact=(
+                None if contact is None else WireContact(phone=contact.phone, name=contact.name)
+            ),
+            button_payload=button_payload,
             created_at=created_at,
         )
 
@@ -104,4 +127,6 @@ class WireMessage(BaseModel):
             buttons=message.buttons,
             attachments=message.attachments,
             created_at=message.created_at,
+            contact=message.contact,
+            button_payload=message.button_payload,
         )

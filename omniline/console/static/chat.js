@@ -212,10 +212,92 @@ function messageView(message, dialog) {
           })
         : null,
       message.text ? h('div', { class: 'text', text: message.text }) : null,
+      buttonPressView(message.button_payload),
+      locationView(message.location),
+      contactView(message.contact),
       attachmentsView(message.attachments || []),
+      unsupportedView(message.unsupported),
       buttonsView(message.buttons || []),
     ],
   );
+}
+
+const KINDS = {
+  image: 'Image',
+  sticker: 'Sticker',
+  video: 'Video',
+  audio: 'Audio',
+  voice: 'Voice message',
+  document: 'File',
+  link: 'Link',
+};
+
+/** Degrees with five decimals (about a metre), without trailing zeros: 52.52001. */
+function degrees(value) {
+  return value.toFixed(5).replace(/\.?0+$/, '');
+}
+
+/** A shared point: its coordinates, linked to OpenStreetMap with a marker. */
+function locationView(location) {
+  if (!location) return null;
+  const lat = Number(location.latitude);
+  const lon = Number(location.longitude);
+  if (!Number.isFinite(lat) || !Number.isFinite(lon)) return null;
+  const [la, lo] = [degrees(lat), degrees(lon)];
+  const href = `https://www.openstreetmap.org/?mlat=${la}&mlon=${lo}#map=16/${la}/${lo}`;
+  return h(
+    'a',
+    {
+      class: 'share share-location',
+      'data-testid': 'location',
+      href,
+      target: '_blank',
+      rel: 'noopener noreferrer',
+      title: 'Open the map',
+    },
+    [
+      icon('pin'),
+      h('span', { class: 'share-body' }, [
+        h('span', { class: 'share-title', text: 'Location' }),
+        h('span', { class: 'share-sub', text: `${la}, ${lo}` }),
+      ]),
+    ],
+  );
+}
+
+/** A shared contact: the name and a phone number to call. */
+function contactView(contact) {
+  if (!contact || typeof contact.phone !== 'string') return null;
+  const dial = contact.phone.replace(/[^0-9+]/g, '');
+  return h('div', { class: 'share share-contact', 'data-testid': 'contact' }, [
+    icon('user'),
+    h('span', { class: 'share-body' }, [
+      h('span', { class: 'share-title', text: contact.name || 'Shared contact' }),
+      dial
+        ? h('a', { class: 'share-sub', href: `tel:${dial}`, text: contact.phone })
+        : h('span', { class: 'share-sub', text: contact.phone }),
+    ]),
+  ]);
+}
+
+/** The client pressed a button: its payload, next to the label shown as the text. */
+function buttonPressView(payload) {
+  if (typeof payload !== 'string') return null;
+  return h('span', {
+    class: 'chip press',
+    'data-testid': 'button-press',
+    title: 'The client pressed a button',
+    text: `button: ${payload}`,
+  });
+}
+
+function unsupportedView(unsupported) {
+  if (!unsupported) return null;
+  return h('div', {
+    class: 'unsupported',
+    'data-testid': 'unsupported',
+    text: `Unsupported message: ${unsupported.kind}`,
+  });
 }
 
 function attachmentsView(attachments) {
@@ -223,21 +305,67 @@ function attachmentsView(attachments) {
   return h(
     'ul',
     { class: 'attachments' },
-    attachments.map((file) => {
-      const url = safeUrl(file.url);
-      const name = file.name || 'file';
-      const label = [name, formatSize(file.size)].filter(Boolean).join(' · ');
-      if (!url) return h('li', { text: label });
-      const preview =
-        file.kind === 'image' ? h('img', { src: url, alt: name, loading: 'lazy' }) : null;
-      return h('li', {}, [
-        h('a', { href: url, target: '_blank', rel: 'noopener noreferrer', download: name }, [
-          preview,
-          h('span', { text: label }),
-        ]),
-      ]);
-    }),
+    attachments.map((file) => h('li', { 'data-kind': file.kind }, [attachmentView(file)])),
   );
+}
+
+/** One attachment as the platform sent it: images inline, players for video and sound, a link
+ * with its title, a download for other files; without an address, what it is, never a broken
+ * image. */
+function attachmentView(file) {
+  const url = safeUrl(file.url);
+  const kind = KINDS[file.kind] ? file.kind : 'document';
+  const what = KINDS[kind];
+  const name = file.name || '';
+  if (!url) {
+    return h('span', { class: 'attachment-missing', 'data-testid': 'attachment-missing' }, [
+      icon('clip'),
+      h('span', { text: [what, name, formatSize(file.size)].filter(Boolean).join(' · ') }),
+      h('span', {
+        class: 'file-hint',
+        text: file.url ? 'not a web address, not opened' : 'kept by the messenger, no preview',
+      }),
+    ]);
+  }
+  const open = { href: url, target: '_blank', rel: 'noopener noreferrer' };
+  if (kind === 'image' || kind === 'sticker') {
+    return h('a', { ...open, class: `picture ${kind}`, title: name || what }, [
+      h('img', { src: url, alt: name || what, loading: 'lazy', decoding: 'async' }),
+    ]);
+  }
+  if (kind === 'video') {
+    return h('video', {
+      src: url,
+      controls: true,
+      preload: 'metadata',
+      'aria-label': name || what,
+    });
+  }
+  if (kind === 'audio' || kind === 'voice') {
+    return h('span', { class: 'sound' }, [
+      h('audio', { src: url, controls: true, preload: 'metadata', 'aria-label': name || what }),
+      name ? h('span', { class: 'file-hint', text: name }) : null,
+    ]);
+  }
+  if (kind === 'link') {
+    let host = '';
+    try {
+      host = new URL(url).host;
+    } catch {
+      host = '';
+    }
+    return h('a', { ...open, class: 'share share-link', 'data-testid': 'link' }, [
+      h('span', { class: 'share-body' }, [
+        h('span', { class: 'share-title', text: name || url }),
+        h('span', { class: 'share-sub', text: host }),
+      ]),
+    ]);
+  }
+  const label = [name || what, formatSize(file.size)].filter(Boolean).join(' · ');
+  return h('a', { ...open, class: 'download', download: name || true }, [
+    icon('clip'),
+    h('span', { text: label }),
+  ]);
 }
 
 /** The buttons the client was offered (bot menu, rating), for context only. */

@@ -44,6 +44,7 @@
     chat: 'M20 2H4a2 2 0 0 0-2 2v18l4-4h14a2 2 0 0 0 2-2V4a2 2 0 0 0-2-2zM7 9h10v2H7V9zm6 5H7v-2h6v2zm4-6H7V6h10v2z',
     close: 'M18.3 5.71a1 1 0 0 0-1.41 0L12 10.59 7.11 5.7A1 1 0 0 0 5.7 7.11L10.59 12 5.7 16.89a1 1 0 1 0 1.41 1.41L12 13.41l4.89 4.89a1 1 0 0 0 1.41-1.41L13.41 12l4.89-4.89a1 1 0 0 0 0-1.4z',
     clip: 'M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6h-1.5z',
+    person: 'M12 12a4 4 0 1 0 0-8 4 4 0 0 0 0 8zm0 2c-2.7 0-8 1.3-8 4v2h16v-2c0-2.7-5.3-4-8-4z',
     send: 'M3.4 20.4l17.45-7.48a1 1 0 0 0 0-1.84L3.4 3.6a.99.99 0 0 0-1.39.91L2 9.12c0 .5.37.93.87.99L17 12 2.87 13.88c-.5.07-.87.5-.87 1l.01 4.61c0 .71.73 1.2 1.39.91z',
   };
 
@@ -351,6 +352,15 @@ button { font: inherit; }
   border-radius: 10px; background: #e5e7eb;
 }
 .att-file { font-weight: 600; }
+.att-missing { font-weight: 400; font-style: italic; opacity: .8; }
+.att-link { padding: 6px 10px; border-left: 3px solid currentColor; border-radius: 4px; text-decoration: none !important; }
+.att-link .att-title { display: block; font-weight: 600; text-decoration: underline; }
+.att-sub { display: block; font-size: 12px; opacity: .75; }
+.att-media video { display: block; max-width: 100%; width: 240px; max-height: 200px; border-radius: 10px; background: #000; }
+.att-media audio { display: block; max-width: 100%; width: 240px; }
+.att-contact { display: flex; align-items: center; gap: 6px; flex-wrap: wrap; }
+.att-contact svg { width: 16px; height: 16px; fill: currentColor; flex: none; }
+.att-contact .att-title { font-weight: 600; }
 .att-file svg { width: 16px; height: 16px; margin-right: 4px; vertical-align: -3px; fill: currentColor; }
 .meta { display: flex; align-items: center; gap: 6px; margin: 3px 6px 0; font-size: 11px; color: #9ca3af; white-space: nowrap; }
 .meta .state-failed { color: #dc2626; font-weight: 600; }
@@ -730,6 +740,10 @@ button { font: inherit; }
           (typeof b.payload === 'string' || typeof b.payload === 'number')))
         .filter((row) => row.length),
       attachments: Array.isArray(raw.attachments) ? raw.attachments.filter((a) => a && typeof a === 'object') : [],
+      contact: raw.contact && typeof raw.contact === 'object' && typeof raw.contact.phone === 'string'
+        ? { phone: raw.contact.phone, name: typeof raw.contact.name === 'string' ? raw.contact.name : null }
+        : null,
+      button_payload: typeof raw.button_payload === 'string' ? raw.button_payload : null,
       created_at: parseDate(raw.created_at),
     };
   }
@@ -787,8 +801,10 @@ button { font: inherit; }
       kind,
       direction: m.direction,
       authorName: m.direction === 'out' && kind !== 'system' ? m.author_name : null,
-      text: m.text,
+      // A button pressed without a label shows its payload rather than an empty bubble.
+      text: m.text || m.button_payload,
       attachments: m.attachments,
+      contact: m.contact,
       date: m.created_at,
     });
     el.setAttribute('data-id', String(m.id));
@@ -807,6 +823,7 @@ button { font: inherit; }
     const bubble = h('div', { class: 'bubble' });
     if (o.text) appendLinkified(bubble, o.text);
     (o.attachments || []).forEach((a) => bubble.append(renderAttachment(a)));
+    if (o.contact) bubble.append(renderContact(o.contact));
     el.append(bubble);
     const meta = h('div', { class: 'meta' }, [
       h('time', { datetime: o.date.toISOString(), text: formatTime(o.date) }),
@@ -834,19 +851,59 @@ button { font: inherit; }
     if (last < text.length) parent.append(text.slice(last));
   }
 
+  const KIND_LABELS = {
+    image: 'Image', sticker: 'Sticker', video: 'Video', audio: 'Audio', voice: 'Voice message',
+    document: 'File', link: 'Link',
+  };
+
+  function formatSize(bytes) {
+    if (typeof bytes !== 'number' || !isFinite(bytes) || bytes < 0) return '';
+    if (bytes < 1024) return bytes + ' B';
+    if (bytes < 1024 * 1024) return Math.round(bytes / 1024) + ' KB';
+    return (bytes / 1024 / 1024).toFixed(1) + ' MB';
+  }
+
   function renderAttachment(a) {
     const href = safeHttpUrl(a.url);
     const kind = typeof a.kind === 'string' ? a.kind.toLowerCase() : '';
     const isImage = kind === 'image' || kind === 'photo' || kind === 'sticker' || kind.indexOf('image/') === 0;
-    const name = (typeof a.name === 'string' && a.name.trim()) || (isImage ? 'Image' : 'Attachment');
-    if (!href) return h('span', { class: 'att att-file' }, [icon('clip'), name]);
-    const linkAttrs = { class: 'att ' + (isImage ? 'att-image' : 'att-file'), href, target: '_blank', rel: 'noopener noreferrer nofollow' };
-    if (!isImage) return h('a', linkAttrs, [icon('clip'), name]);
+    const label = KIND_LABELS[kind] || (isImage ? 'Image' : 'Attachment');
+    const title = typeof a.name === 'string' && a.name.trim() ? a.name.trim() : '';
+    const name = title || label;
+    const linkAttrs = { href, target: '_blank', rel: 'noopener noreferrer nofollow' };
+    // Known only by a messenger's id, or not http(s): say what it is, fetch nothing.
+    if (!href) return h('span', { class: 'att att-file att-missing', 'data-kind': kind }, [icon('clip'), title ? label + ': ' + title : label]);
+    if (kind === 'link') {
+      let host = '';
+      try { host = new URL(href).host; } catch (e) { host = ''; }
+      return h('a', Object.assign({ class: 'att att-link', 'data-kind': kind }, linkAttrs), [
+        h('span', { class: 'att-title', text: title || href }),
+        title && host ? h('span', { class: 'att-sub', text: host }) : null,
+      ]);
+    }
+    if (kind === 'video' || kind === 'audio' || kind === 'voice') {
+      const player = h(kind === 'video' ? 'video' : 'audio', { src: href, controls: true, preload: 'metadata', 'aria-label': name });
+      return h('span', { class: 'att att-media', 'data-kind': kind }, [player]);
+    }
+    if (!isImage) {
+      const size = formatSize(a.size);
+      return h('a', Object.assign({ class: 'att att-file', 'data-kind': kind, download: name }, linkAttrs), [icon('clip'), size ? name + ' · ' + size : name]);
+    }
     const img = h('img', { src: href, alt: name, loading: 'lazy', referrerpolicy: 'no-referrer' });
     // Images change the list height when they load; stay at the bottom if we were.
     img.addEventListener('load', () => { if (state.pinned) scheduleScroll(); });
     linkAttrs['aria-label'] = name;
-    return h('a', linkAttrs, [img]);
+    return h('a', Object.assign({ class: 'att att-image', 'data-kind': kind }, linkAttrs), [img]);
+  }
+
+  // A phone the visitor shared (the contact form): a small card, the number callable.
+  function renderContact(c) {
+    const phone = c.phone.replace(/[^0-9+]/g, '');
+    return h('span', { class: 'att att-contact', 'data-testid': 'omniline-contact' }, [
+      icon('person'),
+      c.name ? h('span', { class: 'att-title', text: c.name }) : null,
+      phone ? h('a', { href: 'tel:' + phone, text: c.phone }) : c.phone,
+    ]);
   }
 
   // Keep server messages ordered by id; pending (unacknowledged) ones stay last.
