@@ -16,7 +16,7 @@ from omniline_telegram.testing import (
 )
 
 from omniline import Button, ButtonPressed, ContactShare, MessageContext, OutboundMessage, Router
-from omniline.model import ChannelRef, Identity
+from omniline.model import ChannelRef, Identity, Unsupported
 
 AppFactory = Callable[..., Awaitable[RunningApp]]
 ANN = Identity(channel=ChannelRef(type="telegram", account="main"), external_id="4242")
@@ -247,6 +247,10 @@ async def test_somebody_elses_contact_card_is_not_the_clients_phone(
     card = {"contact": {"phone_number": "+15559999999", "first_name": "Bob", "user_id": 777}}
     assert await call_webhook(run.client, message_update(1050, card)) == 200
     await run.settle()
-    assert await run.app.store.dialogs.identity_history(ANN) == []  # nothing a line can use
+    [stored] = await run.app.store.dialogs.identity_history(ANN)
+    # kept (the update is in event.raw) and shown as what it is, but no phone of the client's
+    assert (stored.contact, stored.unsupported) == (None, Unsupported(kind="contact"))
+    assert stored.client_id is not None
+    assert (await run.app.store.clients.contact_values(stored.client_id))["phone"] == []
     dialog = await run.app.store.dialogs.open_of(ANN, "support")
-    assert dialog is None
+    assert dialog is not None and "phone" not in dialog.identity.profile
