@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from omniline_telegram.desk_texts import message_text
+from omniline_telegram.inbound import update_model
 from omniline_telegram.testing import RunningApp, call_webhook
 
 from omniline import Router
@@ -591,3 +592,63 @@ async def test_an_update_with_nothing_to_store_is_acknowledged_with_a_log_line(
     for chat_id in range(31, 37):
         identity = Identity(channel=REF, external_id=str(chat_id))
         assert await run.app.store.dialogs.identity_history(identity) == []
+
+
+MANGLED: list[tuple[str, Any, int]] = [
+    ("a message that is a string", {"update_id": 882001, "message": "hello"}, 200),
+    ("a message without a chat", {"update_id": 882002, "message": {"text": "lost"}}, 200),
+    (
+        "a chat id that is text",
+        {
+            "update_id": 882003,
+            "message": {"message_id": 1, "date": DATE, "chat": {"id": "forty-one"}, "text": "x"},
+        },
+        200,
+    ),
+    (
+        "a location off the globe",
+        update(42, {"location": {"latitude": 200, "longitude": "east"}}),
+        200,
+    ),
+    ("a phone of one digit", update(43, {"contact": {"phone_number": "1", "user_id": 43}}), 200),
+    ("photo sizes that are not a list", update(44, {"photo": {"file_id": "x"}}), 200),
+    ("a file without its id", update(45, {"document": {"file_name": "a.pdf"}}), 200),
+    ("a null update kind", {"update_id": 882004, "message": None}, 200),
+    ("an update_id that is text", {"update_id": "882005", "message": {}}, 400),
+    ("an update_id that is true", {"update_id": True}, 400),
+    ("a list", [{"update_id": 882006}], 400),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "status"), [(b, s) for _, b, s in MANGLED], ids=[m[0] for m in MANGLED]
+)
+async def test_a_mangled_update_with_the_right_secret_gets_no_5xx(
+    start_app: AppFactory, body: Any, status: int
+) -> None:
+    run = await start_app(Router())
+    assert await call_webhook(run.client, body) == status
+
+
+def test_the_desk_reads_an_operators_update_without_the_parts_aiogram_refuses() -> None:
+    raw = {
+        "update_id": 5,
+        "message": {
+            "message_id": 50,
+            "date": DATE,
+            "chat": {"id": -100123, "type": "supergroup", "is_forum": True},
+            "from": {"id": 7, "is_bot": False, "first_name": "Ann"},
+            "photo": [{"file_id": "AgAD-old", "width": 9, "height": 9}],
+            "sticker": {"file_id": "CAAD-old", "width": 512, "height": 512},
+            "caption": "look",
+        },
+    }
+    update = update_model(raw)
+    assert update is not None and update.message is not None
+    assert (update.message.caption, update.message.photo, update.message.sticker) == (
+        "look",
+        None,
+        None,
+    )
+    assert raw["message"]["photo"]  # the update as it came is left as it was
+    assert update_model({"update_id": 6, "message": {"text": "no chat"}}) is None
