@@ -159,7 +159,7 @@ class TelegramChannel:
         except BodyRefused as exc:
             log.warning("%s: a webhook call was refused: %s", self._ref, exc.reason)
             return exc.response()
-        if update_id_of(raw) is None or not isinstance(raw, dict):
+        if not isinstance(raw, dict) or update_id_of(raw) is None:
             log.warning("%s: a webhook call that is no Telegram update was refused", self._ref)
             return web.Response(status=400, text="not a Telegram update")
         try:
@@ -188,10 +188,11 @@ class TelegramChannel:
             await sink(event)
         query = raw.get("callback_query")
         query_id = query.get("id") if isinstance(query, dict) else None
-        if isinstance(query_id, str) and query_id:
+        bot = self._bot  # None once a stop has begun: the spinner stops by itself then
+        if isinstance(query_id, str) and query_id and bot is not None:
             # stops the spinner on the pressed button; the press is stored already
             try:
-                await self.bot.answer_callback_query(query_id)
+                await bot.answer_callback_query(query_id)
             except TelegramAPIError as exc:
                 log.info("%s: answerCallbackQuery failed: %s", self._ref, exc)
 

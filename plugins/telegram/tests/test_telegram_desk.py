@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import itertools
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -108,14 +108,16 @@ class ClientChannel(FakeChannel):
         self.sink = sink
         await super().start(sink)
 
-    async def sends(self, external_id: str, message: InboundMessage, event_id: str) -> None:
+    async def sends(
+        self, external_id: str, message: InboundMessage, event_id: str, at: datetime
+    ) -> None:
         identity = Identity(channel=self.ref, external_id=external_id, display_name="Zoe")
         await self.sink(
             InboundEvent(
                 event_id=event_id,
                 identity=identity,
                 message=message,
-                received_at=datetime(2026, 1, 5, tzinfo=UTC),
+                received_at=at,
             )
         )
 
@@ -588,7 +590,7 @@ async def test_the_desk_shows_every_kind_of_client_message(scene: Scene) -> None
         InboundMessage(unsupported=Unsupported(kind="poll")),
     ]
     for i, message in enumerate(sent):
-        await scene.channel.sends("zoe", message, f"kinds-{i}")
+        await scene.channel.sends("zoe", message, f"kinds-{i}", scene.clock.now())
     await scene.caught_up()
     assert scene.fake.topic_texts(thread)[-len(sent) :] == [
         "👤 Zoe: 📍 52.52, 13.405: https://www.openstreetmap.org/?mlat=52.52&mlon=13.405"
