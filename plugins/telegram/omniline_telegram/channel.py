@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -25,15 +24,23 @@ from aiogram.types import (
     KeyboardButton,
     Message,
     ReplyKeyboardMarkup,
-    Update,
 )
 from aiohttp import web
 from pydantic import ValidationError
 
 from omniline.errors import DeliveryError
 from omniline.model import Attachment, AttachmentKind, ChannelRef, OutboundMessage
-from omniline.plugins import Capabilities, ChannelHost, Delivery, InboundSink, secrets_match
-from omniline_telegram.inbound import event_from_update
+from omniline.plugins import (
+    BodyRefused,
+    Capabilities,
+    ChannelHost,
+    Delivery,
+    InboundSink,
+    parse_json,
+    read_body,
+    secrets_match,
+)
+from omniline_telegram.inbound import Ignored, event_from_update, update_id_of, update_kind
 from omniline_telegram.polling import ALLOWED_UPDATES, UpdatePoller
 from omniline_telegram.settings import TelegramSettings
 
@@ -145,41 +152,54 @@ class TelegramChannel:
             return web.Response(status=401, text="bad secret token")
         sink = self._sink
         if sink is None:
-            return web.Response(status=503, text="not started")  # Telegram retries
-        raw_bytes = await request.content.read(MAX_BODY + 1)
-        if len(raw_bytes) > MAX_BODY:
-            return web.Response(status=413)
+            # not started yet (or stopping): Telegram retries, and the update comes back
+            return web.Response(status=503, text="not started")
         try:
-            raw = json.loads(raw_bytes)
-            update = Update.model_validate(raw, context={"bot": self._bot})
-        except (ValueError, ValidationError):
+            raw = parse_json(await read_body(request, MAX_BODY))
+        except BodyRefused as exc:
+            log.warning("%s: a webhook call was refused: %s", self._ref, exc.reason)
+            return exc.response()
+        if not isinstance(raw, dict) or update_id_of(raw) is None:
             log.warning("%s: a webhook call that is no Telegram update was refused", self._ref)
             return web.Response(status=400, text="not a Telegram update")
         try:
-            await self._receive(sink, update, raw)
+            await self._receive(sink, raw)
         except Exception:
-            log.exception("%s: update %s could not be stored", self._ref, update.update_id)
+            log.exception("%s: update %s could not be stored", self._ref, raw["update_id"])
             return web.Response(status=500, text="not stored, retry")  # Telegram retries
         return web.Response(status=200)
 
-    async def _receive(self, sink: InboundSink, update: Update, raw: dict[str, Any]) -> None:
-        """Hand one update to omniline; returns once it is stored (or raises)."""
-        event = event_from_update(self._ref, update, raw, self._host.clock.now())
-        if event is not None:
+    async def _receive(self, sink: InboundSink, raw: dict[str, Any]) -> None:
+        """Hand one update to omniline; returns once it is stored (or raises). An update of a
+        shape or kind omniline cannot store is acknowledged with one log line naming its kind."""
+        try:
+            event = event_from_update(self._ref, raw, self._host.clock.now())
+        except ValidationError as exc:  # a value out of omniline's bounds: nothing to store
+            event = Ignored(update_kind(raw), f"unreadable: {exc.error_count()} errors")
+        if isinstance(event, Ignored):
+            log.info(
+                "%s: update %s (%s) ignored: %s",
+                self._ref,
+                raw.get("update_id"),
+                event.kind,
+                event.why,
+            )
+        else:
             await sink(event)
-        query = update.callback_query
-        if query is not None:
+        query = raw.get("callback_query")
+        query_id = query.get("id") if isinstance(query, dict) else None
+        bot = self._bot  # None once a stop has begun: the spinner stops by itself then
+        if isinstance(query_id, str) and query_id and bot is not None:
             # stops the spinner on the pressed button; the press is stored already
             try:
-                await self.bot.answer_callback_query(query.id)
+                await bot.answer_callback_query(query_id)
             except TelegramAPIError as exc:
                 log.info("%s: answerCallbackQuery failed: %s", self._ref, exc)
 
     # --- receiving: long polling ------------------------------------------------------------------
 
-    async def _polled(self, sink: InboundSink, update: Update) -> None:
-        raw = update.model_dump(mode="json", exclude_none=True, by_alias=True)
-        await self._receive(sink, update, raw)
+    async def _polled(self, sink: InboundSink, raw: dict[str, Any]) -> None:
+        await self._receive(sink, raw)
 
     # --- sending ----------------------------------------------------------------------------------
 
@@ -206,7 +226,11 @@ class TelegramChannel:
         self, chat_id: str, message: OutboundMessage, markup: Markup | None
     ) -> Message:
         text = message.text or ""
-        files = message.attachments
+        # a shared page is no file: its address goes in the text, where Telegram previews it
+        links = [a for a in message.attachments if a.kind is AttachmentKind.LINK and a.url]
+        files = [a for a in message.attachments if a.kind is not AttachmentKind.LINK]
+        pages = [f"{a.name}: {a.url}" if a.name else str(a.url) for a in links]
+        text = "\n".join(p for p in (text, *pages) if p)
         caption: str | None = None
         if len(files) == 1 and len(text) <= self._settings.max_caption_length:
             caption, text = text or None, ""

@@ -75,8 +75,8 @@ from omniline_telegram.desk_texts import (
     split_text,
     topic_name,
 )
-from omniline_telegram.inbound import attachments_of
-from omniline_telegram.polling import UpdatePoller
+from omniline_telegram.inbound import attachments_of, update_model
+from omniline_telegram.polling import RawUpdate, UpdatePoller
 
 log = logging.getLogger("omniline.console.telegram")
 
@@ -546,18 +546,22 @@ class TelegramDesk:
 
     # --- updates from the group -------------------------------------------------------------------
 
-    async def _take(self, update: Update) -> None:
+    async def _take(self, raw: RawUpdate) -> None:
         if self._username is None:  # commands may name the bot: /accept@this_bot
             self._username = (await self.bot.me()).username
-        await self._handle(update)
+        update = update_model(raw)
+        if update is None:
+            log.info("update %s ignored: it is no update this desk can read", raw["update_id"])
+        else:
+            await self._handle(update, raw)
         # only now is the update done with: the poller confirms it to Telegram
-        await self._host.state.put("offset", str(update.update_id + 1))
+        await self._host.state.put("offset", str(int(raw["update_id"]) + 1))
 
-    async def _handle(self, update: Update) -> None:
+    async def _handle(self, update: Update, raw: RawUpdate) -> None:
         if update.callback_query is not None:
             await self._pressed(update.callback_query)
         elif update.message is not None:
-            await self._written(update.message)
+            await self._written(update.message, raw["message"])
 
     async def _pressed(self, query: CallbackQuery) -> None:
         operator = self._operator_of.get(query.from_user.id)
@@ -592,7 +596,8 @@ class TelegramDesk:
         except TelegramAPIError as exc:  # the press is handled; only the spinner stays
             log.info("answerCallbackQuery failed: %s", exc)
 
-    async def _written(self, message: Message) -> None:
+    async def _written(self, message: Message, raw: RawUpdate) -> None:
+        """An operator's message in a topic (``raw``: as Telegram sent it, files included)."""
         user = message.from_user
         if message.chat.id != self._group or user is None or user.is_bot:
             return
@@ -615,7 +620,7 @@ class TelegramDesk:
                 await self._act(dialog_id, operator, text, message, thread)
         except (DialogError, UsageError) as exc:
             await self._say(thread, str(exc), reply_to=message.message_id)
-        if attachments_of(message):
+        if any(a.file_id for a in attachments_of(raw)):
             await self._say(
                 thread,
                 "Files are not passed on from here: only text reaches the client.",

@@ -10,6 +10,8 @@ from aiogram.utils.formatting import Text, TextMention
 
 from omniline.model import (
     Accepted,
+    Attachment,
+    AttachmentKind,
     BackToBot,
     Closed,
     Dialog,
@@ -18,6 +20,7 @@ from omniline.model import (
     HandedOff,
     Identity,
     Invited,
+    Location,
     Pinned,
     Rated,
     Reopened,
@@ -55,17 +58,22 @@ def client_name(identity: Identity) -> str:
 
 
 def message_text(message: StoredMessage, author: str) -> str:
-    """A dialog's message as the topic shows it, ``author`` being its author's name."""
-    lines = [message.text] if message.text else []
-    for file in message.attachments:
-        label = file.name or file.kind.value
-        lines.append(f"📎 {label}: {file.url}" if file.url else f"📎 {label}")
+    """A dialog's message as the topic shows it, ``author`` being its author's name. Every part is
+    shown in words: the desk bot cannot send another bot's files, and a place shows as a map link."""
+    lines: list[str] = []
+    if message.button_payload is not None:
+        label = f"“{message.text}” " if message.text else ""
+        lines.append(f"🔘 pressed {label}[{message.button_payload}]")
+    elif message.text:
+        lines.append(message.text)
+    lines.extend(attachment_line(file) for file in message.attachments)
     if message.contact is not None:
-        lines.append(f"📞 {message.contact.phone}")
+        who = f"{message.contact.name}: " if message.contact.name else ""
+        lines.append(f"📞 {who}{message.contact.phone}")
     if message.location is not None:
-        lines.append(f"📍 {message.location.latitude}, {message.location.longitude}")
-    if message.button_payload and not message.text:
-        lines.append(f"[pressed {message.button_payload}]")
+        lines.append(location_line(message.location))
+    if message.unsupported is not None:
+        lines.append(f"⚠️ unsupported: {message.unsupported.kind}")
     if message.buttons:
         lines.append(" | ".join(f"[{b.text}]" for row in message.buttons for b in row))
     body = "\n".join(lines) or "(empty message)"
@@ -74,6 +82,35 @@ def message_text(message: StoredMessage, author: str) -> str:
     if message.visibility is Visibility.OPERATORS:
         return f"🔒 {author} (whisper): {body}"
     return f"💬 {author}: {body}"
+
+
+_FILE_WORDS = {
+    AttachmentKind.IMAGE: ("🖼", "photo"),
+    AttachmentKind.VIDEO: ("🎬", "video"),
+    AttachmentKind.AUDIO: ("🎵", "audio"),
+    AttachmentKind.VOICE: ("🎤", "voice message"),
+    AttachmentKind.DOCUMENT: ("📎", "file"),
+    AttachmentKind.STICKER: ("🏷", "sticker"),
+    AttachmentKind.LINK: ("🔗", "link"),
+}
+
+
+def attachment_line(file: Attachment) -> str:
+    """``🖼 photo``, ``📎 invoice.pdf``, ``🏷 sticker 😀``, ``🔗 our prices: https://...``."""
+    icon, word = _FILE_WORDS.get(file.kind, ("📎", file.kind.value))
+    if file.kind is AttachmentKind.STICKER:
+        label = f"{word} {file.name}" if file.name else word
+    else:
+        label = file.name or word
+    return f"{icon} {label}: {file.url}" if file.url else f"{icon} {label}"
+
+
+def location_line(place: Location) -> str:
+    """The coordinates and a map link: the operator opens the place with one tap."""
+    lat, lon = place.latitude, place.longitude
+    return (
+        f"📍 {lat}, {lon}: https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=17/{lat}/{lon}"
+    )
 
 
 def earlier_messages(texts: Sequence[str]) -> str:

@@ -5,6 +5,10 @@ confirmed update for good. So the offset moves past an update only after its han
 (stored, or acted on): a handler that fails leaves the update to be asked for again after a pause,
 and a restart never loses one. A stop lets the update being handled finish, within a grace, rather
 than cut it off half done.
+
+Updates are fetched as JSON, not as aiogram's models: one update in a shape aiogram's version cannot
+read (an old photo without ``file_unique_id``) would make it refuse the whole batch, every time it
+is asked again, and the loop would never get past it.
 """
 
 from __future__ import annotations
@@ -17,11 +21,25 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramRetryAfter
-from aiogram.types import Update
+from aiogram.methods.base import TelegramMethod
 
 from omniline.plugins import Clock
 
 ALLOWED_UPDATES = ["message", "callback_query"]
+
+RawUpdate = dict[str, Any]
+
+
+class GetRawUpdates(TelegramMethod[list[Any]]):
+    """``getUpdates``, answered as the JSON Telegram sent: each update is read on its own."""
+
+    __returning__ = list[Any]
+    __api_method__ = "getUpdates"
+
+    offset: int | None = None
+    limit: int | None = None
+    timeout: int | None = None
+    allowed_updates: list[str] | None = None
 
 
 class UpdatePoller:
@@ -30,7 +48,7 @@ class UpdatePoller:
     def __init__(
         self,
         bot: Bot,
-        handle: Callable[[Update], Coroutine[Any, Any, None]],
+        handle: Callable[[RawUpdate], Coroutine[Any, Any, None]],
         *,
         clock: Clock,
         timeout: int,
@@ -78,14 +96,18 @@ class UpdatePoller:
                     # getUpdates is refused while a webhook is set; pending updates stay queued
                     await self._bot.delete_webhook(drop_pending_updates=False)
                     webhook_removed = True
-                updates = await self._bot.get_updates(
-                    offset=self.offset,
-                    timeout=self._timeout,
-                    allowed_updates=ALLOWED_UPDATES,
-                    request_timeout=self._timeout + int(self._request_timeout),
+                method = GetRawUpdates(
+                    offset=self.offset, timeout=self._timeout, allowed_updates=ALLOWED_UPDATES
+                )
+                updates = await self._bot(
+                    method, request_timeout=self._timeout + int(self._request_timeout)
                 )
                 for update in updates:
-                    if self.offset is not None and update.update_id < self.offset:
+                    update_id = update.get("update_id") if isinstance(update, dict) else None
+                    if not isinstance(update_id, int) or isinstance(update_id, bool):
+                        self._log.warning("%s: something that is no update skipped", self._name)
+                        continue
+                    if self.offset is not None and update_id < self.offset:
                         continue  # handled already: Telegram sent it again
                     # shielded: a stop waits for the update rather than leave it half done
                     self._in_flight = asyncio.create_task(self._take(update))
@@ -105,10 +127,10 @@ class UpdatePoller:
                 )
                 await self._clock.sleep(self._retry_delay)
 
-    async def _take(self, update: Update) -> None:
+    async def _take(self, update: RawUpdate) -> None:
         await self._handle(update)
         # only now is the update safe: the next poll confirms it to Telegram
-        self.offset = update.update_id + 1
+        self.offset = int(update["update_id"]) + 1
 
 
-__all__ = ["ALLOWED_UPDATES", "UpdatePoller"]
+__all__ = ["ALLOWED_UPDATES", "GetRawUpdates", "RawUpdate", "UpdatePoller"]

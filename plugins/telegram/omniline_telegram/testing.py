@@ -54,6 +54,9 @@ class FakeTelegram:
     topics: dict[int, str] = field(default_factory=dict)
     """Forum topics created: thread id -> name."""
     closed_topics: set[int] = field(default_factory=set)
+    held: dict[str, asyncio.Event] = field(default_factory=dict)
+    """Methods whose next call waits until its event is set (see :meth:`hold`)."""
+    arrived: dict[str, asyncio.Event] = field(default_factory=dict)
     _next_id: int = 500
     _next_thread: int = 10
     _again: list[dict[str, Any]] = field(default_factory=list)
@@ -72,6 +75,13 @@ class FakeTelegram:
         if parameters:
             body["parameters"] = parameters
         self.failures.setdefault(method, []).append((status, body))
+
+    def hold(self, method: str) -> asyncio.Event:
+        """Keep the next call of ``method`` waiting until the returned event is set;
+        ``arrived[method]`` is set when that call has come in."""
+        self.arrived[method] = asyncio.Event()
+        self.held[method] = asyncio.Event()
+        return self.held[method]
 
     def queue_update(self, update: dict[str, Any]) -> None:
         self.updates.append(update)
@@ -119,6 +129,10 @@ class FakeTelegram:
         params = _decode(dict(await request.post()))
         call = Call(method, params)
         self.calls.append(call)
+        release = self.held.pop(method, None)
+        if release is not None:
+            self.arrived[method].set()
+            await release.wait()
         canned = self.failures.get(method)
         if canned:
             status, body = canned.pop(0)

@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import itertools
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,20 @@ from pydantic import ValidationError
 
 from omniline import Config, MessageContext, Omniline, Router
 from omniline.errors import ConfigError
-from omniline.model import ChannelRef, DialogStatus, Visibility
-from omniline.plugins import desk_plugin
+from omniline.model import (
+    Attachment,
+    AttachmentKind,
+    ChannelRef,
+    ContactShare,
+    DialogStatus,
+    Identity,
+    InboundEvent,
+    InboundMessage,
+    Location,
+    Unsupported,
+    Visibility,
+)
+from omniline.plugins import InboundSink, desk_plugin
 from omniline.testing import FakeChannel, VirtualClock, fake_channel_plugin
 
 ANN, BOB, STRANGER = 1001, 1002, 1999
@@ -88,6 +101,27 @@ def config(database: Path, base: str, desk: dict[str, Any] | None) -> Config:
     )
 
 
+class ClientChannel(FakeChannel):
+    """The fake channel, able to bring in any message a client can send."""
+
+    async def start(self, sink: InboundSink) -> None:
+        self.sink = sink
+        await super().start(sink)
+
+    async def sends(
+        self, external_id: str, message: InboundMessage, event_id: str, at: datetime
+    ) -> None:
+        identity = Identity(channel=self.ref, external_id=external_id, display_name="Zoe")
+        await self.sink(
+            InboundEvent(
+                event_id=event_id,
+                identity=identity,
+                message=message,
+                received_at=at,
+            )
+        )
+
+
 class Scene:
     """The app with the desk (through its entry point), the client's channel and the group."""
 
@@ -97,13 +131,13 @@ class Scene:
         self.updates = itertools.count(1)
         self.events = itertools.count(1)
         self.app: Omniline
-        self.channel: FakeChannel
+        self.channel: ClientChannel
         self.sales: FakeChannel
 
     async def start(
         self, *, bots: dict[str, Router] | None = None, desk: bool = True, **settings: Any
     ) -> None:
-        self.channel = FakeChannel(REF, clock=self.clock)
+        self.channel = ClientChannel(REF, clock=self.clock)
         self.sales = FakeChannel(ChannelRef(type="fake", account="sales"), clock=self.clock)
         channels = {REF: self.channel, self.sales.ref: self.sales}
         base = fake_channel_plugin(self.channel)
@@ -515,6 +549,57 @@ async def test_files_from_operators_are_not_passed_on(scene: Scene) -> None:
     assert scene.channel.texts_to("zoe") == ["look"]
     assert scene.answers_to(update_id * 10) == [
         "Files are not passed on from here: only text reaches the client."
+    ]
+
+
+async def test_an_operators_photo_in_an_older_shape_still_passes_its_caption_on(
+    scene: Scene,
+) -> None:
+    """aiogram's models refused a photo without ``file_unique_id``: the poll failed, again and
+    again, and the desk read nothing after it."""
+    d = await scene.client_writes("hi there")
+    thread = scene.fake.topic_named("Zoe · fake")
+    await scene.press(ANN, f"acc:{d}", offer_id(scene, thread))
+    update_id = next(scene.updates)
+    photo = [{"file_id": "AgAD-old", "width": 9, "height": 9}]
+    update = topic_message_update(update_id, thread, "", user_id=ANN, photo=photo, caption="look")
+    await scene.update(update)
+    assert scene.channel.texts_to("zoe") == ["look"]
+    assert scene.answers_to(update_id * 10) == [
+        "Files are not passed on from here: only text reaches the client."
+    ]
+    await scene.write(ANN, thread, "and this")
+    assert scene.channel.texts_to("zoe") == ["look", "and this"]
+
+
+async def test_the_desk_shows_every_kind_of_client_message(scene: Scene) -> None:
+    """A location or a shared contact showed as an empty message, a press as its payload alone,
+    and something unsupported not at all."""
+    await scene.client_writes("hi there")
+    thread = scene.fake.topic_named("Zoe · fake")
+    sent = [
+        InboundMessage(location=Location(latitude=52.52, longitude=13.405)),
+        InboundMessage(contact=ContactShare(phone="4915112345678", name="Zoe Adler")),
+        InboundMessage(
+            attachments=(Attachment(kind=AttachmentKind.STICKER, file_id="CAAD", name="😅"),)
+        ),
+        InboundMessage(
+            attachments=(Attachment(kind=AttachmentKind.IMAGE, file_id="AgAD"),), text="broken"
+        ),
+        InboundMessage(text="Yes, thanks", button_payload="helpful:yes"),
+        InboundMessage(unsupported=Unsupported(kind="poll")),
+    ]
+    for i, message in enumerate(sent):
+        await scene.channel.sends("zoe", message, f"kinds-{i}", scene.clock.now())
+    await scene.caught_up()
+    assert scene.fake.topic_texts(thread)[-len(sent) :] == [
+        "👤 Zoe: 📍 52.52, 13.405: https://www.openstreetmap.org/?mlat=52.52&mlon=13.405"
+        "#map=17/52.52/13.405",
+        "👤 Zoe: 📞 Zoe Adler: 4915112345678",
+        "👤 Zoe: 🏷 sticker 😅",
+        "👤 Zoe: broken\n🖼 photo",
+        "👤 Zoe: 🔘 pressed “Yes, thanks” [helpful:yes]",
+        "👤 Zoe: ⚠️ unsupported: poll",
     ]
 
 

@@ -60,7 +60,7 @@ def test_a_clients_files_show_by_name_or_link() -> None:
         created_at=datetime(2026, 1, 5, tzinfo=UTC),
     )
     assert message_text(message, "Zoe") == (
-        "👤 Zoe: see this\n📎 image: https://cdn.example/a.png\n📎 invoice.pdf"
+        "👤 Zoe: see this\n🖼 photo: https://cdn.example/a.png\n📎 invoice.pdf"
     )
 
 

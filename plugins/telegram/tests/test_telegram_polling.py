@@ -7,10 +7,17 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from omniline_telegram import TelegramChannel, TelegramSettings
-from omniline_telegram.testing import TOKEN, FakeTelegram, RunningApp, StandaloneHost, text_update
+from omniline_telegram.testing import (
+    TOKEN,
+    FakeTelegram,
+    RunningApp,
+    StandaloneHost,
+    message_update,
+    text_update,
+)
 
-from omniline import InboundEvent, Receipt
-from omniline.model import ChannelRef, Identity
+from omniline import InboundEvent, Receipt, Router
+from omniline.model import ChannelRef, Direction, Identity
 from omniline.testing import VirtualClock
 
 AppFactory = Callable[..., Awaitable[RunningApp]]
@@ -113,3 +120,23 @@ async def test_a_stop_lets_the_update_being_stored_finish(
     await asyncio.wait_for(stopping, 5)
     assert stored == ["3201"]
     assert channel.offset == 3202
+
+
+async def test_one_update_of_an_older_shape_does_not_stall_polling(
+    start_app: AppFactory, telegram: tuple[FakeTelegram, str]
+) -> None:
+    """aiogram's ``getUpdates`` reads the whole batch through its models: one sticker without
+    ``file_unique_id`` made every poll fail, and nothing after it was ever read."""
+    fake, _ = telegram
+    old_sticker = {"sticker": {"file_id": "CAAD-old", "width": 512, "height": 512, "emoji": "👋"}}
+    fake.queue_update(message_update(3301, old_sticker))
+    fake.queue_update(text_update(3302, "and then this"))
+    run = await start_app(Router(), mode="polling")
+    await eventually(lambda: 3303 in fake.offsets)
+    await run.settle()
+    stored = await run.app.store.dialogs.identity_history(ANN)
+    inbound = [m for m in stored if m.direction is Direction.IN]
+    assert [(m.text, [a.file_id for a in m.attachments]) for m in inbound] == [
+        (None, ["CAAD-old"]),
+        ("and then this", []),
+    ]

@@ -136,3 +136,24 @@ async def test_long_text_is_split_within_telegrams_limit(
     assert len(parts) == 4
     assert all(len(p) <= 4096 for p in parts)
     assert " ".join(parts) == words
+
+
+async def test_a_link_goes_out_as_text_not_as_a_file(
+    start_app: AppFactory, telegram: tuple[FakeTelegram, str]
+) -> None:
+    """A ``link`` attachment (a shared web page) went to ``sendDocument`` with the page's address,
+    which Telegram refuses: the message failed for good."""
+    fake, _ = telegram
+    run = await start_app(quiet_bot())
+    dialog_id = await operator_holds_the_dialog(run)
+    page = Attachment(kind=AttachmentKind.LINK, url="https://shop.example/p/7", name="Our prices")
+    await run.app.dialogs.reply(
+        dialog_id, "anna", OutboundMessage(text="Here you are", attachments=(page,))
+    )
+    await run.settle()
+    assert fake.of("sendDocument") == []
+    # the core sends the files first and the text after (engine.rendering.degrade)
+    assert fake.texts()[-2:] == [
+        ("4242", "Our prices: https://shop.example/p/7"),
+        ("4242", "Here you are"),
+    ]

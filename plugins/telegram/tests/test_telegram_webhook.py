@@ -2,24 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from omniline_telegram import TelegramChannel, TelegramSettings
+from omniline_telegram.desk_texts import message_text
 from omniline_telegram.testing import (
     SECRET,
+    TOKEN,
     FakeTelegram,
     RunningApp,
+    StandaloneHost,
     call_webhook,
     callback_update,
     message_update,
     text_update,
 )
 
-from omniline import Button, ButtonPressed, ContactShare, MessageContext, OutboundMessage, Router
-from omniline.model import ChannelRef, Identity
+from omniline import (
+    Button,
+    ButtonPressed,
+    ContactShare,
+    InboundEvent,
+    MessageContext,
+    OutboundMessage,
+    Receipt,
+    Router,
+)
+from omniline.model import ChannelRef, Identity, Location, Unsupported
+from omniline.testing import VirtualClock
 
 AppFactory = Callable[..., Awaitable[RunningApp]]
-ANN = Identity(channel=ChannelRef(type="telegram", account="main"), external_id="4242")
+REF = ChannelRef(type="telegram", account="main")
+ANN = Identity(channel=REF, external_id="4242")
 
 
 async def test_a_client_message_is_stored_and_the_bot_replies(
@@ -247,6 +267,162 @@ async def test_somebody_elses_contact_card_is_not_the_clients_phone(
     card = {"contact": {"phone_number": "+15559999999", "first_name": "Bob", "user_id": 777}}
     assert await call_webhook(run.client, message_update(1050, card)) == 200
     await run.settle()
-    assert await run.app.store.dialogs.identity_history(ANN) == []  # nothing a line can use
+    [stored] = await run.app.store.dialogs.identity_history(ANN)
+    # kept (the update is in event.raw) and shown as what it is, but no phone of the client's
+    assert (stored.contact, stored.unsupported) == (None, Unsupported(kind="contact"))
+    assert stored.client_id is not None
+    assert (await run.app.store.clients.contact_values(stored.client_id))["phone"] == []
     dialog = await run.app.store.dialogs.open_of(ANN, "support")
-    assert dialog is None
+    assert dialog is not None and "phone" not in dialog.identity.profile
+
+
+# --- reading the body (issue "Edges") ------------------------------------------------------------
+
+HEADERS = {"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"}
+
+
+async def test_an_update_sent_in_two_pieces_is_stored(start_app: AppFactory) -> None:
+    """The body was read with one ``read(n)``, which returns what has arrived so far: an update
+    whose second half came 0.3 s later was refused as no update."""
+    run = await start_app(Router())
+    body = json.dumps(text_update(1101, "in two pieces")).encode()
+
+    async def two_writes() -> AsyncIterator[bytes]:
+        yield body[:40]
+        await asyncio.sleep(0.3)
+        yield body[40:]
+
+    response = await run.client.post(
+        "/channels/telegram/main/webhook", data=two_writes(), headers=HEADERS
+    )
+    assert response.status == 200
+    [stored] = await run.app.store.dialogs.identity_history(ANN)
+    assert stored.text == "in two pieces"
+
+
+async def test_a_valid_200_kb_update_is_accepted(start_app: AppFactory) -> None:
+    """A long text with many entities (and fields newer than the models) made 200 KB: it was
+    refused with 400, as only its first part had been read."""
+    run = await start_app(Router())
+    text = "see " + "x" * 4092
+    bold = [{"type": "bold", "offset": i, "length": 1} for i in range(4096)]
+    transcript = {"language": "en", "text": "y" * 20_000}  # a field from a newer Bot API
+    update = message_update(1102, {"text": text, "entities": bold, "transcript": transcript})
+    assert len(json.dumps(update)) > 200_000
+    assert await call_webhook(run.client, update) == 200
+    [stored] = await run.app.store.dialogs.identity_history(ANN)
+    assert stored.text == text
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["with length", "chunked"])
+async def test_a_5_mb_body_is_refused_with_413(start_app: AppFactory, declared: bool) -> None:
+    run = await start_app(Router())
+    padding = "a" * (5 * 1024 * 1024)
+    body = json.dumps({**text_update(1103, "huge"), "padding": padding}).encode()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 65536):
+            yield body[start : start + 65536]
+
+    response = await run.client.post(
+        "/channels/telegram/main/webhook",
+        data=body if declared else chunks(),
+        headers=HEADERS,
+    )
+    assert response.status == 413
+    assert await run.app.store.dialogs.identity_history(ANN) == []
+
+
+async def test_a_deeply_nested_body_is_refused_with_400_not_500(start_app: AppFactory) -> None:
+    run = await start_app(Router())
+    for body in (b"[" * 100_000, b'{"update_id": 1, "message": ' + b"[" * 100_000 + b"]" * 100_000):
+        response = await run.client.post(
+            "/channels/telegram/main/webhook", data=body, headers=HEADERS
+        )
+        assert response.status == 400
+        assert "Traceback" not in await response.text()
+
+
+async def test_an_update_of_an_older_bot_api_is_stored_not_refused(
+    start_app: AppFactory,
+) -> None:
+    """A photo without ``file_unique_id`` (Bot API before 4.5): aiogram's model refused the whole
+    update with 400, and Telegram retried it for a day."""
+    run = await start_app(Router())
+    photo = {"photo": [{"file_id": "AgAD-old", "width": 800, "height": 600}], "caption": "old"}
+    assert await call_webhook(run.client, message_update(1104, photo)) == 200
+    [stored] = await run.app.store.dialogs.identity_history(ANN)
+    assert (stored.text, [a.file_id for a in stored.attachments]) == ("old", ["AgAD-old"])
+
+
+async def test_a_location_is_not_stored_as_an_empty_message(start_app: AppFactory) -> None:
+    run = await start_app(Router())
+    place = {"location": {"latitude": 59.9343, "longitude": 30.3351, "live_period": 60}}
+    assert await call_webhook(run.client, message_update(1105, place)) == 200
+    [stored] = await run.app.store.dialogs.identity_history(ANN)
+    assert stored.location == Location(latitude=59.9343, longitude=30.3351)
+    shown = message_text(stored, "Ann")
+    assert "(empty message)" not in shown and "59.9343, 30.3351" in shown
+
+
+async def test_a_shared_phone_without_plus_reaches_the_client_as_international(
+    start_app: AppFactory,
+) -> None:
+    """Telegram sends the account's number without its ``+``: it is passed on as sent and the
+    core reads it as international, not in a default region."""
+    run = await start_app(
+        Router(),
+    )
+    card = {"contact": {"phone_number": "4915112345678", "first_name": "Ann", "user_id": 4242}}
+    assert await call_webhook(run.client, message_update(1106, card)) == 200
+    await run.settle()
+    [stored] = [m for m in await run.app.store.dialogs.identity_history(ANN) if m.contact]
+    assert stored.contact == ContactShare(phone="4915112345678", name="Ann")
+    values = await run.app.store.clients.contact_values(stored.client_id)
+    assert values["phone"] == ["+4915112345678"]
+    assert "📞 Ann: 4915112345678" in message_text(stored, "Ann")
+
+
+# --- start-up order ----------------------------------------------------------------------------
+
+
+async def test_an_update_arriving_before_start_finished_gets_503_and_is_taken_when_retried(
+    telegram: tuple[FakeTelegram, str],
+) -> None:
+    """The channel registers its webhook in ``start``; until ``start`` has finished an update is
+    answered 503 (Telegram retries it), never acknowledged unstored."""
+    fake, base = telegram
+    settings = TelegramSettings(
+        token=TOKEN,
+        api_base_url=base,
+        webhook_secret=SECRET,
+        webhook_url="https://support.example/channels/telegram/main/webhook",
+    )
+    channel = TelegramChannel(REF, settings, StandaloneHost(VirtualClock()))
+    web_app = web.Application()
+    web_app.add_routes(channel.routes())
+    stored: list[InboundEvent] = []
+
+    async def sink(event: InboundEvent) -> Receipt:
+        stored.append(event)
+        return Receipt(duplicate=False, inbox_id=1, dialog_id=1, message_id=1)
+
+    async with TestClient(TestServer(web_app)) as client:
+
+        async def telegram_calls() -> int:
+            response = await client.post(
+                "/webhook", json=text_update(1201, "early"), headers=HEADERS
+            )
+            return response.status
+
+        assert await telegram_calls() == 503  # not started at all
+        release = fake.hold("setWebhook")
+        starting = asyncio.create_task(channel.start(sink))
+        await asyncio.wait_for(fake.arrived["setWebhook"].wait(), 5)
+        assert await telegram_calls() == 503  # registering the webhook
+        release.set()
+        await asyncio.wait_for(starting, 5)
+        assert await telegram_calls() == 200  # Telegram's retry
+        await channel.stop()
+        assert await telegram_calls() == 503  # stopped: Telegram keeps it for the next start
+    assert [e.message.text for e in stored] == ["early"]
