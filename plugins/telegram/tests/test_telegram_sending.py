@@ -152,8 +152,6 @@ async def test_a_link_goes_out_as_text_not_as_a_file(
     )
     await run.settle()
     assert fake.of("sendDocument") == []
-    # the core sends the files first and the text after (engine.rendering.degrade)
-    assert fake.texts()[-2:] == [
-        ("4242", "Our prices: https://shop.example/p/7"),
-        ("4242", "Here you are"),
-    ]
+    # Telegram declares no link attachments: the core writes the page into the text
+    # (engine.rendering.degrade), where Telegram previews it
+    assert fake.texts()[-1:] == [("4242", "Here you are\nOur prices: https://shop.example/p/7")]
