@@ -147,7 +147,7 @@ def test_database_url_errors_never_show_the_password(
     path = write(tmp_path, GOOD.replace("sqlite:///data/omniline.db", bad))
     result = CliRunner().invoke(cli, ["check-config", "-c", str(path)])
     assert result.exit_code == 1
-    assert "storage.url is not a database URL" in result.output
+    assert f"{path}: storage.url: not a database URL" in result.output
     assert "hunter2" not in result.output
 
 
