@@ -170,28 +170,39 @@ def demo(
     )
 
 
-@cli.command()
-def run(config: ConfigOption) -> None:
-    """Run omniline with a configuration file."""
-    cfg = _load(config)
-    _logging(cfg.log_level)
-    _run(Omniline(cfg), "omniline is running at {url}")
-
-
-@cli.command("check-config")
-def check_config(config: ConfigOption) -> None:
-    """Validate a configuration file (and the plugins it names) without starting."""
-    cfg = _load(config)
+def _check(path: Path, cfg: Config) -> int:
+    """Import the config's bots and load its plugins with their settings, as ``check-config``
+    does; errors name the file and the key. Returns how many plugins were checked."""
     from omniline.app import check_plugins, import_bot
     from omniline.config.loader import key_path
 
     try:
         for i, line in enumerate(cfg.lines):
             if line.bot:
-                import_bot(line.bot, f"{config}: {key_path(['lines', i, 'bot'])}")
-        plugins = check_plugins(cfg, str(config))
+                import_bot(line.bot, f"{path}: {key_path(['lines', i, 'bot'])}")
+        return check_plugins(cfg, str(path))
     except OmnilineError as exc:
         raise _fail(str(exc)) from None
+
+
+@cli.command()
+def run(config: ConfigOption) -> None:
+    """Run omniline with a configuration file."""
+    cfg = _load(config)
+    _check(config, cfg)
+    _logging(cfg.log_level)
+    try:
+        app = Omniline(cfg)
+    except OmnilineError as exc:
+        raise _fail(f"{config}: {exc}") from None
+    _run(app, "omniline is running at {url}")
+
+
+@cli.command("check-config")
+def check_config(config: ConfigOption) -> None:
+    """Validate a configuration file (and the plugins it names) without starting."""
+    cfg = _load(config)
+    plugins = _check(config, cfg)
     channels = sum(len(line.channels) for line in cfg.lines)
     typer.echo(
         f"{config}: OK ({len(cfg.lines)} line(s), {channels} channel(s), {plugins} plugin(s))"

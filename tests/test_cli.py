@@ -349,3 +349,26 @@ def test_demo_with_a_bad_argument_says_which(tmp_path: Path, args: list[str], me
     assert not isinstance(result.exception, Exception), result.output
     assert result.exit_code != 0
     assert message in result.output
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ("bot: omniline.demo.bot:bot", "bot: mybot:bot"),
+            "lines[0].bot: cannot import bot 'mybot:bot': No module named 'mybot'",
+        ),
+        (
+            ("lines:", "middlewares: [{type: audit}]\nlines:"),
+            "middlewares[0]: no middleware plugin 'audit' is installed",
+        ),
+    ],
+)
+def test_run_names_a_bot_or_plugin_it_cannot_load_without_a_traceback(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    path = with_storage(tmp_path, "sqlite:///omniline.db")
+    assert runner.invoke(cli, ["db", "upgrade", "-c", str(path)]).exit_code == 0
+    path.write_text(path.read_text().replace(*change))
+    error = fails(["run"], path)
+    assert error.startswith(f"error: {path}: {message}")
