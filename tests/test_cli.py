@@ -372,3 +372,19 @@ def test_run_names_a_bot_or_plugin_it_cannot_load_without_a_traceback(
     path.write_text(path.read_text().replace(*change))
     error = fails(["run"], path)
     assert error.startswith(f"error: {path}: {message}")
+
+
+def test_a_sqlite_url_with_two_slashes_says_to_write_three(tmp_path: Path) -> None:
+    error = fails(["check-config"], with_storage(tmp_path, "sqlite://omniline.db"))
+    assert "sqlite://omniline.db has two slashes" in error
+    assert "write sqlite:///omniline.db (three slashes)" in error
+
+
+def test_a_postgres_url_as_hosting_providers_write_it_is_taken(
+    tmp_path: Path, temporary_postgres: TemporaryPostgres
+) -> None:
+    url = temporary_postgres.create_database("hosted").replace("postgresql://", "postgres://", 1)
+    path = with_storage(tmp_path, url)
+    result = runner.invoke(cli, ["db", "upgrade", "-c", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "migrated the database from empty" in result.output

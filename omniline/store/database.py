@@ -42,13 +42,19 @@ def parse_url(url: str) -> URL:
         ) from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
+        if parsed.host and not parsed.database:
+            raise StoreError(
+                f"storage.url: sqlite://{parsed.host} has two slashes, so {parsed.host!r} is not "
+                f"read as a file: write sqlite:///{parsed.host} (three slashes) for a path from "
+                "the config file's folder, or four for an absolute one"
+            )
         if not parsed.database or parsed.database == ":memory:":
             raise StoreError(
-                "storage.url: SQLite needs a file (sqlite:///path/to/omniline.db): an in-memory database would "
-                "lose every message on restart"
+                "storage.url: SQLite needs a file (sqlite:///path/to/omniline.db): an in-memory "
+                "database would lose every message on restart"
             )
         return parsed.set(drivername="sqlite")
-    if backend == "postgresql":
+    if backend in ("postgresql", "postgres"):  # postgres:// is the name many hosts give out
         return parsed.set(drivername="postgresql")
     raise StoreError(
         f"storage.url: unsupported database {backend!r}: use sqlite:///FILE or postgresql://..."
