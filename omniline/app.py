@@ -635,8 +635,11 @@ class Omniline:
             self.web, handle_signals=False, access_log=None, shutdown_timeout=10.0
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.server.host, self.config.server.port)
-        await site.start()
+        host, port = self.config.server.host, self.config.server.port
+        try:
+            await web.TCPSite(self._runner, host, port).start()
+        except OSError as exc:
+            raise OmnilineError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
     async def idle(self, *, paced: bool = True) -> None:
         """Wait until every accepted message has been processed and every delivery attempted

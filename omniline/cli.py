@@ -56,9 +56,12 @@ def _load(path: Path) -> Config:
         sys.path.insert(0, os.getcwd())
     try:
         config = load_config(path)
-        parse_url(config.storage.url)
     except OmnilineError as exc:
         raise _fail(str(exc)) from None
+    try:
+        parse_url(config.storage.url)
+    except OmnilineError as exc:
+        raise _fail(f"{path}: {exc}") from None
     return config
 
 
@@ -113,9 +116,7 @@ def _run(app: Omniline, on_started: str | None = None) -> None:
     except OmnilineError as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:
-        raise _fail(
-            f"cannot listen on {app.config.server.host}:{app.config.server.port}: {exc}"
-        ) from None
+        raise _fail(f"cannot start: {exc}") from None
 
 
 @cli.command()
@@ -124,13 +125,23 @@ def demo(
         "omniline-demo"
     ),
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8080,
 ) -> None:
     """Run a demo line with the web chat on embedded defaults (no tokens needed)."""
     from omniline.demo import DEMO_OPERATORS, DEMO_SUPERVISOR, demo_config, demo_credentials
 
-    config = demo_config(data, host=host, port=port)
-    passwords = demo_credentials(data)
+    try:
+        config = demo_config(data, host=host, port=port)
+        passwords = demo_credentials(data)
+    except OSError as exc:
+        reason = (
+            "a part of that path is a file, not a folder"
+            if isinstance(exc, FileExistsError | NotADirectoryError)
+            else exc.strerror or str(exc)
+        )
+        raise _fail(
+            f"cannot keep the demo's data in {data}: {reason}; give another folder with --data"
+        ) from None
     _logging(config.log_level)
     app = Omniline(config, migrate=True)
 
@@ -159,28 +170,39 @@ def demo(
     )
 
 
-@cli.command()
-def run(config: ConfigOption) -> None:
-    """Run omniline with a configuration file."""
-    cfg = _load(config)
-    _logging(cfg.log_level)
-    _run(Omniline(cfg), "omniline is running at {url}")
-
-
-@cli.command("check-config")
-def check_config(config: ConfigOption) -> None:
-    """Validate a configuration file (and the plugins it names) without starting."""
-    cfg = _load(config)
+def _check(path: Path, cfg: Config) -> int:
+    """Import the config's bots and load its plugins with their settings, as ``check-config``
+    does; errors name the file and the key. Returns how many plugins were checked."""
     from omniline.app import check_plugins, import_bot
     from omniline.config.loader import key_path
 
     try:
         for i, line in enumerate(cfg.lines):
             if line.bot:
-                import_bot(line.bot, f"{config}: {key_path(['lines', i, 'bot'])}")
-        plugins = check_plugins(cfg, str(config))
+                import_bot(line.bot, f"{path}: {key_path(['lines', i, 'bot'])}")
+        return check_plugins(cfg, str(path))
     except OmnilineError as exc:
         raise _fail(str(exc)) from None
+
+
+@cli.command()
+def run(config: ConfigOption) -> None:
+    """Run omniline with a configuration file."""
+    cfg = _load(config)
+    _check(config, cfg)
+    _logging(cfg.log_level)
+    try:
+        app = Omniline(cfg)
+    except OmnilineError as exc:
+        raise _fail(f"{config}: {exc}") from None
+    _run(app, "omniline is running at {url}")
+
+
+@cli.command("check-config")
+def check_config(config: ConfigOption) -> None:
+    """Validate a configuration file (and the plugins it names) without starting."""
+    cfg = _load(config)
+    plugins = _check(config, cfg)
     channels = sum(len(line.channels) for line in cfg.lines)
     typer.echo(
         f"{config}: OK ({len(cfg.lines)} line(s), {channels} channel(s), {plugins} plugin(s))"
@@ -190,12 +212,11 @@ def check_config(config: ConfigOption) -> None:
 @db.command("upgrade")
 def db_upgrade(config: ConfigOption) -> None:
     """Migrate the database to this omniline's schema."""
-    from omniline.store import current_revision, head_revision, upgrade
+    from omniline.store import head_revision, upgrade
 
     cfg = _load(config)
     try:
-        before = asyncio.run(current_revision(cfg.storage.url))
-        asyncio.run(upgrade(cfg.storage.url))
+        before = asyncio.run(upgrade(cfg.storage.url))
     except OmnilineError as exc:
         raise _fail(str(exc)) from None
     head = head_revision()
@@ -209,6 +230,7 @@ def db_upgrade(config: ConfigOption) -> None:
 def db_current(config: ConfigOption) -> None:
     """Show the database's schema revision."""
     from omniline.store import current_revision, head_revision
+    from omniline.store.database import known_revision
 
     cfg = _load(config)
     try:
@@ -216,6 +238,11 @@ def db_current(config: ConfigOption) -> None:
     except OmnilineError as exc:
         raise _fail(str(exc)) from None
     head = head_revision()
+    if current is not None and not known_revision(current):
+        raise _fail(
+            f"{current}: a revision this omniline does not know (its newest is {head}): a newer "
+            "omniline migrated the database; run that one, or upgrade omniline"
+        )
     state = "up to date" if current == head else f"needs `omniline db upgrade` (to {head})"
     typer.echo(f"{current or 'empty'}: {state}")
 
@@ -316,7 +343,10 @@ def _moment(value: str, option: str, *, end_of_day: bool = False) -> datetime:
         date.fromisoformat(value)
     except ValueError:
         return moment
-    return moment + timedelta(days=1) if end_of_day else moment
+    try:
+        return moment + timedelta(days=1) if end_of_day else moment
+    except OverflowError:
+        raise _fail(f"{option} {value!r} is the last day there is: leave {option} out") from None
 
 
 def _duration(seconds: float | None) -> str:
@@ -496,7 +526,10 @@ def stats(
 
     cfg = _load(config)
     end = _moment(until, "--until", end_of_day=True) if until else datetime.now(UTC)
-    start = _moment(since, "--since") if since else end - timedelta(days=7)
+    try:
+        start = _moment(since, "--since") if since else end - timedelta(days=7)
+    except OverflowError:
+        raise _fail(f"there are no 7 days before --until {until}: give --since too") from None
     if start >= end:
         raise _fail(
             f"the range from {start.isoformat()} to {end.isoformat()} is empty: "

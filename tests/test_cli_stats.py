@@ -205,6 +205,8 @@ def test_stats_of_one_line_over_the_last_week_by_default(config: Path) -> None:
             "from 2026-01-05T00:00:00+00:00 to 2026-01-05T00:00:00+00:00 is empty",
         ),
         (["--line", "sales"], "has no line 'sales' (its lines: support)"),
+        (["--until", "9999-12-31"], "--until '9999-12-31' is the last day there is"),
+        (["--until", "0001-01-02"], "there are no 7 days before --until 0001-01-02"),
     ],
 )
 def test_stats_says_what_is_wrong_with_its_options(
@@ -214,6 +216,7 @@ def test_stats_says_what_is_wrong_with_its_options(
 
     result = runner.invoke(cli, ["stats", "-c", str(config), *args])
 
+    assert not isinstance(result.exception, Exception), result.output  # no traceback
     assert result.exit_code == 1
     assert message in result.output
 

@@ -12,6 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from omniline.config.models import Config
+from omniline.engine.validation import AT, error_location, error_message
 from omniline.errors import ConfigError, PluginError
 
 SECRET_KEY = re.compile(r"(?i)secret|token|password|key|webhook")
@@ -34,23 +35,53 @@ def key_path(loc: Sequence[int | str]) -> str:
 def format_validation_error(
     source: str, exc: ValidationError, prefix: Sequence[int | str] = ()
 ) -> str:
+    """``exc`` as lines that each name the file, the key path (below ``prefix``) and what is
+    wrong there, in words meant for whoever wrote the file."""
     lines = [f"{source}: invalid configuration:"]
     for err in exc.errors(include_url=False):
         loc = [
             *prefix,
-            *(p for p in err["loc"] if not isinstance(p, str) or not p.startswith("function-")),
+            *(
+                p
+                for p in error_location(err)
+                if not isinstance(p, str) or not p.startswith("function-")
+            ),
         ]
-        msg = err["msg"]
-        if err["type"] == "missing":
-            msg = "this key is required"
-        elif err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling)"
+        kind = err["type"]
+        msg = SHAPES.get(kind) or error_message(err)
         given = err.get("input")
         secret = any(isinstance(p, str) and SECRET_KEY.search(p) for p in loc)
-        quiet = err["type"] in ("missing", "extra_forbidden") or isinstance(given, dict | list)
-        shown = "" if quiet or secret else f" (got {given!r})"
+        quiet = (
+            kind in ("missing", "extra_forbidden")
+            or AT in err.get("ctx", {})
+            or isinstance(given, dict | list)
+            or repr(given) in msg  # the message quotes it already
+        )
+        shown = "" if quiet or secret else f" (got {_shown(given)})"
         lines.append(f"  {source}: {key_path(loc)}: {msg}{shown}")
     return "\n".join(lines)
+
+
+SHAPES = {
+    "missing": "this key is required",
+    "extra_forbidden": "unknown key (check the spelling)",
+    "model_type": "expected a mapping of keys (key: value) here",
+    "model_attributes_type": "expected a mapping of keys (key: value) here",
+    "dict_type": "expected a mapping of keys (key: value) here",
+    "list_type": "expected a list (items on lines starting with '- ', or [a, b])",
+    "tuple_type": "expected a list (items on lines starting with '- ', or [a, b])",
+}
+"""Messages of the errors about the shape of the file, in its own words rather than pydantic's
+(which name its classes: "a valid dictionary or instance of ChannelConfig")."""
+
+
+def _shown(given: object) -> str:
+    """A value as the file had it: YAML's ``null``, ``true`` and ``false`` rather than Python's."""
+    if given is None:
+        return "null"
+    if isinstance(given, bool):
+        return "true" if given else "false"
+    return repr(given)
 
 
 def _substitute(value: Any, loc: list[int | str], source: str) -> Any:
@@ -98,11 +129,19 @@ def load_config(path: str | Path) -> Config:
     file = Path(path)
     source = str(file)
     try:
-        text = file.read_text(encoding="utf-8")
+        raw = file.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{source}: no such file") from None
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read it: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{source}: not UTF-8 text (line {line} has byte {raw[exc.start]:#04x}): "
+            "save the file as UTF-8"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -114,11 +153,13 @@ def load_config(path: str | Path) -> Config:
 
 
 def _resolve_paths(config: Config, base_dir: Path) -> Config:
+    """A relative SQLite path is taken from the config file's folder, and ``~`` is the home
+    folder (not a folder named ``~``)."""
     url = config.storage.url
     prefix = "sqlite:///"
     path = url[len(prefix) :].split("?", 1)[0]
     if url.startswith(prefix) and path and path != ":memory:" and not path.startswith("/"):
-        absolute = (base_dir / url[len(prefix) :]).resolve()
+        absolute = (base_dir / Path(url[len(prefix) :]).expanduser()).resolve()
         storage = config.storage.model_copy(update={"url": f"{prefix}{absolute}"})
         config = config.model_copy(update={"storage": storage})
     return config

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from omniline.engine.settings import LineSettings
+from omniline.engine.validation import error_at
 from omniline.model.identity import NAME_PATTERN
 from omniline.pipeline.middleware import BUILTIN_ORDER
 
@@ -178,47 +179,88 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _unique(self) -> Config:
-        seen_lines: set[str] = set()
-        seen_channels: set[tuple[str, str]] = set()
-        for line in self.lines:
-            if line.id in seen_lines:
-                raise ValueError(f"line id {line.id!r} is used twice")
-            seen_lines.add(line.id)
-            for ch in line.channels:
+        """Ids unique, and every name one part gives another part defined: each error at the key
+        that is wrong (the second of two, the name not found)."""
+        first_line: dict[str, int] = {}
+        first_channel: dict[tuple[str, str], int] = {}
+        for li, line in enumerate(self.lines):
+            if line.id in first_line:
+                raise error_at(
+                    f"{line.id!r} is the id of lines[{first_line[line.id]}] already; "
+                    "give each line an id of its own",
+                    "lines",
+                    li,
+                    "id",
+                )
+            first_line[line.id] = li
+            for ci, ch in enumerate(line.channels):
                 key = (ch.type, ch.account)
-                if key in seen_channels:
-                    raise ValueError(
-                        f"channel {ch.type}/{ch.account} is attached twice; "
-                        "a channel account belongs to one line"
+                if key in first_channel:
+                    raise error_at(
+                        f"channel {ch.type}/{ch.account} is attached to lines[{first_channel[key]}] "
+                        "already; a channel account belongs to one line",
+                        "lines",
+                        li,
+                        "channels",
+                        ci,
                     )
-                seen_channels.add(key)
-        ops = [o.id for o in self.operators]
-        if len(ops) != len(set(ops)):
-            raise ValueError("operator ids must be unique")
-        logins = [a.login for a in self.accounts]
-        if len(logins) != len(set(logins)):
-            raise ValueError("account logins must be unique")
-        line_ids = {line.id for line in self.lines}
-        for account in self.accounts:
+                first_channel[key] = li
+        ops: dict[str, int] = {}
+        for oi, operator in enumerate(self.operators):
+            if operator.id in ops:
+                raise error_at(
+                    f"{operator.id!r} is the id of operators[{ops[operator.id]}] already; "
+                    "give each operator an id of its own",
+                    "operators",
+                    oi,
+                    "id",
+                )
+            ops[operator.id] = oi
+        logins: dict[str, int] = {}
+        for ai, account in enumerate(self.accounts):
+            if account.login in logins:
+                raise error_at(
+                    f"{account.login!r} is the login of accounts[{logins[account.login]}] already",
+                    "accounts",
+                    ai,
+                    "login",
+                )
+            logins[account.login] = ai
+        defined = ", ".join(ops) or "none"
+        for ai, account in enumerate(self.accounts):
             if account.operator is not None and account.operator not in ops:
-                raise ValueError(
-                    f"account {account.login!r}: operator {account.operator!r} is not in 'operators'"
+                raise error_at(
+                    f"no operator {account.operator!r} in 'operators' (defined: {defined})",
+                    "accounts",
+                    ai,
+                    "operator",
                 )
             if account.role == "operator" and account.operator is None and account.login not in ops:
-                raise ValueError(
-                    f"account {account.login!r}: an operator account needs 'operator' "
-                    "(or a login that is an operator's id)"
+                raise error_at(
+                    f"account {account.login!r} has the role operator: give the operator it acts "
+                    "as here (or make its login an operator's id)",
+                    "accounts",
+                    ai,
+                    "operator",
                 )
-            unknown_lines = [x for x in account.lines or () if x not in line_ids]
-            if unknown_lines:
-                raise ValueError(
-                    f"account {account.login!r}: no such lines: " + ", ".join(unknown_lines)
-                )
-        for line in self.lines:
-            unknown = [o for o in line.queue if o not in ops]
-            if unknown:
-                raise ValueError(
-                    f"line {line.id!r}: the queue names operators that are not in 'operators': "
-                    + ", ".join(unknown)
-                )
+            for ki, line_id in enumerate(account.lines or ()):
+                if line_id not in first_line:
+                    raise error_at(
+                        f"no line {line_id!r} (the lines: {', '.join(first_line)})",
+                        "accounts",
+                        ai,
+                        "lines",
+                        ki,
+                    )
+        for li, line in enumerate(self.lines):
+            for qi, operator_id in enumerate(line.queue):
+                if operator_id not in ops:
+                    raise error_at(
+                        f"no operator {operator_id!r} in 'operators' (defined: {defined}); "
+                        "a queue names operators defined there",
+                        "lines",
+                        li,
+                        "queue",
+                        qi,
+                    )
         return self

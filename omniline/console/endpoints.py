@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from omniline.channels.body import BodyRefused, parse_json
 from omniline.console.accounts import Account, Accounts, Role, Session
 from omniline.console.schemas import ErrorBody, ErrorDetail, FieldError
+from omniline.engine.validation import error_location, error_message
 from omniline.errors import DialogError
 
 log = logging.getLogger("omniline.console")
@@ -75,9 +76,10 @@ def forbidden(message: str = "your role may not do this") -> ApiError:
 def invalid(exc: ValidationError, where: str) -> ApiError:
     fields = [
         FieldError(
-            field=".".join([where, *(str(p) for p in e["loc"])]).rstrip("."), message=e["msg"]
+            field=".".join([where, *(str(p) for p in error_location(e))]).rstrip("."),
+            message=error_message(e),
         )
-        for e in exc.errors(include_url=False, include_context=False, include_input=False)
+        for e in exc.errors(include_url=False, include_input=False)
     ]
     return ApiError(422, "invalid", "the request is not valid: see fields", fields=fields)
 

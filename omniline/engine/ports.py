@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Final, Protocol, runtime_checkable
 
-from pydantic import AwareDatetime, Field, JsonValue
+from pydantic import AwareDatetime, Field, JsonValue, model_validator
 
 from omniline.engine.settings import Distribution
 from omniline.model import (
@@ -262,12 +262,21 @@ class RouteAction(Frozen):
 
 class TimerAction(Frozen):
     """Set the timer (kind, key) to ``due_at``, or cancel it (``due_at`` None), with the dialog's
-    other changes."""
+    other changes. With ``rearm`` (and no ``due_at``), set a timer that has fired back to wait at
+    its own due time instead, so that it fires again (at once if that time has passed); nothing
+    when there is no such timer."""
 
     kind: str
     key: str
     due_at: AwareDatetime | None
     data: JsonValue = None
+    rearm: bool = False
+
+    @model_validator(mode="after")
+    def _rearm_keeps_its_time(self) -> TimerAction:
+        if self.rearm and self.due_at is not None:
+            raise ValueError("a timer re-armed keeps its own due time: give no due_at")
+        return self
 
 
 class FieldsAction(Frozen):

@@ -15,6 +15,7 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from omniline.engine.hours import WorkingHours
 from omniline.engine.texts import LocalizedText
+from omniline.engine.validation import error_at
 from omniline.model._base import Frozen
 
 
@@ -137,9 +138,13 @@ class LineSettings(Frozen):
 
     @model_validator(mode="after")
     def _distinct_queue(self) -> LineSettings:
-        seen: set[str] = set()
-        for operator_id in self.queue:
+        seen: dict[str, int] = {}
+        for qi, operator_id in enumerate(self.queue):
             if operator_id in seen:
-                raise ValueError(f"operator {operator_id!r} is in the queue twice")
-            seen.add(operator_id)
+                raise error_at(
+                    f"operator {operator_id!r} is in the queue twice (also at queue[{seen[operator_id]}])",
+                    "queue",
+                    qi,
+                )
+            seen[operator_id] = qi
         return self

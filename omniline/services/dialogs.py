@@ -457,7 +457,8 @@ class Dialogs:
         pinned: bool = True,
         known: Dialog | None = None,
     ) -> None:
-        """A pinned dialog is never closed automatically."""
+        """A pinned dialog is never closed automatically. Unpinned, it is closed when its
+        auto-close comes due, at once if that time passed while it was pinned."""
 
         async def decide(dialog: Dialog) -> list[DialogAction]:
             if dialog.status is CLOSED:
@@ -467,7 +468,13 @@ class Dialogs:
                 return []
             now, actor = self._clock.now(), operator_actor(operator_id)
             event = Pinned(at=now, actor=actor) if pinned else Unpinned(at=now, actor=actor)
-            return [FieldsAction(pinned=pinned), LogAction(event=event)]
+            actions: list[DialogAction] = [FieldsAction(pinned=pinned), LogAction(event=event)]
+            if not pinned and self.line(dialog.line_id).settings.auto_close_after is not None:
+                # An auto-close that came due during the pin fired and let the dialog be; it
+                # fires again now. One still to come waits as it was.
+                key = str(dialog.id)
+                actions.append(TimerAction(kind=AUTO_CLOSE_TIMER, key=key, due_at=None, rearm=True))
+            return actions
 
         await self._act(dialog_id, decide, known)
 
@@ -562,8 +569,11 @@ class Dialogs:
         """The client stayed silent for the line's period after an operator's answer."""
 
         def decide(dialog: Dialog) -> list[DialogAction]:
-            if dialog.status is not ACTIVE or dialog.pinned:
-                return []
+            if dialog.status is not ACTIVE:
+                # Nobody answers it now: forget the timer, or an unpin would fire it again.
+                return [TimerAction(kind=AUTO_CLOSE_TIMER, key=str(dialog.id), due_at=None)]
+            if dialog.pinned:
+                return []  # the timer stays fired until the dialog is unpinned
             return self._closing(dialog, actor="system", reason="auto")
 
         before = await self.get(dialog_id)

@@ -281,7 +281,9 @@ def apply(
             # What the plan says to do when nobody answered comes next, in this transaction.
             pending.extend(reversed(routing.route(tx, dialog_id, action.plan, now)))
         elif isinstance(action, TimerAction):
-            if action.due_at is None:
+            if action.rearm:
+                tx.run(q.timer_rearm, {"kind": action.kind, "key": action.key})
+            elif action.due_at is None:
                 tx.run(q.timer_cancel, {"kind": action.kind, "key": action.key})
             else:
                 schedule(tx, action.kind, action.key, action.due_at, dialog_id, action.data)

@@ -829,6 +829,16 @@ class Statements:
         self.timer_cancel = c(
             sa.delete(timers).where(timers.c.kind == P("kind"), timers.c.key == P("key")), d
         )
+        self.timer_rearm = c(
+            sa.update(timers)
+            .where(
+                timers.c.kind == P("kind"),
+                timers.c.key == P("key"),
+                timers.c.status != lit("pending"),
+            )
+            .values(status="pending", lease_until=None, fired_at=None),
+            d,
+        )
         due_timers = (
             sa.select(timers.c.id)
             .where(

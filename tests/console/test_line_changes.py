@@ -75,6 +75,18 @@ async def welcome_for(app: Omniline, channel: FakeChannel, client: str) -> str:
     return channel.texts_to(client)[0]
 
 
+async def test_an_api_validation_error_has_no_value_error_prefix(tmp_path: Path) -> None:
+    async with running(f"sqlite:///{tmp_path / 'db.sqlite'}") as (_, _channel, call):
+        status, error = await call("PATCH", "/lines/support", {"default_region": "XX"})
+        assert status == 422
+        assert error["error"]["fields"] == [
+            {
+                "field": "body.default_region",
+                "message": "'XX' is not a country code phone numbers know (e.g. 'DE')",
+            }
+        ]
+
+
 async def test_a_change_outlives_a_restart_until_the_line_is_reset(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     async with running(url) as (app, channel, call):

@@ -431,6 +431,88 @@ async def test_auto_close_after_silence_unless_pinned() -> None:
         assert (await dialog_of(pinned)).status is DialogStatus.ACTIVE
 
 
+async def test_an_auto_close_that_came_due_during_a_pin_closes_the_dialog_at_unpin() -> None:
+    settings = line(auto_close_after=3600, auto_close_text="Closing this chat, bye!")
+    async with Kit(operators=OPERATORS, line_settings=settings) as kit:
+        await started(kit, *QUEUE)
+        client = kit.client("zoe")
+        await client.says("hello")
+        await kit.operator("ann").accepts(client)
+        await kit.operator("ann").replies(client, "How can I help?")
+        await kit.operator("ann").pins(client)
+        await kit.advance(7200)  # due an hour ago: the pin holds it
+        dialog = await dialog_of(client)
+        assert (dialog.status, dialog.pinned) == (DialogStatus.ACTIVE, True)
+
+        await kit.app.dialogs.unpin(dialog.id, "ann")
+        await kit.advance(0)  # the next poll of the timers, not the next reply
+
+        assert (await kit.app.dialogs.get(dialog.id)).status is DialogStatus.CLOSED
+        assert client.last == "Closing this chat, bye!"
+        kinds = [e.kind for e in await kit.app.store.dialogs.events(dialog.id)]
+        assert kinds[-2:] == ["unpinned", "closed"]
+
+
+async def test_an_auto_close_still_to_come_at_unpin_closes_the_dialog_when_due() -> None:
+    settings = line(auto_close_after=3600)
+    async with Kit(operators=OPERATORS, line_settings=settings) as kit:
+        await started(kit, *QUEUE)
+        client = kit.client("zoe")
+        await client.says("hello")
+        await kit.operator("ann").accepts(client)
+        await kit.operator("ann").replies(client, "How can I help?")
+        await kit.operator("ann").pins(client)
+        await kit.advance(1800)
+        dialog = await dialog_of(client)
+        await kit.app.dialogs.unpin(dialog.id, "ann")
+        await kit.advance(1790)
+        assert (await dialog_of(client)).status is DialogStatus.ACTIVE
+        await kit.advance(10)
+        assert (await kit.app.dialogs.get(dialog.id)).status is DialogStatus.CLOSED
+
+
+async def test_an_unpinned_dialog_whose_client_wrote_last_is_not_auto_closed() -> None:
+    settings = line(auto_close_after=3600)
+    async with Kit(operators=OPERATORS, line_settings=settings) as kit:
+        await started(kit, *QUEUE)
+        client = kit.client("zoe")
+        await client.says("hello")
+        await kit.operator("ann").accepts(client)
+        await kit.operator("ann").replies(client, "How can I help?")
+        await kit.operator("ann").pins(client)
+        await kit.advance(7200)
+        await client.says("still here")  # the client spoke: nothing to close for
+        dialog = await dialog_of(client)
+        await kit.app.dialogs.unpin(dialog.id, "ann")
+        await kit.advance(7200)
+        assert (await dialog_of(client)).status is DialogStatus.ACTIVE
+
+
+async def test_an_auto_close_that_fired_while_queued_does_not_close_it_at_unpin() -> None:
+    settings = line(auto_close_after=3600, queue=["ann"])
+    async with Kit(operators=OPERATORS, line_settings=settings) as kit:
+        from omniline.pipeline.line import Line
+
+        kit.app.lines["sales"] = Line(
+            id="sales", name="Sales", settings=kit.app.lines[kit.line_id].settings
+        )
+        await kit.app.set_queue("sales", ["bob"])
+        await started(kit, "ann")
+        client = kit.client("zoe")
+        await client.says("hello")
+        await kit.operator("ann").accepts(client)
+        await kit.operator("ann").replies(client, "Sales will answer")
+        await kit.operator("ann").transfers(client, line="sales")
+        await kit.advance(7200)  # the timer fires on a queued dialog: nobody answers it now
+        await started(kit, "bob")
+        await kit.operator("bob").accepts(client)
+        await kit.operator("bob").pins(client)
+        dialog = await dialog_of(client)
+        await kit.app.dialogs.unpin(dialog.id, "bob")
+        await kit.advance(0)
+        assert (await dialog_of(client)).status is DialogStatus.ACTIVE
+
+
 async def test_a_client_writing_within_the_reopen_window_reopens_the_dialog() -> None:
     settings = line(reopen_within=600)
     async with Kit(operators=OPERATORS, line_settings=settings) as kit:

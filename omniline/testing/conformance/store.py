@@ -43,6 +43,7 @@ from omniline.engine.ports import (
     SendAction,
     StatusAction,
     Timer,
+    TimerAction,
 )
 from omniline.errors import DialogConflict, DialogError, OmnilineError, OperatorBusy
 from omniline.model import (
@@ -1421,6 +1422,39 @@ class StoreConformance:
 
         await clock.advance(LEASE + 1)
         assert await self._timers(store, clock) == []
+
+    async def test_a_fired_timer_rearmed_by_apply_fires_again_at_its_own_time(
+        self, store: SqlStore, clock: VirtualClock
+    ) -> None:
+        receipt = await ingest(store, inbound(clock))
+        key = str(receipt.dialog_id)
+        due = later(clock, 60)
+        await store.timers.schedule("auto_close", key, due, dialog_id=receipt.dialog_id)
+        await clock.advance(120)
+        [fired] = await self._timers(store, clock)
+        await store.timers.finish(fired.id)
+
+        rearm = TimerAction(kind="auto_close", key=key, due_at=None, rearm=True)
+        await store.dialogs.apply(receipt.dialog_id, [rearm])
+
+        [again] = await self._timers(store, clock)
+        assert (again.key, again.dialog_id) == (key, receipt.dialog_id)
+        assert same_moment(again.due_at, due)
+
+    async def test_rearming_a_waiting_timer_leaves_its_time(
+        self, store: SqlStore, clock: VirtualClock
+    ) -> None:
+        receipt = await ingest(store, inbound(clock))
+        key = str(receipt.dialog_id)
+        await store.timers.schedule("auto_close", key, later(clock, 60))
+
+        rearm = TimerAction(kind="auto_close", key=key, due_at=None, rearm=True)
+        await store.dialogs.apply(receipt.dialog_id, [rearm])
+        await store.dialogs.apply(receipt.dialog_id, [rearm.model_copy(update={"key": "none"})])
+
+        assert await self._timers(store, clock) == []
+        await clock.advance(60)
+        assert [t.key for t in await self._timers(store, clock)] == [key]
 
     async def test_cancelling_an_unknown_timer_does_nothing(self, store: SqlStore) -> None:
         await store.timers.cancel("auto_close", "never-set")
