@@ -163,6 +163,14 @@ async def test_bad_messages_get_422_with_the_field(
     assert error.get("field") == field
 
 
+async def test_a_validation_error_has_no_value_error_prefix(client: TestClient[Any, Any]) -> None:
+    _, auth = await new_visitor(client)
+    body = {"client_message_id": "msg-00001"}
+    response = await client.post(f"{BASE}/api/messages", json=body, headers=auth)
+    error = (await response.json())["error"]
+    assert error["message"] == "a message needs text or a button_payload"
+
+
 async def test_bad_json_and_oversized_bodies_are_refused(client: TestClient[Any, Any]) -> None:
     _, auth = await new_visitor(client)
     bad = await client.post(f"{BASE}/api/messages", data=b"{not json", headers=auth)

@@ -27,6 +27,7 @@ from omniline.channels.body import BodyRefused, parse_json, read_body
 from omniline.channels.webchat.protocol import PostMessage, Profile, WireMessage
 from omniline.engine.ports import Capabilities, ChannelHost, Delivery, InboundSink
 from omniline.engine.ratelimit import Throttle
+from omniline.engine.validation import error_location, error_message
 from omniline.model import ChannelRef, ContactShare, Identity, InboundEvent, InboundMessage
 
 log = logging.getLogger("omniline.channel.webchat")
@@ -88,8 +89,8 @@ class _ApiError(Exception):
 
 def _validation_error(exc: ValidationError) -> _ApiError:
     first = exc.errors(include_url=False)[0]
-    field = ".".join(str(p) for p in first["loc"]) or None
-    return _ApiError(422, "invalid", first["msg"], field)
+    field = ".".join(str(p) for p in error_location(first)) or None
+    return _ApiError(422, "invalid", error_message(first), field)
 
 
 class WebchatChannel:
