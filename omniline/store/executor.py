@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -277,11 +279,27 @@ class PostgresExecutor:
     dialect_name = "postgresql"
 
     def __init__(self, url: str, *, pool_size: int = 20) -> None:
+        from sqlalchemy import event
+        from sqlalchemy.exc import DisconnectionError
         from sqlalchemy.ext.asyncio import create_async_engine
 
         self._engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
         self._statements = statements_for("postgresql")
         self._reachability = Reachability()
+        self._lost_at = -math.inf
+        pool_events = self._engine.sync_engine
+
+        def connected(dbapi_connection: Any, record: Any) -> None:
+            record.info["omniline_connected_at"] = time.monotonic()
+
+        def checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+            # A pooled connection opened before the server was lost is dead: the pool opens a
+            # fresh one instead (SQLAlchemy's documented way), rather than a unit failing on it.
+            if record.info.get("omniline_connected_at", -math.inf) <= self._lost_at:
+                raise DisconnectionError("opened before the database connection was lost")
+
+        event.listen(pool_events, "connect", connected)
+        event.listen(pool_events, "checkout", checked_out)
 
     @property
     def available(self) -> bool:
@@ -306,6 +324,7 @@ class PostgresExecutor:
                 result: T = await conn.run_sync(call)
         except Exception as exc:
             if connection_lost(exc):
+                self._lost_at = time.monotonic()
                 raise self._reachability.lost(exc) from exc
             self._reachability.reached()  # the server answered, and refused the unit
             raise

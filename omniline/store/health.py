@@ -36,8 +36,8 @@ def connection_lost(exc: BaseException) -> bool:
         sqlstate = getattr(current, "sqlstate", None)
         if isinstance(sqlstate, str) and sqlstate.startswith(_CONNECTION_STATES):
             return True
-        if isinstance(current, asyncpg.InterfaceError) and "closed" in str(current):
-            return True  # a pooled connection the server already dropped
+        if isinstance(current, asyncpg.InterfaceError | asyncpg.InternalClientError):
+            return True  # closed by the server, or left mid-operation when it went away
         current = current.__cause__ or current.__context__
     return False
 
