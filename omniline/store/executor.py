@@ -319,16 +319,17 @@ class PostgresExecutor:
                     sync_conn.invalidate(exc)
                 raise
 
+        started = time.monotonic()
         try:
             async with self._engine.begin() as conn:
                 result: T = await conn.run_sync(call)
         except Exception as exc:
             if connection_lost(exc):
                 self._lost_at = time.monotonic()
-                raise self._reachability.lost(exc) from exc
-            self._reachability.reached()  # the server answered, and refused the unit
+                raise self._reachability.lost(exc, started) from exc
+            self._reachability.reached(started)  # the server answered, and refused the unit
             raise
-        self._reachability.reached()
+        self._reachability.reached(started)
         return result
 
     async def close(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import math
 import time
 
 import asyncpg
@@ -22,6 +23,11 @@ log = logging.getLogger("omniline.store")
 _CONNECTION_STATES = ("08", "57P")
 """SQLSTATE classes of a lost connection: connection exceptions, and the server shutting down,
 crashed or not accepting connections yet."""
+
+
+_DEAD_CONNECTION = ("connection is closed", "another operation is in progress")
+"""What asyncpg says of a connection the server dropped (its other interface errors are bugs, such
+as a wrong number of arguments, and must not pass for an outage)."""
 
 
 def connection_lost(exc: BaseException) -> bool:
@@ -36,7 +42,10 @@ def connection_lost(exc: BaseException) -> bool:
         sqlstate = getattr(current, "sqlstate", None)
         if isinstance(sqlstate, str) and sqlstate.startswith(_CONNECTION_STATES):
             return True
-        if isinstance(current, asyncpg.InterfaceError | asyncpg.InternalClientError):
+        if isinstance(current, asyncpg.InternalClientError) or (
+            isinstance(current, asyncpg.InterfaceError)
+            and any(words in str(current) for words in _DEAD_CONNECTION)
+        ):
             return True  # closed by the server, or left mid-operation when it went away
         current = current.__cause__ or current.__context__
     return False
@@ -81,21 +90,27 @@ class Watch:
 
 
 class Reachability:
-    """The database's state as the executor last found it; logs each change once."""
+    """The database's state as the executor last found it; logs each change once.
+
+    Units report when they started: a unit that began before the outage and committed just as it
+    began does not end it, and one that began during the outage and failed just after it ended
+    does not start another (each would log an outage of a few milliseconds)."""
 
     def __init__(self) -> None:
         self._down_since: float | None = None
+        self._up_since = -math.inf
 
     @property
     def available(self) -> bool:
         return self._down_since is None
 
-    def lost(self, exc: BaseException) -> StoreUnavailable:
-        """A unit failed for the connection: the error to raise in its place."""
+    def lost(self, exc: BaseException, started: float = math.inf) -> StoreUnavailable:
+        """A unit that started at ``started`` (``time.monotonic()``) failed for the connection:
+        the error to raise in its place."""
         seen = _request.get()
         if seen is not None:
             seen.unavailable = True
-        if self._down_since is None:
+        if self._down_since is None and started >= self._up_since:
             self._down_since = time.monotonic()
             log.error(
                 "the database is unreachable (%s): requests that need it are answered 503 "
@@ -104,11 +119,13 @@ class Reachability:
             )
         return StoreUnavailable("the database cannot be reached right now; try again shortly")
 
-    def reached(self) -> None:
-        """A unit got an answer from the database."""
-        if self._down_since is not None:
-            down_for = time.monotonic() - self._down_since
+    def reached(self, started: float = math.inf) -> None:
+        """A unit that started at ``started`` got an answer from the database."""
+        if self._down_since is not None and started >= self._down_since:
+            now = time.monotonic()
+            down_for = now - self._down_since
             self._down_since = None
+            self._up_since = now
             log.warning("the database is reachable again, after %.1f s", down_for)
 
 

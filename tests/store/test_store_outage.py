@@ -110,3 +110,37 @@ def test_a_log_record_that_only_repeats_the_outage_is_dropped() -> None:
         repeated = wrapped
     assert OutageFilter().filter(record(repeated)) is False
     assert OutageFilter().filter(record(ConnectionResetError("the platform hung up"))) is True
+
+
+def test_a_driver_error_that_is_a_bug_does_not_pass_for_an_outage() -> None:
+    import asyncpg
+
+    from omniline.store.health import connection_lost
+
+    assert not connection_lost(asyncpg.InterfaceError("the server expects 2 arguments, 1 given"))
+    assert connection_lost(asyncpg.InterfaceError("connection is closed"))
+    assert connection_lost(ConnectionRefusedError(111, "refused"))
+
+
+def test_units_in_flight_as_the_outage_begins_and_ends_do_not_log_extra_outages(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import time
+
+    from omniline.store.health import Reachability
+
+    reachability = Reachability()
+    before = time.monotonic()
+    reachability.lost(ConnectionResetError("terminated"), before)
+    reachability.reached(before)  # committed just as the server went: the outage goes on
+    assert not reachability.available
+    during = time.monotonic()
+    reachability.reached(during)
+    assert reachability.available
+    reachability.lost(ConnectionRefusedError("refused"), during)  # failed late: no new outage
+    assert reachability.available
+    said = [r.getMessage() for r in caplog.records if r.name == "omniline.store"]
+    assert [m.split(" (")[0].split(",")[0] for m in said] == [
+        "the database is unreachable",
+        "the database is reachable again",
+    ]
