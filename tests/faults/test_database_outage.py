@@ -81,7 +81,13 @@ def config(url: str, telegram_base: str | None = None) -> dict[str, Any]:
     return {
         "storage": {"url": url, "pool_size": 4, "recovery_grace": 2, "recovery_interval": 1},
         "server": {"host": "127.0.0.1", "port": 0},
-        "outbox": {"lease": 3, "poll_interval": 0.5, "base_delay": 0.2, "max_delay": 2},
+        "outbox": {
+            "lease": 3,
+            "poll_interval": 0.5,
+            "base_delay": 0.2,
+            "max_delay": 2,
+            "max_attempts": 100,
+        },
         "console": {"enabled": False},
         "log_level": "INFO",
         "lines": [
@@ -180,6 +186,18 @@ class Load:
             await asyncio.sleep(0.05)
 
 
+async def unfinished(url: str) -> str:
+    connection = await asyncpg.connect(url)
+    try:
+        inbox = await connection.fetch("SELECT id, status FROM inbox WHERE status <> 'done'")
+        outbox = await connection.fetch(
+            "SELECT id, status, attempts, error FROM outbox WHERE status <> 'sent'"
+        )
+    finally:
+        await connection.close()
+    return f"inbox not done: {[tuple(r) for r in inbox]}, outbox not sent: {[tuple(r) for r in outbox]}"
+
+
 async def test_a_database_outage_is_answered_503_and_survived_without_a_restart(
     tmp_path: Path,
 ) -> None:
@@ -247,9 +265,20 @@ async def test_a_database_outage_is_answered_503_and_survived_without_a_restart(
                 if web_done and telegram_done:
                     break
                 if time.monotonic() > deadline:
+                    missing = [
+                        (chat, text)
+                        for chat, text in load.telegram_acked.values()
+                        if (str(chat), f"echo: {text}") not in answered
+                    ]
+                    unanswered = {
+                        v.name: [(m["direction"], m["text"]) for m in histories[v.name]]
+                        for v in visitors
+                        if sum(m["direction"] == "out" for m in histories[v.name]) < len(v.acked)
+                    }
                     pytest.fail(
                         f"not every acknowledged message was answered {SETTLE_DEADLINE} s after "
-                        f"the database came back:\n{all_logs(workers)}"
+                        f"the database came back: Telegram {missing}, web chat {unanswered}, "
+                        f"{await unfinished(url)}\n{all_logs(workers)}"
                     )
                 await asyncio.sleep(0.3)
 
