@@ -3,7 +3,8 @@ from web-chat visitors and Telegram webhooks.
 
 One worker is an ``omniline run`` process (its log is checked); the other runs in the test process
 with the Telegram channel, driven by the plugin's fake Bot API (importing aiogram costs a child
-process ~10 s of CPU, too much for the suite).
+process ~10 s of CPU, too much for the suite). So the first has no Telegram channel: it leaves the
+Telegram deliveries it claims to the second.
 
 Guaranteed: every request is answered 200 or 503, never 500 (the web chat's 503 says
 ``store_unavailable`` and gives a Retry-After, so the widget and the platforms send again); nothing
