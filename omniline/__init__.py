@@ -25,6 +25,7 @@ from omniline.errors import (
     PluginError,
     SchemaOutdatedError,
     StoreError,
+    StoreUnavailable,
 )
 from omniline.model import (
     Attachment,
@@ -99,6 +100,7 @@ __all__ = [
     "SchemaOutdatedError",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "StoredMessage",
     "Text",
     "Unsupported",

@@ -210,8 +210,10 @@ class Omniline:
         self.clock: Clock = clock or SystemClock()
         self.migrate = migrate
         self.serve_http = serve_http
-        self._recovery_grace = recovery_grace
-        self.recovery_interval = 60.0
+        self._recovery_grace = (
+            recovery_grace if recovery_grace is not None else config.storage.recovery_grace
+        )
+        self.recovery_interval = config.storage.recovery_interval
         """Seconds between sweeps for stored events whose processing failed."""
         self._plugin_overrides = dict(channel_plugins or {})
         self._desk_overrides = dict(desk_plugins or {})

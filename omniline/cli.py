@@ -88,6 +88,10 @@ def _logging(level: str) -> None:
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    from omniline.store.health import OutageFilter
+
+    for handler in logging.getLogger().handlers:  # a database outage is logged once, not per use
+        handler.addFilter(OutageFilter())
 
 
 async def _serve(app: Omniline, on_started: str | None = None) -> None:

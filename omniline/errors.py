@@ -27,6 +27,11 @@ class SchemaOutdatedError(StoreError):
     """The database schema is older (or newer) than this omniline. Run ``omniline db upgrade``."""
 
 
+class StoreUnavailable(StoreError):
+    """The database cannot be reached right now (stopped, restarting, out of reach): what was asked
+    was not done. Try again shortly; an HTTP edge answers 503 so that the caller does."""
+
+
 class DialogError(OmnilineError):
     """An action does not fit the dialog's current state (for example, replying to a closed dialog)."""
 
@@ -77,4 +82,5 @@ __all__ = [
     "PluginError",
     "SchemaOutdatedError",
     "StoreError",
+    "StoreUnavailable",
 ]

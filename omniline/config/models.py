@@ -23,6 +23,11 @@ class StorageConfig(_Section):
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     """NORMAL survives a crash of the process; FULL also survives a power loss, at a cost."""
     pool_size: int = Field(default=20, ge=1, le=200)
+    recovery_grace: float | None = Field(default=None, ge=0)
+    """Seconds an unprocessed inbound event waits before any worker may run it again (after a
+    crash): 0 on SQLite and 120 on PostgreSQL by default."""
+    recovery_interval: float = Field(default=60.0, gt=0)
+    """Seconds between two sweeps for unprocessed inbound events."""
 
 
 class ServerConfig(_Section):

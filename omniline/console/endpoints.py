@@ -25,7 +25,7 @@ from omniline.channels.body import BodyRefused, parse_json
 from omniline.console.accounts import Account, Accounts, Role, Session
 from omniline.console.schemas import ErrorBody, ErrorDetail, FieldError
 from omniline.engine.validation import error_location, error_message
-from omniline.errors import DialogError
+from omniline.errors import DialogError, StoreUnavailable
 
 log = logging.getLogger("omniline.console")
 
@@ -321,6 +321,13 @@ async def errors_as_json(
         return exc.response()
     except DialogError as exc:
         return ApiError(409, "conflict", str(exc)).response()
+    except StoreUnavailable:
+        return ApiError(
+            503,
+            "store_unavailable",
+            "the database cannot be reached right now; try again in a few seconds",
+            headers={"Retry-After": "5"},
+        ).response()
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

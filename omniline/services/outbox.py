@@ -87,10 +87,10 @@ class Outbox:
         ref = delivery.recipient.channel
         channel = self._channels.get(ref)
         if channel is None:
-            result = OutboxResult(
-                outbox_id=delivery.outbox_id,
-                outcome="failed",
-                error=f"channel {ref} is not configured",
+            # Another worker on this database may have it (during a rolling change of the config):
+            # left for later like any passing failure, failed only after max_attempts.
+            result = self._failure(
+                delivery, f"channel {ref} is not configured in this process", False, None
             )
         elif (held := self._held_back(ref, delivery)) is not None:
             result = held

@@ -262,6 +262,13 @@ def apply(
     )
     if guard is not None and status != guard.value:
         raise DialogConflict(f"dialog {dialog_id} is {status} now, not {guard.value}")
+    if inbox_id is not None:
+        # Only the first run of an event counts: a recovery sweep of another worker may run it
+        # at the same time (its row lock makes the second wait, then find it done: no answer twice).
+        status = "failed" if inbox_error is not None else "done"
+        params = {"inbox_id": inbox_id, "status": status, "error": inbox_error, "now": at}
+        if tx.run(q.inbox_done, params) == 0:
+            return []
     deliveries: list[Delivery] = []
     pending = list(actions)
     pending.reverse()
@@ -300,11 +307,6 @@ def apply(
         else:
             params = {"dialog_id": dialog_id, "operator_id": action.operator_id, "now": at}
             tx.run(q.member_insert if action.join else q.member_delete, params)
-    if inbox_id is not None:
-        status = "failed" if inbox_error is not None else "done"
-        tx.run(
-            q.inbox_done, {"inbox_id": inbox_id, "status": status, "error": inbox_error, "now": at}
-        )
     return deliveries
 
 

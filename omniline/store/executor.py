@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
+from omniline.store.health import Reachability, connection_lost
 from omniline.store.statements import Query, Row, Statements, statements_for
 
 T = TypeVar("T")
@@ -73,6 +76,11 @@ Unit = Callable[[Tx], T]
 
 class Executor(Protocol):
     dialect_name: str
+
+    @property
+    def available(self) -> bool:
+        """False while the database is known to be unreachable."""
+        ...
 
     async def run(self, unit: Unit[T]) -> T: ...
 
@@ -143,6 +151,8 @@ class SqliteExecutor:
     """
 
     dialect_name = "sqlite"
+    available = True
+    """A local file: there is no server to lose."""
 
     def __init__(
         self,
@@ -258,26 +268,69 @@ class SqliteExecutor:
 
 
 class PostgresExecutor:
-    """Units run in their own transaction on a pooled asyncpg connection (SQLAlchemy async engine)."""
+    """Units run in their own transaction on a pooled asyncpg connection (SQLAlchemy async engine).
+
+    When the server cannot be reached or drops the connection, the unit fails with
+    :class:`StoreUnavailable <omniline.errors.StoreUnavailable>` (logged once for the whole outage,
+    see :mod:`omniline.store.health`) and the dropped connection is thrown away, so the pool
+    connects afresh once the server is back: no restart is needed.
+    """
 
     dialect_name = "postgresql"
 
     def __init__(self, url: str, *, pool_size: int = 20) -> None:
+        from sqlalchemy import event
+        from sqlalchemy.exc import DisconnectionError
         from sqlalchemy.ext.asyncio import create_async_engine
 
         self._engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
         self._statements = statements_for("postgresql")
+        self._reachability = Reachability()
+        self._lost_at = -math.inf
+        pool_events = self._engine.sync_engine
+
+        def connected(dbapi_connection: Any, record: Any) -> None:
+            record.info["omniline_connected_at"] = time.monotonic()
+
+        def checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+            # A pooled connection opened before the server was lost is dead: the pool opens a
+            # fresh one instead (SQLAlchemy's documented way), rather than a unit failing on it.
+            if record.info.get("omniline_connected_at", -math.inf) <= self._lost_at:
+                raise DisconnectionError("opened before the database connection was lost")
+
+        event.listen(pool_events, "connect", connected)
+        event.listen(pool_events, "checkout", checked_out)
+
+    @property
+    def available(self) -> bool:
+        return self._reachability.available
 
     async def run(self, unit: Unit[T]) -> T:
         statements = self._statements
 
         def call(sync_conn: Any) -> T:
             dbapi = sync_conn.connection.dbapi_connection
-            return unit(Tx(dbapi.cursor(), statements))
+            try:
+                return unit(Tx(dbapi.cursor(), statements))
+            except Exception as exc:
+                # The unit runs on the raw connection, so SQLAlchemy does not see a dropped one:
+                # invalidate it here, or the pool would hand it out again after the server is back.
+                if connection_lost(exc):
+                    sync_conn.invalidate(exc)
+                raise
 
-        async with self._engine.begin() as conn:
-            result: T = await conn.run_sync(call)
-            return result
+        started = time.monotonic()
+        try:
+            async with self._engine.begin() as conn:
+                result: T = await conn.run_sync(call)
+        except Exception as exc:
+            if connection_lost(exc):
+                self._lost_at = time.monotonic()
+                raise self._reachability.lost(exc, started) from exc
+            self._reachability.reached(started)  # the server answered, and refused the unit
+            raise
+        self._reachability.reached(started)
+        return result
 
     async def close(self) -> None:
         await self._engine.dispose()

@@ -52,5 +52,11 @@ class SqlStore:
     def dialect_name(self) -> str:
         return self._x.dialect_name
 
+    @property
+    def available(self) -> bool:
+        """False while the database is known to be unreachable (units fail with
+        ``StoreUnavailable`` meanwhile)."""
+        return self._x.available
+
     async def close(self) -> None:
         await self._x.close()

@@ -197,7 +197,7 @@ class Statements:
         )
         self.inbox_done = c(
             sa.update(inbox)
-            .where(inbox.c.id == P("inbox_id"))
+            .where(inbox.c.id == P("inbox_id"), inbox.c.status == lit("pending"))
             .values(status=P("status"), error=P("error"), processed_at=P("now")),
             d,
         )

@@ -50,6 +50,7 @@ class FeedWakeup:
         self._subscribers: dict[str, Callable[[str], None]] = {}
         self._task: asyncio.Task[None] | None = None
         self._connection: Any = None
+        self._paused = False
         self.ready = asyncio.Event()
         """Set once the connection listens (tests wait for it)."""
 
@@ -100,7 +101,9 @@ class FeedWakeup:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database restarted, the network dropped...
-                log.warning("feed wake-ups paused (%s); readers poll meanwhile", exc)
+                if not self._paused:  # once per outage, however many reconnects it takes
+                    log.warning("feed wake-ups paused (%s); readers poll meanwhile", exc)
+                self._paused = True
                 self.ready.clear()
                 await asyncio.sleep(RECONNECT_AFTER)
 
@@ -110,6 +113,9 @@ class FeedWakeup:
             await connection.add_listener(CHANNEL, self._heard)
             await connection.add_listener(RELAY, self._noted)
             self.ready.set()
+            if self._paused:
+                self._paused = False
+                log.info("feed wake-ups resumed")
             self._on_news()  # what happened while we were not listening
             while True:
                 await self._pending.wait()

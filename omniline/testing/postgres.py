@@ -26,6 +26,11 @@ Running as root
     created where that account can reach it, handed over to it with ``chown``, and ``initdb``,
     ``pg_ctl`` and ``postgres`` are started with ``subprocess``'s ``user``/``group`` arguments
     and no supplementary groups.
+
+Outages
+    :meth:`TemporaryPostgres.pause` stops the server as an administrator would (``pg_ctl stop -m
+    fast``) and :meth:`TemporaryPostgres.resume` starts it again on the same port, so a test can
+    check what its code does while the database is gone and after it is back.
 """
 
 from __future__ import annotations
@@ -279,6 +284,35 @@ class TemporaryPostgres:
             self._finalizer()
         self._finalizer = None
         self._port = None
+
+    def pause(self) -> None:
+        """Stop the server as an administrator would (``pg_ctl stop -m fast``: open sessions are
+        ended, new connections refused) and keep its data, for tests of a database outage.
+        :meth:`resume` starts it again on the same port."""
+        bin_dir, run_as, base = self._running()
+        pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(base / "data"), "-w"]
+        result = run_as.run([*pg_ctl, "-m", "fast", "-t", str(_PG_CTL_TIMEOUT), "stop"], cwd=base)
+        if result.returncode != 0:
+            raise PostgresStartError(f"pg_ctl stop failed:\n{result.stdout}")
+
+    def resume(self) -> None:
+        """Start the server stopped by :meth:`pause` again, on the same port and data; returns
+        once it accepts connections."""
+        bin_dir, run_as, base = self._running()
+        log_file = base / "postgres.log"
+        pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(base / "data"), "-l", str(log_file), "-w"]
+        options = ["-o", f"-p {self.port}", "-t", str(_PG_CTL_TIMEOUT)]
+        result = run_as.run([*pg_ctl, *options, "start"], cwd=base)
+        if result.returncode != 0:
+            raise PostgresStartError(
+                f"pg_ctl start failed:\n{result.stdout}\n--- end of {log_file} ---\n"
+                f"{_log_tail(log_file)}"
+            )
+
+    def _running(self) -> tuple[pathlib.Path, _RunAs, pathlib.Path]:
+        if self._base is None or self._port is None:
+            raise RuntimeError("the temporary PostgreSQL server is not running; call start()")
+        return find_postgres_bin(), self._run_as(), self._base
 
     def __enter__(self) -> Self:
         self.start()

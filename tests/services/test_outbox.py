@@ -177,3 +177,16 @@ async def test_stopping_hands_back_deliveries_that_wait_for_their_rate_slot(
         assert again.channel.texts_to("ann") == ["part 1"]
         await again.advance(1)  # and paced as before
         assert again.channel.texts_to("ann") == ["part 1", "part 2"]
+
+
+async def test_a_delivery_for_a_channel_this_process_lacks_is_left_for_one_that_has_it() -> None:
+    """Regression: a worker whose config lacked a channel (another worker on the same database had
+    it) claimed that channel's deliveries and failed them for good."""
+    async with Kit(bot=echo_bot()) as kit:
+        channel = kit.app.channels.pop(kit.channel.ref)  # this process, as configured elsewhere
+        ann = kit.client("ann")
+        await ann.says("hi")
+        assert ann.received == []
+        kit.app.channels[kit.channel.ref] = channel  # ...and the worker that has it
+        await kit.advance(2.0)
+        assert ann.received == ["echo: hi"]

@@ -28,6 +28,7 @@ from omniline.channels.webchat.protocol import PostMessage, Profile, WireMessage
 from omniline.engine.ports import Capabilities, ChannelHost, Delivery, InboundSink
 from omniline.engine.ratelimit import Throttle
 from omniline.engine.validation import error_location, error_message
+from omniline.errors import StoreUnavailable
 from omniline.model import ChannelRef, ContactShare, Identity, InboundEvent, InboundMessage
 
 log = logging.getLogger("omniline.channel.webchat")
@@ -35,6 +36,8 @@ log = logging.getLogger("omniline.channel.webchat")
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 64 * 1024
 HISTORY_PAGE = 100
+RETRY_AFTER = 5
+"""Seconds the widget is asked to wait before sending again while the database is down."""
 
 
 class WebchatSettings(BaseModel):
@@ -85,6 +88,15 @@ class _ApiError(Exception):
         if self.retry_after is not None:
             response.headers["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
         return response
+
+
+def _store_unavailable() -> _ApiError:
+    return _ApiError(
+        503,
+        "store_unavailable",
+        "the chat cannot take messages for a moment; send it again in a few seconds",
+        retry_after=RETRY_AFTER,
+    )
 
 
 def _validation_error(exc: ValidationError) -> _ApiError:
@@ -266,6 +278,8 @@ class WebchatChannel:
                 response = exc.response()
             except ValidationError as exc:
                 response = _validation_error(exc).response()
+            except StoreUnavailable:
+                response = _store_unavailable().response()
             self._cors(request, response)
             return response
 
@@ -317,6 +331,8 @@ class WebchatChannel:
         )
         try:
             receipt = await sink(event)
+        except StoreUnavailable:
+            raise _store_unavailable() from None
         except Exception:
             log.exception("could not store a web-chat message")
             raise _ApiError(503, "unavailable", "the message could not be stored; retry") from None
@@ -411,13 +427,18 @@ class WebchatChannel:
         # (the widget shows each id once).
         self._sockets.setdefault(visitor_id, set()).add(ws)
         try:
-            while True:
-                page = await self._wire_history(visitor_id, after, HISTORY_PAGE)
-                for wire in page:
-                    await ws.send_str(self._frame(wire))
-                    after = wire.id
-                if len(page) < HISTORY_PAGE:
-                    break
+            try:
+                while True:
+                    page = await self._wire_history(visitor_id, after, HISTORY_PAGE)
+                    for wire in page:
+                        await ws.send_str(self._frame(wire))
+                        after = wire.id
+                    if len(page) < HISTORY_PAGE:
+                        break
+            except StoreUnavailable:
+                # 1013: try again later; the widget reconnects and catches up from `after`
+                await ws.close(code=1013, message=b"store unavailable")
+                return ws
             async for frame in ws:
                 if frame.type is WSMsgType.TEXT:
                     await self._on_frame(ws, visitor_id, frame.data)
