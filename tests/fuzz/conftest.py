@@ -9,6 +9,7 @@ makes another's invariants wrong.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
@@ -28,6 +29,7 @@ from omniline_vk import testing as vk_fake
 from omniline import Config, Omniline
 from omniline.engine.ports import FeedCursor
 from omniline.model import Direction, StoredMessage
+from omniline.testing import TemporaryPostgres
 from tests.console.conftest import SALES, Desk, start_desk, stop_desk
 from tests.fuzz.mutations import Wire
 
@@ -93,11 +95,11 @@ async def platforms() -> AsyncIterator[Platforms]:
         await telegram_server.close()
 
 
-def line_config(platforms: Platforms, database: Path) -> Config:
+def line_config(platforms: Platforms, storage_url: str) -> Config:
     """One line without a bot or operators on duty: a message is stored and queued, nothing more."""
     return Config.model_validate(
         {
-            "storage": {"url": f"sqlite:///{database}"},
+            "storage": {"url": storage_url},
             "server": {"host": "127.0.0.1", "port": 0},
             "operators": [{"id": "anna", "name": "Anna"}],
             "lines": [
@@ -211,9 +213,28 @@ class Line:
 
 @pytest_asyncio.fixture
 async def line(platforms: Platforms, tmp_path: Path, tracebacks: Tracebacks) -> AsyncIterator[Line]:
-    application = Omniline(
-        line_config(platforms, tmp_path / "omniline.sqlite"), migrate=True, serve_http=True
-    )
+    """The line on SQLite."""
+    async for running in _running(platforms, f"sqlite:///{tmp_path / 'db.sqlite'}", tracebacks):
+        yield running
+
+
+_databases = itertools.count()
+
+
+@pytest_asyncio.fixture
+async def postgres_line(
+    platforms: Platforms, temporary_postgres: TemporaryPostgres, tracebacks: Tracebacks
+) -> AsyncIterator[Line]:
+    """The line on PostgreSQL, which keeps text more strictly than SQLite (no NUL)."""
+    url = await asyncio.to_thread(temporary_postgres.create_database, f"fuzz_{next(_databases)}")
+    async for running in _running(platforms, url, tracebacks):
+        yield running
+
+
+async def _running(
+    platforms: Platforms, storage_url: str, tracebacks: Tracebacks
+) -> AsyncIterator[Line]:
+    application = Omniline(line_config(platforms, storage_url), migrate=True, serve_http=True)
     await application.start()
     try:
         async with aiohttp.ClientSession(base_url=application.url) as http:
@@ -238,6 +259,7 @@ class Console:
     async def send(
         self, method: str, path: str, wire: Wire | None, *, as_operator: bool = False
     ) -> tuple[int, str]:
+        self.tracebacks.take()  # a failed example before this one may have left its own
         http = self.operator if as_operator else self.admin
         headers = {"Content-Type": wire.content_type} if wire and wire.content_type else {}
         async with http.request(

@@ -145,7 +145,9 @@ NASTY = [
 ]
 """Strings that have broken parsers, databases and templates before."""
 
-nasty_strings = st.sampled_from(NASTY)
+WORST = ["\x00", "\ud800", ""]
+"""The ones that most often break something: drawn as often as all the others together."""
+nasty_strings = st.sampled_from(WORST) | st.sampled_from(NASTY)
 huge_strings = st.builds(
     lambda unit, count: unit * count,
     st.sampled_from(["a", "я", "😀", "\x00", " ", "\ud800"]),
@@ -217,7 +219,7 @@ def _drop(value: Any, path: Path) -> Any:
     return value
 
 
-MUTATIONS = ["nasty", "swap", "huge", "drop", "anything", "deep", "extra", "twice", "wrap"]
+MUTATIONS = ["nasty", "taint", "swap", "huge", "drop", "anything", "deep", "extra", "twice", "wrap"]
 
 
 @st.composite
@@ -237,6 +239,9 @@ def mutated_value(draw: st.DrawFn, base: Any, *, max_mutations: int = 2) -> Any:
             value = _replace(value, path, draw(_other_type(here)))
         elif kind == "nasty":
             value = _replace(value, path, draw(nasty_strings))
+        elif kind == "taint" and isinstance(here, str):  # the value as it was, with a bad char in
+            at = draw(st.integers(0, len(here)))
+            value = _replace(value, path, here[:at] + draw(st.sampled_from(WORST[:2])) + here[at:])
         elif kind == "huge":
             value = _replace(value, path, draw(huge_strings))
         elif kind == "deep":
@@ -322,10 +327,24 @@ random_bodies: st.SearchStrategy[Wire] = st.one_of(
 """Bodies with no shape at all: bytes, any JSON value, deep nesting."""
 
 
+@st.composite
+def tainted(draw: st.DrawFn, base: Any) -> Wire:
+    """``base`` valid but for one of its strings, with a NUL or a lone surrogate in it: what
+    passes every check of shape and still has to be stored."""
+    value = copy.deepcopy(base)
+    places = [p for p in paths(value) if isinstance(_at(value, p), str)]
+    if places:
+        path = draw(st.sampled_from(places))
+        here = _at(value, path)
+        at = draw(st.integers(0, len(here)))
+        value = _replace(value, path, here[:at] + draw(st.sampled_from(WORST[:2])) + here[at:])
+    return Wire(encode(dump(value, ascii_only=draw(st.booleans()))))
+
+
 def bodies(base: Any) -> st.SearchStrategy[Wire]:
     """Mostly mutations of ``base`` (or of one of its fields alone, so that one bad field does
     not hide what the others would do), some random bodies."""
-    options = [mutated(base), mutated(base), random_bodies]
+    options = [mutated(base), mutated(base), tainted(base), random_bodies]
     if isinstance(base, dict) and len(base) > 1:
         options.append(st.sampled_from(sorted(base)).flatmap(lambda k: mutated({k: base[k]})))
     return st.one_of(options)
