@@ -12,6 +12,8 @@ replaced in the bytes sent with ids no other example uses.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
@@ -23,7 +25,7 @@ from omniline_vk import testing as vk_fake
 
 from omniline.model import ChannelRef, Identity
 from tests.fuzz.conftest import ACCOUNT, VK_CONFIRMATION, VK_SECRET, Line, as_json
-from tests.fuzz.mutations import Wire, bodies, fuzz_settings
+from tests.fuzz.mutations import Wire, bodies, fuzz_settings, mutated_value
 
 UPDATE = 777000111
 """The update id (Telegram), event id (VK) and message token (Viber) in the templates."""
@@ -398,3 +400,33 @@ async def test_a_well_formed_viber_message_is_stored_once_and_read_back(
 ) -> None:
     wire, user = fresh(line, as_json(_viber({"type": "text", "text": text})))
     await stored_once_and_read_back(line, "viber", VIBER_HOOK, wire, signed(wire), user, text)
+
+
+def _authentic(value: Any) -> bool:
+    """What Telegram itself could send: a JSON object with an integer update_id (of any Bot API
+    version's shape), so no lone surrogates, no NUL and no nesting past the depth limit."""
+    if not isinstance(value, dict) or type(value.get("update_id")) is not int:
+        return False
+    try:
+        text = json.dumps(value)  # a Deep or a Twice inside is not what Telegram sends
+    except (TypeError, RecursionError):
+        return False
+    return not re.search(r"\\u(d[89a-f]|0000)", text)
+
+
+@pytest.mark.xfail(
+    reason="the Telegram plugin answers 400 to updates aiogram's models refuse (an old Bot API "
+    "photo without file_unique_id, a field of another type), which Telegram retries for 24 h; "
+    "being fixed in plugins/telegram",
+    strict=False,
+)
+@fuzz_settings(max_examples=60)
+@given(
+    update=st.one_of(*(mutated_value(u) for u in TELEGRAM_UPDATES)).filter(_authentic),
+)
+async def test_an_authentic_telegram_update_of_any_shape_is_acknowledged(
+    line: Line, update: dict[str, Any]
+) -> None:
+    wire, _ = fresh(line, as_json(update))
+    status, text = await line.delivered_twice_stored_once(TELEGRAM_HOOK, wire, TELEGRAM_AUTH)
+    assert status == 200, f"{status} {text} for {wire!r}"
