@@ -12,6 +12,7 @@ from functools import partial
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import ValidationError
 
 from omniline.channels.webchat.channel import WebchatChannel
@@ -634,7 +635,11 @@ class Omniline:
 
         self.web.router.add_get("/healthz", health)
         self._runner = web.AppRunner(
-            self.web, handle_signals=False, access_log=None, shutdown_timeout=10.0
+            self.web,
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=10.0,
+            logger=_ServerLog(logging.getLogger("aiohttp.server"), {}),
         )
         await self._runner.setup()
         host, port = self.config.server.host, self.config.server.port
@@ -700,3 +705,16 @@ class Omniline:
             self.crm = None
         await self.store.close()
         self._store = None
+
+
+class _ServerLog(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's server log, but a request it cannot parse (a header over 8 KiB, a broken request
+    line), which it answers with 400, is the sender's fault: one line, no traceback. What a handler
+    raised is still logged with its traceback."""
+
+    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info")
+        if isinstance(exc, HttpProcessingError):
+            self.info("%s: %s", str(msg) % args, exc.message)
+            return
+        super().exception(msg, *args, **kwargs)

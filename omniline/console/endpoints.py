@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -285,6 +286,16 @@ def _parse_query(model: type[BaseModel], request: web.Request) -> BaseModel:
             "unknown query parameters: " + ", ".join(sorted(unknown)),
             fields=[FieldError(field=f"query.{n}", message="unknown") for n in sorted(unknown)],
         )
+    bad = _unstorable(values)
+    if bad is not None:
+        raise ApiError(
+            422,
+            "invalid",
+            "the request is not valid: see fields",
+            fields=[
+                FieldError(field="query" + bad[4:], message="a NUL character or a lone surrogate")
+            ],
+        )
     try:
         return model.model_validate(values)
     except ValidationError as exc:
@@ -302,10 +313,40 @@ async def _parse_body(model: type[BaseModel], request: web.Request) -> BaseModel
             raw = parse_json(await request.read() or b"{}")
         except BodyRefused as exc:
             raise ApiError(400, "invalid", exc.reason) from None
+    bad = _unstorable(raw)
+    if bad is not None:
+        raise ApiError(
+            422,
+            "invalid",
+            "the request is not valid: see fields",
+            fields=[FieldError(field=bad, message="a NUL character or a lone surrogate")],
+        )
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
         raise invalid(exc, "body") from None
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(value: object) -> str | None:
+    """Where the body holds a string no database keeps (a NUL: PostgreSQL refuses it; a lone
+    surrogate: not Unicode, so not UTF-8), as ``body.a.0.b``; None if nowhere."""
+    stack: list[tuple[object, str]] = [(value, "body")]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                return where
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                stack.append((key, where))
+                # the key as shown in the answer, which must be valid JSON itself
+                stack.append((child, f"{where}.{_UNSTORABLE.sub('?', key)}"))
+        elif isinstance(item, list):
+            stack.extend((child, f"{where}.{i}") for i, child in enumerate(item))
+    return None
 
 
 @web.middleware

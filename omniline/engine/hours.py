@@ -105,7 +105,7 @@ class WorkingHours(Frozen):
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a folder of zones
             raise ValueError(
                 f"{value!r} is not a known IANA time zone (e.g. 'Europe/Berlin', 'UTC')"
             ) from None

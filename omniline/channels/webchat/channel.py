@@ -442,6 +442,11 @@ class WebchatChannel:
             async for frame in ws:
                 if frame.type is WSMsgType.TEXT:
                     await self._on_frame(ws, visitor_id, frame.data)
+                elif frame.type is WSMsgType.BINARY:
+                    # answered like any frame that is not a message: the sender learns why
+                    await ws.send_json(
+                        {"type": "error", "code": "bad_frame", "message": "send text frames"}
+                    )
         finally:
             group = self._sockets.get(visitor_id)
             if group is not None:

@@ -15,6 +15,14 @@ MAX_TEXT = 4096
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        # PostgreSQL cannot keep a NUL in text: refused here, it is a 422, not a failed store
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
 
 class PostMessage(_Body):
     client_message_id: str = Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")
