@@ -310,7 +310,7 @@ async def _parse_body(model: type[BaseModel], request: web.Request) -> BaseModel
             raise ApiError(415, "invalid", "send the body as application/json")
     else:
         try:
-            raw = parse_json(await request.read() or b"{}")
+            raw = parse_json(await request.read() or b"{}", scrub=False)
         except BodyRefused as exc:
             raise ApiError(400, "invalid", exc.reason) from None
     bad = _unstorable(raw)

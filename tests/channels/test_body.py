@@ -74,3 +74,18 @@ def test_nesting_at_the_limit_is_accepted() -> None:
     assert parse_json("[" * 64 + "]" * 64) is not None
     with pytest.raises(BodyRefused):
         parse_json('{"a":' * 65 + "1" + "}" * 65)
+
+
+def test_nul_and_lone_surrogates_are_replaced_in_strings_and_keys() -> None:
+    value = parse_json(b'{"a\\u0000": ["x\\ud800y", {"k": "ok"}], "n": 1}')
+    assert value == {"a\ufffd": ["x\ufffdy", {"k": "ok"}], "n": 1}
+
+
+def test_a_clean_body_comes_back_as_parsed() -> None:
+    assert parse_json('{"a": ["b", 1, null, {"c": "\\u00e9"}]}') == {
+        "a": ["b", 1, None, {"c": "é"}]
+    }
+
+
+def test_without_scrub_the_caller_sees_what_was_sent() -> None:
+    assert parse_json('"a\\u0000"', scrub=False) == "a\x00"

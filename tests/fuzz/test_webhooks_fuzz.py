@@ -16,7 +16,6 @@ import json
 import re
 from typing import Any
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from omniline_telegram import testing as telegram_fake
@@ -134,12 +133,6 @@ TELEGRAM_UPDATES: list[dict[str, Any]] = [
 ]
 
 
-@pytest.mark.xfail(
-    reason="the Telegram plugin answers 500 with a traceback for JSON nested past the recursion "
-    "limit and for lone surrogates (or their UTF-8 bytes) anywhere in an update; being fixed in "
-    "plugins/telegram",
-    strict=False,
-)
 @fuzz_settings(max_examples=150)
 @given(wire=st.one_of(*(bodies(u) for u in TELEGRAM_UPDATES)))
 async def test_telegram_webhook_bodies_never_fail_the_server_nor_store_twice(
@@ -255,12 +248,6 @@ VK_UPDATES: list[dict[str, Any]] = [
 ]
 
 
-@pytest.mark.xfail(
-    reason="the VK plugin answers 500 with a traceback for deep JSON, a field of another type "
-    "(object, peer_id, type, attachments, sizes), a sticker image without url, a peer_id that is "
-    "no number, lone surrogates; being fixed in plugins/vk",
-    strict=False,
-)
 @fuzz_settings(max_examples=150)
 @given(wire=st.one_of(*(bodies(u) for u in VK_UPDATES)))
 async def test_vk_callback_bodies_never_fail_the_server_nor_store_twice(
@@ -336,12 +323,6 @@ def signed(wire: Wire) -> dict[str, str]:
     return {"X-Viber-Content-Signature": viber_fake.sign(wire.body)}
 
 
-@pytest.mark.xfail(
-    reason="the Viber plugin answers 500 with a traceback for deep JSON, a message type that is "
-    "a list, a message_token or sender id that is empty, too long, not a string or a lone "
-    "surrogate, a sender field nested deep; being fixed in plugins/viber",
-    strict=False,
-)
 @fuzz_settings(max_examples=150)
 @given(wire=st.one_of(*(bodies(u) for u in VIBER_UPDATES)))
 async def test_viber_callback_bodies_never_fail_the_server_nor_store_twice(
@@ -414,12 +395,6 @@ def _authentic(value: Any) -> bool:
     return not re.search(r"\\u(d[89a-f]|0000)", text)
 
 
-@pytest.mark.xfail(
-    reason="the Telegram plugin answers 400 to updates aiogram's models refuse (an old Bot API "
-    "photo without file_unique_id, a field of another type), which Telegram retries for 24 h; "
-    "being fixed in plugins/telegram",
-    strict=False,
-)
 @fuzz_settings(max_examples=60)
 @given(
     update=st.one_of(*(mutated_value(u) for u in TELEGRAM_UPDATES)).filter(_authentic),
@@ -430,3 +405,25 @@ async def test_an_authentic_telegram_update_of_any_shape_is_acknowledged(
     wire, _ = fresh(line, as_json(update))
     status, text = await line.delivered_twice_stored_once(TELEGRAM_HOOK, wire, TELEGRAM_AUTH)
     assert status == 200, f"{status} {text} for {wire!r}"
+
+
+async def test_a_nul_or_lone_surrogate_in_an_update_is_stored_as_a_replacement_not_a_500(
+    postgres_line: Line,
+) -> None:
+    # JSON's \u0000 and \ud800 escapes made every plugin answer 500 (PostgreSQL keeps no NUL in
+    # text, UTF-8 encodes no lone surrogate) and the platforms retried the update for a day.
+    line = postgres_line
+    text = "a\\u0000b\\ud800c"
+    for channel, path, template, auth in (
+        ("telegram", TELEGRAM_HOOK, _telegram({"text": "TEXT"}), lambda _: TELEGRAM_AUTH),
+        ("vk", VK_HOOK, _vk(text="TEXT"), lambda _: {}),
+        ("viber", VIBER_HOOK, _viber({"type": "text", "text": "TEXT"}), signed),
+    ):
+        raw = json.dumps(template).replace('"TEXT"', f'"{text}"').encode()
+        wire, _ = fresh(line, Wire(raw, "application/json"))
+        before = await line.cursor()
+        status, answer = await line.post(path, wire, auth(wire))
+        assert status == 200, (channel, status, answer)
+        [stored] = await line.stored_since(before)
+        assert stored.text == "a\ufffdb\ufffdc", channel
+        line.no_traceback(channel)

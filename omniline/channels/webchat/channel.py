@@ -288,7 +288,7 @@ class WebchatChannel:
     async def _body(self, request: web.Request) -> Any:
         try:
             raw = await read_body(request, MAX_BODY)
-            return parse_json(raw) if raw.strip() else {}
+            return parse_json(raw, scrub=False) if raw.strip() else {}
         except BodyRefused as exc:
             code = "too_large" if exc.status == 413 else "bad_json"
             raise _ApiError(exc.status, code, exc.reason) from None
@@ -458,7 +458,7 @@ class WebchatChannel:
     async def _on_frame(self, ws: web.WebSocketResponse, visitor_id: str, data: str) -> None:
         try:
             try:
-                body = parse_json(data)
+                body = parse_json(data, scrub=False)
             except BodyRefused as exc:
                 raise _ApiError(400, "bad_json", exc.reason) from None
             if not isinstance(body, dict) or body.get("type") != "message":
