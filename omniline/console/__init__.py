@@ -15,13 +15,14 @@ from typing import Any
 from aiohttp import web
 
 from omniline.config.models import AccountConfig
-from omniline.console.accounts import Account, Accounts, ApiToken, Role, hash_password
+from omniline.console.accounts import Accounts, hash_password
 from omniline.console.endpoints import errors_as_json
 from omniline.console.handlers import DeskApi
 from omniline.console.host import ConsoleHost
 from omniline.console.openapi import document
 from omniline.console.presence import ConsolePresence
 from omniline.console.push import Broadcast, Push
+from omniline.model.account import Account, ApiToken, Role
 
 log = logging.getLogger("omniline.console")
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-from omniline.console.accounts import Account, ApiToken, Role
 from omniline.console.endpoints import ApiError, forbidden, not_found
 from omniline.errors import DialogError
 from omniline.model import Dialog
+from omniline.model.account import Account, ApiToken, Role
 from omniline.store.console import ConsoleRepository, DialogPeople
 from omniline.store.sql_store import SqlStore
 

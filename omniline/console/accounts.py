@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from omniline.engine.ports import Clock
-from omniline.model.account import LOGIN_PATTERN, RANK, Account, ApiToken, Role, Session
+from omniline.model.account import Account, ApiToken, Session
 from omniline.store.accounts import AccountRepository
 
 _hasher = PasswordHasher()
@@ -144,16 +144,3 @@ class Accounts:
     async def revoke_token(self, token_id: int) -> bool:
         self.generation += 1
         return await self._stored.revoke_token(token_id, self._clock.now())
-
-
-__all__ = [
-    "LOGIN_PATTERN",
-    "RANK",
-    "Account",
-    "Accounts",
-    "ApiToken",
-    "Role",
-    "Session",
-    "hash_password",
-    "password_matches",
-]

@@ -23,10 +23,11 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from omniline.channels.body import BodyRefused, parse_json
-from omniline.console.accounts import Account, Accounts, Role, Session
+from omniline.console.accounts import Accounts
 from omniline.console.schemas import ErrorBody, ErrorDetail, FieldError
 from omniline.engine.validation import error_location, error_message
 from omniline.errors import DialogError, StoreUnavailable
+from omniline.model.account import Account, Role, Session
 
 log = logging.getLogger("omniline.console")
 

@@ -23,13 +23,13 @@ from aiohttp import WSMsgType, web
 from pydantic import BaseModel
 
 from omniline.console.access import sees
-from omniline.console.accounts import Account
 from omniline.console.endpoints import ApiError, forbidden
 from omniline.console.schemas import DialogView, EventView, MessageView, OperatorView
 from omniline.console.views import dialog_view, event_view, message_view
 from omniline.engine.clock import first_of
 from omniline.engine.ports import FeedCursor
 from omniline.model import Dialog, Operator
+from omniline.model.account import Account
 from omniline.store.console import DialogPeople
 
 if TYPE_CHECKING:

@@ -8,7 +8,6 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from omniline.console.accounts import LOGIN_PATTERN, Account, ApiToken, Role
 from omniline.crm import CrmRecord
 from omniline.engine.stats import Figures
 from omniline.model import (
@@ -27,6 +26,7 @@ from omniline.model import (
     Unsupported,
     Visibility,
 )
+from omniline.model.account import LOGIN_PATTERN, Account, ApiToken, Role
 
 
 class Body(BaseModel):

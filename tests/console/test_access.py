@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import pytest
 
 from omniline.console import access
-from omniline.console.accounts import Account, ApiToken, Role
 from omniline.console.endpoints import ApiError
 from omniline.errors import DialogError
 from omniline.model import ChannelRef, Dialog, DialogStatus, Identity
+from omniline.model.account import Account, ApiToken, Role
 from omniline.store.console import DialogPeople
 
 NOW = datetime(2026, 1, 5, 10, tzinfo=UTC)

@@ -8,7 +8,7 @@ query and answer models (see ``routing``); who may see and do what beyond the ro
 
 from __future__ import annotations
 
-from omniline.console.accounts import Account, Accounts, Role
+from omniline.console.accounts import Accounts
 from omniline.console.endpoints import Api
 from omniline.console.handlers.accounts import AccountEndpoints, AccountPage, TokenPage
 from omniline.console.handlers.actions import ActionEndpoints
@@ -50,6 +50,7 @@ from omniline.console.schemas import (
     UnmergeBody,
     WhisperBody,
 )
+from omniline.model.account import Account, Role
 from omniline.store.console import ConsoleRepository
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from omniline.console import access
-from omniline.console.accounts import Account, ApiToken, Role
 from omniline.console.endpoints import ApiError, Call, invalid, not_found
 from omniline.console.handlers.common import Context, bad
 from omniline.console.schemas import AccountBody, AccountPatch, NewToken, Page, TokenBody
+from omniline.model.account import Account, ApiToken, Role
 
 
 class AccountPage(Page[Account]):

@@ -6,12 +6,12 @@ import asyncio
 import logging
 
 from omniline.console import access
-from omniline.console.accounts import Account
 from omniline.console.endpoints import Call, not_found
 from omniline.console.handlers.common import Context
 from omniline.console.schemas import ClientView, UnmergeBody
 from omniline.console.views import dialog_view
 from omniline.crm import CrmError, CrmRecord
+from omniline.model.account import Account
 from omniline.store.console import DialogFilter
 
 CRM_WAIT = 3.0

@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from omniline.console.access import Access
-from omniline.console.accounts import Account, Accounts
+from omniline.console.accounts import Accounts
 from omniline.console.endpoints import ApiError, not_found
 from omniline.console.host import ConsoleHost
 from omniline.console.schemas import DialogView, FieldError
 from omniline.console.views import dialog_view
 from omniline.model import Dialog
+from omniline.model.account import Account
 from omniline.services.desk_plugins import author_name
 from omniline.store.console import ConsoleRepository
 
