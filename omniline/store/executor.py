@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import random
 import sqlite3
 import threading
 import time
@@ -266,6 +267,26 @@ class SqliteExecutor:
 
 # --- PostgreSQL -----------------------------------------------------------------------------------
 
+RETRIES = 5
+"""Attempts of a unit that PostgreSQL rolled back for a deadlock or a serialization failure."""
+
+_COLLISIONS = ("40P01", "40001")
+"""SQLSTATEs of a transaction rolled back for colliding with another: deadlock detected, and
+serialization failure. PostgreSQL's documentation asks the client to run it again."""
+
+
+def collided(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is PostgreSQL rolling the transaction back because it
+    collided with another one, rather than refusing what the unit did."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if getattr(current, "sqlstate", None) in _COLLISIONS:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
 
 class PostgresExecutor:
     """Units run in their own transaction on a pooled asyncpg connection (SQLAlchemy async engine).
@@ -319,18 +340,27 @@ class PostgresExecutor:
                     sync_conn.invalidate(exc)
                 raise
 
-        started = time.monotonic()
-        try:
-            async with self._engine.begin() as conn:
-                result: T = await conn.run_sync(call)
-        except Exception as exc:
-            if connection_lost(exc):
-                self._lost_at = time.monotonic()
-                raise self._reachability.lost(exc, started) from exc
-            self._reachability.reached(started)  # the server answered, and refused the unit
-            raise
-        self._reachability.reached(started)
-        return result
+        for attempt in range(1, RETRIES + 1):
+            started = time.monotonic()
+            try:
+                async with self._engine.begin() as conn:
+                    result: T = await conn.run_sync(call)
+            except Exception as exc:
+                if connection_lost(exc):
+                    self._lost_at = time.monotonic()
+                    raise self._reachability.lost(exc, started) from exc
+                self._reachability.reached(started)  # the server answered, and refused the unit
+                if attempt < RETRIES and collided(exc):
+                    # Two transactions locked the same rows in opposite orders (or could not be
+                    # serialized); PostgreSQL rolled this one back whole, so running it again
+                    # is safe. After a short random wait, so the two do not collide again.
+                    log.debug("unit rolled back by a collision (%s); attempt %d", exc, attempt)
+                    await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)
+                    continue
+                raise
+            self._reachability.reached(started)
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover (the last attempt returns or raises)
 
     async def close(self) -> None:
         await self._engine.dispose()
