@@ -38,7 +38,7 @@ from omniline.engine.ports import (
 )
 from omniline.engine.rating import rating_question
 from omniline.engine.rendering import fill_parts
-from omniline.errors import DialogError
+from omniline.errors import DialogConflict, DialogError
 from omniline.model import (
     Accepted,
     BackToBot,
@@ -639,6 +639,10 @@ class Dialogs:
                 for dialog_id in await self._store.operators.waiting_dialogs(line_id, limit=50):
                     try:
                         await self.route(dialog_id)
+                    except DialogConflict:
+                        # Another worker acted on it between this one's read and write (offered
+                        # it, most often): the right outcome, nothing failed.
+                        log.debug("dialog %s changed meanwhile; not routed here", dialog_id)
                     except Exception:
                         log.exception(
                             "routing dialog %s failed; it waits for a next chance", dialog_id
