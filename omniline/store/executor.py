@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
-from omniline.store.health import Reachability, connection_lost
+from omniline.store.health import Reachability, causes, connection_lost
 from omniline.store.statements import Query, Row, Statements, statements_for
 
 T = TypeVar("T")
@@ -278,14 +278,7 @@ serialization failure. PostgreSQL's documentation asks the client to run it agai
 def collided(exc: BaseException) -> bool:
     """Whether ``exc`` (or what caused it) is PostgreSQL rolling the transaction back because it
     collided with another one, rather than refusing what the unit did."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if getattr(current, "sqlstate", None) in _COLLISIONS:
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+    return any(getattr(cause, "sqlstate", None) in _COLLISIONS for cause in causes(exc))
 
 
 class PostgresExecutor:

@@ -13,6 +13,7 @@ import contextvars
 import logging
 import math
 import time
+from collections.abc import Iterator
 
 import asyncpg
 
@@ -30,13 +31,20 @@ _DEAD_CONNECTION = ("connection is closed", "another operation is in progress")
 as a wrong number of arguments, and must not pass for an outage)."""
 
 
-def connection_lost(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what caused it) says the database could not be reached or dropped the
-    connection, rather than refusing the statement."""
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what caused it, outermost first (the driver's error under SQLAlchemy's)."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says the database could not be reached or dropped the
+    connection, rather than refusing the statement."""
+    for current in causes(exc):
         if isinstance(current, StoreUnavailable | OSError):  # refused, reset, timed out
             return True
         sqlstate = getattr(current, "sqlstate", None)
@@ -47,7 +55,6 @@ def connection_lost(exc: BaseException) -> bool:
             and any(words in str(current) for words in _DEAD_CONNECTION)
         ):
             return True  # closed by the server, or left mid-operation when it went away
-        current = current.__cause__ or current.__context__
     return False
 
 
