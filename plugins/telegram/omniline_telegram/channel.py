@@ -226,11 +226,9 @@ class TelegramChannel:
         self, chat_id: str, message: OutboundMessage, markup: Markup | None
     ) -> Message:
         text = message.text or ""
-        # a shared page is no file: its address goes in the text, where Telegram previews it
-        links = [a for a in message.attachments if a.kind is AttachmentKind.LINK and a.url]
-        files = [a for a in message.attachments if a.kind is not AttachmentKind.LINK]
-        pages = [f"{a.name}: {a.url}" if a.name else str(a.url) for a in links]
-        text = "\n".join(p for p in (text, *pages) if p)
+        # no shared page comes here: Telegram declares no link attachments, so the core writes
+        # each into the text (engine.rendering.degrade), where Telegram previews it
+        files = message.attachments
         caption: str | None = None
         if len(files) == 1 and len(text) <= self._settings.max_caption_length:
             caption, text = text or None, ""
