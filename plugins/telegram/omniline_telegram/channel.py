@@ -36,8 +36,7 @@ from omniline.plugins import (
     ChannelHost,
     Delivery,
     InboundSink,
-    parse_json,
-    read_body,
+    read_json,
     secrets_match,
 )
 from omniline_telegram.inbound import Ignored, event_from_update, update_id_of, update_kind
@@ -155,7 +154,7 @@ class TelegramChannel:
             # not started yet (or stopping): Telegram retries, and the update comes back
             return web.Response(status=503, text="not started")
         try:
-            raw = parse_json(await read_body(request, MAX_BODY))
+            raw = await read_json(request, max_bytes=MAX_BODY)
         except BodyRefused as exc:
             log.warning("%s: a webhook call was refused: %s", self._ref, exc.reason)
             return exc.response()
