@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 import os
 import signal
 import sys
@@ -20,6 +19,7 @@ from omniline.app import Omniline
 from omniline.config import Config, load_config
 from omniline.engine.stats import NO_OPERATOR, Durations, Figures, Statistics
 from omniline.errors import OmnilineError
+from omniline.logs import configure_logging
 from omniline.plugins import installed, load
 from omniline.store import parse_url
 from omniline.store.sql_store import SqlStore
@@ -83,17 +83,6 @@ def _with_store(cfg: Config, work: Callable[[SqlStore], Awaitable[T]]) -> T:
         raise _fail(str(exc)) from None
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    from omniline.store.health import OutageFilter
-
-    for handler in logging.getLogger().handlers:  # a database outage is logged once, not per use
-        handler.addFilter(OutageFilter())
-
-
 async def _serve(app: Omniline, on_started: str | None = None) -> None:
     """Run until SIGINT or SIGTERM, then stop gracefully."""
     stop = asyncio.Event()
@@ -146,7 +135,7 @@ def demo(
         raise _fail(
             f"cannot keep the demo's data in {data}: {reason}; give another folder with --data"
         ) from None
-    _logging(config.log_level)
+    configure_logging(config.log_level)
     app = Omniline(config, migrate=True)
 
     async def home(request: web.Request) -> web.Response:
@@ -194,7 +183,7 @@ def run(config: ConfigOption) -> None:
     """Run omniline with a configuration file."""
     cfg = _load(config)
     _check(config, cfg)
-    _logging(cfg.log_level)
+    configure_logging(cfg.log_level)
     try:
         app = Omniline(cfg)
     except OmnilineError as exc:
