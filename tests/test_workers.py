@@ -73,15 +73,17 @@ def config(url: str, channels: list[dict[str, Any]] | None = None) -> dict[str, 
 class Supervised:
     """``omniline run -c omniline.yaml --workers N`` in a folder with its bot; its log kept."""
 
-    def __init__(self, folder: Path, cfg: dict[str, Any], workers: int = 2) -> None:
+    def __init__(
+        self, folder: Path, cfg: dict[str, Any], env: dict[str, str] | None = None
+    ) -> None:
         (folder / "workers_bot.py").write_text(textwrap.dedent(BOT), encoding="utf-8")
         (folder / "omniline.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
         self.log_path = folder / "omniline.log"
         self._log: IO[bytes] = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [*RUN, str(workers)],
+            [*RUN, "2"],
             cwd=folder,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             stdout=subprocess.PIPE,
             stderr=self._log,
             text=True,
@@ -124,8 +126,10 @@ class Supervised:
 
 
 @contextlib.asynccontextmanager
-async def supervised(folder: Path, cfg: dict[str, Any]) -> AsyncIterator[Supervised]:
-    supervisor = Supervised(folder, cfg)
+async def supervised(
+    folder: Path, cfg: dict[str, Any], env: dict[str, str] | None = None
+) -> AsyncIterator[Supervised]:
+    supervisor = Supervised(folder, cfg, env)
     try:
         yield supervisor
     finally:
@@ -154,6 +158,14 @@ async def worker_pids(base: str, want: int, also: tuple[int, ...] = ()) -> set[i
                 async with http.get(f"{base}/healthz") as resp:
                     seen.add((await resp.json())["pid"])
     return seen
+
+
+def metrics_dir_of(pid: int) -> Path:
+    """The worker's ``PROMETHEUS_MULTIPROC_DIR``."""
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    found = [v for v in environ if v.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
+    assert found, f"worker {pid} has no PROMETHEUS_MULTIPROC_DIR"
+    return Path(os.fsdecode(found[0].split(b"=", 1)[1]))
 
 
 def parent_of(pid: int) -> int:
@@ -211,6 +223,9 @@ async def test_two_workers_serve_one_port_and_answer_each_message_once(
         base = await supervisor.running()
         pids = await worker_pids(base, want=2)
         assert all(parent_of(pid) == supervisor.proc.pid for pid in pids), pids
+        # prometheus-client's multi-process mode: one private directory for the workers
+        (metrics,) = {metrics_dir_of(pid) for pid in pids}
+        assert metrics.is_dir() and metrics.name.startswith("omniline-metrics-")
         async with fresh_connections() as http:
             visitors = [await new_visitor(http, base, f"visitor{i}") for i in range(6)]
 
@@ -222,6 +237,7 @@ async def test_two_workers_serve_one_port_and_answer_each_message_once(
         await answered_once(base, visitors)
         supervisor.proc.send_signal(signal.SIGTERM)
         assert await supervisor.exit_code() == 0, supervisor.log()
+    assert not metrics.exists(), "the supervisor left its metrics directory behind"
     assert "Traceback" not in supervisor.log(), supervisor.log()
 
 
@@ -243,12 +259,16 @@ async def test_a_worker_killed_is_started_again_and_the_line_keeps_working(
 
             writers = [asyncio.create_task(write(v)) for v in visitors]
             await asyncio.sleep(1.0)
+            # what prometheus-client keeps of a live gauge: to be dropped when its worker dies
+            live_gauge = metrics_dir_of(victim) / f"gauge_livesum_{victim}.db"
+            live_gauge.write_bytes(b"")
             os.kill(victim, signal.SIGKILL)
             restarted = await supervisor.wait_for_log(
                 rf"worker \d \(pid {victim}\) was killed by SIGKILL; started it again as pid "
                 r"(\d+)"
             )
             replacement = int(restarted.group(1))
+            assert not live_gauge.exists(), "the dead worker's live gauges are still counted"
             # the new worker serves the port too, beside the one that lived on
             await worker_pids(base, want=2, also=(replacement, survivor))
             assert parent_of(replacement) == supervisor.proc.pid
@@ -300,6 +320,25 @@ async def test_sigterm_stops_every_worker_and_the_supervisor_exits_0_with_nothin
             assert answered.get(f"echo: {text}") == 1, (text, answered, supervisor.log())
     assert "all workers stopped" in supervisor.log()
     assert "Traceback" not in supervisor.log(), supervisor.log()
+
+
+async def test_a_metrics_directory_the_user_set_is_emptied_at_start_and_kept(
+    tmp_path: Path, temporary_postgres: TemporaryPostgres
+) -> None:
+    url = await migrated(temporary_postgres, "workers_metrics_dir")
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    (metrics / "counter_4242.db").write_bytes(b"a previous run's counts")
+    (metrics / "README").write_text("not prometheus-client's: left alone")
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics)}
+    async with supervised(tmp_path, config(url), env) as supervisor:
+        base = await supervisor.running()
+        pids = await worker_pids(base, want=2)
+        assert {metrics_dir_of(pid) for pid in pids} == {metrics}
+        assert not (metrics / "counter_4242.db").exists()
+        supervisor.proc.send_signal(signal.SIGTERM)
+        assert await supervisor.exit_code() == 0, supervisor.log()
+    assert (metrics / "README").exists()
 
 
 def run_supervisor(folder: Path, cfg: dict[str, Any]) -> subprocess.CompletedProcess[str]:
