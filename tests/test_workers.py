@@ -168,6 +168,15 @@ def metrics_dir_of(pid: int) -> Path:
     return Path(os.fsdecode(found[0].split(b"=", 1)[1]))
 
 
+def running(pid: int) -> bool:
+    """Whether the process is there and not a zombie (an orphan's may wait for init to reap it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def parent_of(pid: int) -> int:
     stat = Path(f"/proc/{pid}/stat").read_text()
     return int(stat.rsplit(")", 1)[1].split()[1])
@@ -319,6 +328,23 @@ async def test_sigterm_stops_every_worker_and_the_supervisor_exits_0_with_nothin
         for _, text in visitor.sent:
             assert answered.get(f"echo: {text}") == 1, (text, answered, supervisor.log())
     assert "all workers stopped" in supervisor.log()
+    assert "Traceback" not in supervisor.log(), supervisor.log()
+
+
+async def test_workers_stop_by_themselves_when_their_supervisor_is_killed(
+    tmp_path: Path, temporary_postgres: TemporaryPostgres
+) -> None:
+    url = await migrated(temporary_postgres, "workers_orphaned")
+    async with supervised(tmp_path, config(url)) as supervisor:
+        base = await supervisor.running()
+        pids = await worker_pids(base, want=2)
+        supervisor.proc.kill()
+        await supervisor.exit_code()
+        deadline = time.monotonic() + DEADLINE
+        while alive := [pid for pid in pids if running(pid)]:
+            assert time.monotonic() < deadline, f"{alive} still serve:\n{supervisor.log()}"
+            await asyncio.sleep(0.1)
+    assert supervisor.log().count("the supervisor is gone: stopping this worker") == 2
     assert "Traceback" not in supervisor.log(), supervisor.log()
 
 
