@@ -8,7 +8,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -48,7 +47,7 @@ RUN = [sys.executable, "-m", "omniline", "run", "-c", "omniline.yaml", "--worker
 """The command, as a user types it (``omniline`` is this Python's), less the number."""
 
 
-def config(url: str, channels: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def config(url: str, bot: str = "workers_bot:bot") -> dict[str, Any]:
     webchat_channel = {
         "type": "webchat",
         "account": "site",
@@ -63,8 +62,8 @@ def config(url: str, channels: list[dict[str, Any]] | None = None) -> dict[str, 
             {
                 "id": "support",
                 "name": "Support",
-                "bot": "workers_bot:bot",
-                "channels": channels or [webchat_channel],
+                "bot": bot,
+                "channels": [webchat_channel],
             }
         ],
     }
@@ -397,27 +396,26 @@ async def test_workers_on_a_database_not_migrated_are_refused_before_any_starts(
     assert "worker 1 started" not in done.stderr
 
 
+DYING_BOT = """
+import os
+
+if "PROMETHEUS_MULTIPROC_DIR" in os.environ:  # the workers have it, their supervisor has not
+    raise ImportError("the bot needs a package this process cannot import")
+
+from workers_bot import bot
+"""
+
+
 async def test_workers_that_keep_dying_at_start_make_the_supervisor_give_up(
     tmp_path: Path, temporary_postgres: TemporaryPostgres
 ) -> None:
-    """Every worker dies at start (its Telegram channel cannot register its webhook: the Bot
-    API's address refuses connections); the supervisor gives up instead of looping."""
+    """Every worker dies at start (its bot fails on import there, though it imported in the
+    supervisor's check); the supervisor gives up instead of starting them again forever."""
     url = await migrated(temporary_postgres, "workers_crash_loop")
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        refusing = f"http://127.0.0.1:{closed.getsockname()[1]}"
-    telegram = {
-        "type": "telegram",
-        "account": "bot",
-        "settings": {
-            "token": "123456:TEST-token",
-            "api_base_url": refusing,
-            "webhook_url": "https://example.com/channels/telegram/bot/webhook",
-            "webhook_secret": "webhook-secret",
-        },
-    }
-    done = await asyncio.to_thread(run_supervisor, tmp_path, config(url, [telegram]))
+    (tmp_path / "dying_bot.py").write_text(textwrap.dedent(DYING_BOT), encoding="utf-8")
+    done = await asyncio.to_thread(run_supervisor, tmp_path, config(url, bot="dying_bot:bot"))
     assert done.returncode == 1, done.stderr
+    assert "cannot import bot 'dying_bot:bot'" in done.stderr  # the workers' own error
     assert "workers keep dying at start" in done.stderr
     assert f"died {FAILED_STARTS} times in a row before it had started" in done.stderr
     starts = re.findall(r"worker \d started|started it again", done.stderr)
