@@ -340,10 +340,10 @@ def supervise(
     cannot start or its workers keep dying at start."""
     if parse_url(config.storage.url).get_backend_name() != "postgresql":
         raise ConfigError(
-            f"--workers {count} needs PostgreSQL: a SQLite database is written by one process "
-            "only (it holds the file's write lock and batches every commit itself), so several "
-            "workers cannot share one; set storage.url to a postgresql:// database, or run one "
-            "worker"
+            f"--workers {count} needs PostgreSQL: a SQLite database belongs to one process (it "
+            "batches the commits of its writes, and at start takes every unfinished message as "
+            "its own), so several workers cannot share one; set storage.url to a postgresql:// "
+            "database, or run one worker"
         )
     asyncio.run(check_schema(config.storage.url))
     server = config.server

@@ -382,7 +382,7 @@ def test_several_workers_on_sqlite_are_refused_with_the_reason(tmp_path: Path) -
     done = run_supervisor(tmp_path, config(f"sqlite:///{tmp_path / 'omniline.db'}"))
     assert done.returncode == 1, done.stderr
     assert "--workers 2 needs PostgreSQL" in done.stderr
-    assert "SQLite database is written by one process only" in done.stderr
+    assert "a SQLite database belongs to one process" in done.stderr
     assert "omniline is running" not in done.stdout
 
 
