@@ -23,7 +23,7 @@ from omniline.logs import configure_logging
 from omniline.plugins import installed, load
 from omniline.store import parse_url
 from omniline.store.sql_store import SqlStore
-from omniline.workers import SupervisorLink, inherited_sockets, supervise
+from omniline.workers import SupervisorLink, inherited_sockets, options_given, supervise
 
 T = TypeVar("T")
 
@@ -189,6 +189,7 @@ def _check(path: Path, cfg: Config) -> int:
 
 @cli.command()
 def run(
+    ctx: typer.Context,
     config: ConfigOption,
     workers: Annotated[
         int,
@@ -207,7 +208,13 @@ def run(
     configure_logging(cfg.log_level)
     if workers > 1 and supervisor_fd is None:
         try:
-            supervise(config, cfg, workers, announce=typer.echo)
+            supervise(
+                config,
+                cfg,
+                workers,
+                worker_args=options_given(ctx, {"config", "workers", "listen_fd", "supervisor_fd"}),
+                announce=typer.echo,
+            )
         except OmnilineError as exc:
             raise _fail(str(exc)) from None
         return

@@ -20,10 +20,11 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import typer
 from prometheus_client import multiprocess
 
 from omniline.config import Config
@@ -305,6 +306,31 @@ class Supervisor:
 
 
 # --- the command ----------------------------------------------------------------------------------
+
+
+def options_given(ctx: typer.Context, leave_out: Collection[str]) -> list[str]:
+    """The options of the command being run that were given on its command line, written out
+    again (but those named in ``leave_out``): what a worker's ``omniline run`` gets from its
+    supervisor's, so that an override (a log level, a host) holds in every worker."""
+    args: list[str] = []
+    for param in ctx.command.params:
+        name = param.name
+        if param.param_type_name != "option" or name is None or name in leave_out:
+            continue
+        source = ctx.get_parameter_source(name)
+        if source is None or source.name != "COMMANDLINE":
+            continue
+        value = ctx.params[name]
+        if getattr(param, "is_flag", False):
+            if value:
+                args.append(param.opts[0])
+            elif param.secondary_opts:
+                args.append(param.secondary_opts[0])
+            continue
+        for one in value if param.multiple else [value]:
+            if one is not None:
+                args += [param.opts[0], str(getattr(one, "value", one))]
+    return args
 
 
 def _metrics_dir() -> tuple[Path, bool]:

@@ -13,17 +13,20 @@ import sys
 import textwrap
 import time
 from collections.abc import AsyncIterator
+from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Annotated, Any
 
 import aiohttp
 import asyncpg
 import pytest
+import typer
 import yaml
+from typer.testing import CliRunner
 
 from omniline.store import upgrade
 from omniline.testing import TemporaryPostgres
-from omniline.workers import FAILED_STARTS
+from omniline.workers import FAILED_STARTS, options_given
 from tests.faults.workers import SECRET, Visitor, history, new_visitor, shown_once, webchat
 
 DEADLINE = 60.0
@@ -421,3 +424,35 @@ async def test_workers_that_keep_dying_at_start_make_the_supervisor_give_up(
     starts = re.findall(r"worker \d started|started it again", done.stderr)
     assert len(starts) <= 2 * FAILED_STARTS, done.stderr
     assert "omniline is running" not in done.stdout
+
+
+class LogFormat(StrEnum):
+    human = "human"
+    json = "json"
+
+
+def test_options_given_to_the_supervisor_are_written_out_for_its_workers() -> None:
+    """What ``run`` passes on to every worker: the options given on the command line (a flag, a
+    negative flag, a repeated option, an enum), not the defaults nor the supervisor's own."""
+
+    app = typer.Typer()
+
+    @app.command()
+    def run(
+        ctx: typer.Context,
+        workers: Annotated[int, typer.Option()] = 1,
+        log_level: Annotated[str, typer.Option()] = "INFO",
+        log_format: Annotated[LogFormat, typer.Option()] = LogFormat.human,
+        port: Annotated[int | None, typer.Option()] = None,
+        tag: Annotated[list[str] | None, typer.Option()] = None,
+        color: Annotated[bool, typer.Option("--color/--no-color")] = True,
+        verbose: Annotated[bool, typer.Option()] = False,
+    ) -> None:
+        typer.echo(" ".join(options_given(ctx, {"workers"})))
+
+    given = ["--workers", "3", "--log-format", "json", "--tag", "a", "--tag", "b", "--no-color"]
+    result = CliRunner().invoke(app, [*given, "--verbose", "--port", "0"])
+    assert result.exit_code == 0, result.output
+    assert result.output.split() == [
+        "--log-format", "json", "--port", "0", "--tag", "a", "--tag", "b", "--no-color", "--verbose"
+    ]  # fmt: skip
