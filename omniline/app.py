@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import os
+import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from functools import partial
@@ -207,8 +209,11 @@ class Omniline:
         migrate: bool = False,
         serve_http: bool = True,
         recovery_grace: float | None = None,
+        listen_sockets: Sequence[socket.socket] = (),
     ) -> None:
         self.config = config
+        self._listen_sockets = list(listen_sockets)
+        """Serve on these (bound by a supervisor, ``omniline.workers``), not on the config's port."""
         self.clock: Clock = clock or SystemClock()
         self.migrate = migrate
         self.serve_http = serve_http
@@ -634,7 +639,8 @@ class Omniline:
 
     async def _serve(self) -> None:
         async def health(request: web.Request) -> web.Response:
-            return web.json_response({"status": "ok"})
+            # the pid tells apart the workers serving one port (``omniline run --workers``)
+            return web.json_response({"status": "ok", "pid": os.getpid()})
 
         self.web.router.add_get("/healthz", health)
         self._runner = web.AppRunner(
@@ -647,7 +653,11 @@ class Omniline:
         await self._runner.setup()
         host, port = self.config.server.host, self.config.server.port
         try:
-            await web.TCPSite(self._runner, host, port).start()
+            if self._listen_sockets:
+                for sock in self._listen_sockets:
+                    await web.SockSite(self._runner, sock).start()
+            else:
+                await web.TCPSite(self._runner, host, port).start()
         except OSError as exc:
             raise OmnilineError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 

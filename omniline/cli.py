@@ -23,6 +23,7 @@ from omniline.logs import configure_logging
 from omniline.plugins import installed, load
 from omniline.store import parse_url
 from omniline.store.sql_store import SqlStore
+from omniline.workers import SupervisorLink, inherited_sockets, options_given, supervise
 
 T = TypeVar("T")
 
@@ -83,8 +84,11 @@ def _with_store(cfg: Config, work: Callable[[SqlStore], Awaitable[T]]) -> T:
         raise _fail(str(exc)) from None
 
 
-async def _serve(app: Omniline, on_started: str | None = None) -> None:
-    """Run until SIGINT or SIGTERM, then stop gracefully."""
+async def _serve(
+    app: Omniline, on_started: str | None = None, supervisor: SupervisorLink | None = None
+) -> None:
+    """Run until SIGINT or SIGTERM (or, as a worker, until its supervisor is gone), then stop
+    gracefully."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -97,15 +101,20 @@ async def _serve(app: Omniline, on_started: str | None = None) -> None:
     gc.set_threshold(server.gc_threshold, 20, 100)
     if on_started:
         typer.echo(on_started.replace("{url}", app.url))
-    typer.echo("Press Ctrl+C to stop.", err=True)
+    if supervisor is not None:
+        supervisor.ready(stop)
+    else:
+        typer.echo("Press Ctrl+C to stop.", err=True)
     await stop.wait()
     typer.echo("Stopping: finishing work in flight...", err=True)
     await app.stop()
 
 
-def _run(app: Omniline, on_started: str | None = None) -> None:
+def _run(
+    app: Omniline, on_started: str | None = None, supervisor: SupervisorLink | None = None
+) -> None:
     try:
-        asyncio.run(_serve(app, on_started))
+        asyncio.run(_serve(app, on_started, supervisor))
     except OmnilineError as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:
@@ -179,16 +188,43 @@ def _check(path: Path, cfg: Config) -> int:
 
 
 @cli.command()
-def run(config: ConfigOption) -> None:
+def run(
+    ctx: typer.Context,
+    config: ConfigOption,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes serving the one port, kept running by this one (PostgreSQL "
+            "only; see docs/workers.md). 1: serve in this process.",
+        ),
+    ] = 1,
+    listen_fd: Annotated[list[int] | None, typer.Option(hidden=True)] = None,
+    supervisor_fd: Annotated[int | None, typer.Option(hidden=True)] = None,
+) -> None:
     """Run omniline with a configuration file."""
     cfg = _load(config)
     _check(config, cfg)
     configure_logging(cfg.log_level)
+    if workers > 1 and supervisor_fd is None:
+        try:
+            supervise(
+                config,
+                cfg,
+                workers,
+                worker_args=options_given(ctx, {"config", "workers", "listen_fd", "supervisor_fd"}),
+                announce=typer.echo,
+            )
+        except OmnilineError as exc:
+            raise _fail(str(exc)) from None
+        return
+    # A worker of `--workers` (the hidden options): it serves its supervisor's sockets.
+    link = SupervisorLink(supervisor_fd) if supervisor_fd is not None else None
     try:
-        app = Omniline(cfg)
+        app = Omniline(cfg, listen_sockets=inherited_sockets(listen_fd or []))
     except OmnilineError as exc:
         raise _fail(f"{config}: {exc}") from None
-    _run(app, "omniline is running at {url}")
+    _run(app, None if link else "omniline is running at {url}", link)
 
 
 @cli.command("check-config")
