@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from omniline_vk import plugin
 from omniline_vk.testing import FakeVk, message_new
 
 from omniline import Config, MessageContext, Omniline, Router
-from omniline.engine.clock import SystemClock
 from omniline.testing import TemporaryPostgres, VirtualClock
 
 PEER = 4242
@@ -84,12 +84,12 @@ async def test_one_of_two_workers_runs_the_long_poll_and_the_other_takes_over_wh
     stopped = False
     try:
         await until(lambda: len(vk.sent) == 1)
-        holder = await first.store.leases.holder(LEASE, now=SystemClock().now())
+        holder = await first.store.leases.holder(LEASE, now=datetime.now(UTC))
         assert holder == first.leases.owner
         polls = len(vk.polled)
         await asyncio.sleep(1.0)  # both run; the first keeps polling and renewing
         assert len(vk.polled) > polls
-        assert await second.store.leases.holder(LEASE, now=SystemClock().now()) == holder
+        assert await second.store.leases.holder(LEASE, now=datetime.now(UTC)) == holder
 
         await first.stop()
         stopped = True
@@ -98,7 +98,7 @@ async def test_one_of_two_workers_runs_the_long_poll_and_the_other_takes_over_wh
         took = time.monotonic()
         await until(lambda: len(vk.sent) == 2, within=second.leases.ttl / 2)
         assert time.monotonic() - took < second.leases.ttl
-        assert await second.store.leases.holder(LEASE, now=SystemClock().now()) == (
+        assert await second.store.leases.holder(LEASE, now=datetime.now(UTC)) == (
             second.leases.owner
         )
         assert [s["message"] for s in vk.sent] == ["echo: before the stop", "echo: after the stop"]
