@@ -8,7 +8,8 @@ every desk uses (``host.dialogs``), so the dialog rules are omniline's own.
 
 Both loops keep their place in the desk's durable state (the feed cursor, the ``getUpdates``
 offset), moved only after what they read has been handled, so a restart neither loses nor repeats
-anything beyond the one item in flight.
+anything beyond the one item in flight. With several worker processes both loops run in the one
+that holds the desk's lease (``host.exclusive``), and start from the saved places when it is taken.
 """
 
 from __future__ import annotations
