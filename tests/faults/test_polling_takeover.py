@@ -165,12 +165,12 @@ async def test_the_polling_worker_killed_is_taken_over_with_every_update_stored_
         for worker in workers:  # started together: they race for the lease
             worker.start()
         await asyncio.gather(*(w.wait_healthy() for w in workers))
-        await wait_for(polling, 20, "a worker polls")
+        await wait_for(polling, 60, "a worker polls")
         pid = await holder_pid(connection)
         owner = next(w for w in workers if w.proc is not None and w.proc.pid == pid)
         other = next(w for w in workers if w is not owner)
         writing = asyncio.create_task(clients_write())
-        await wait_for(answers_arrived, 30, "the first answers arrive")
+        await wait_for(answers_arrived, 60, "the first answers arrive")
         assert await polled_by(owner)  # one owner all along
         owner.kill()
         assert answered() < UPDATES, "the kill came too late to be mid-stream"
