@@ -18,7 +18,8 @@ from omniline.services.leases import Leases
 from omniline.store import SqlStore, open_store, upgrade
 from omniline.store.leases import LeaseRepository
 
-TTL = 1.0
+TTL = 2.0
+"""Seconds: renewals every half second, ample for SQLite on two busy cores."""
 
 
 @pytest_asyncio.fixture
@@ -85,7 +86,7 @@ async def test_only_one_owner_runs_the_work_and_the_next_takes_over_at_once_when
     task_a = asyncio.create_task(a.exclusive("poll", log.work("a")))
     await until(lambda: log.starts("a") == 1)
     task_b = asyncio.create_task(b.exclusive("poll", log.work("b")))
-    await asyncio.sleep(3 * TTL)  # a renews all along: b never starts
+    await asyncio.sleep(1.5 * TTL)  # a renews all along: b never starts
     assert log.starts("b") == 0
     assert log.starts("a") == 1
     stopped = time.monotonic()
@@ -150,6 +151,8 @@ async def test_work_stops_before_its_lease_can_run_out_when_renewals_hang(
         ("a", "stop"),
         ("b", "start"),
     ]
+    # with time to spare: a stopped a quarter of the ttl before its lease could run out
+    assert log.events[2][0] - log.events[1][0] >= TTL / 4 * 0.9
     assert not task_a.done()  # a waits to take the lease again
     await cancel(task_b)
     await cancel(task_a)
