@@ -8,7 +8,7 @@ import importlib
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -59,6 +59,7 @@ from omniline.plugins import (
 )
 from omniline.services.desk_plugins import DeskHost
 from omniline.services.dialogs import Dialogs
+from omniline.services.leases import Leases
 from omniline.services.line_changes import LineChanges
 from omniline.services.operators import Operators
 from omniline.services.outbox import Outbox
@@ -179,6 +180,9 @@ class _Host:
     async def save_state(self, key: str, value: str) -> None:
         await self._app.store.state.save(self._owner, key, value)
 
+    async def exclusive(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        await self._app.leases.exclusive(f"{self._owner}:{name}", work)
+
 
 class _CrmHost:
     def __init__(self, clock: Clock) -> None:
@@ -272,6 +276,8 @@ class Omniline:
         self.dialogs: Dialogs
         self.scheduler: Scheduler
         self.operators: Operators
+        self.leases: Leases
+        """The polling loops that one worker process at a time runs (``ChannelHost.exclusive``)."""
 
     # --- accessors --------------------------------------------------------------------------------
 
@@ -388,6 +394,9 @@ class Omniline:
             operator_names=self.operator_names,
         )
         self.operators = Operators(store, self.dialogs)
+        # Real time even under a virtual clock: a lease keeps real processes apart, and a test
+        # that moves its clock by an hour must not make this process lose it.
+        self.leases = Leases(store.leases, SystemClock(), ttl=self.config.storage.lease_ttl)
         await self._sync_operators()
         self.line_changes = LineChanges(store.line_settings, self.lines, self.clock)
         await self.line_changes.load()
@@ -550,6 +559,7 @@ class Omniline:
                 operator_names=self.operator_names,
                 news=news,
                 name=name,
+                leases=self.leases,
             )
             with plugin_errors(["desks", i]):
                 self.desks[name] = self.desk_plugin(dc.type).create(dc.settings, host)
@@ -698,6 +708,7 @@ class Omniline:
                 await channel.stop()
             except Exception:
                 log.exception("channel %s failed to stop cleanly", channel.ref)
+        await self.leases.stop()  # the next worker takes the polling loops over at once
         await self._serializer.join()
         await self.outbox.stop()
         self.scheduler.stop()

@@ -29,6 +29,9 @@ class StorageConfig(_Section):
     crash): 0 on SQLite and 120 on PostgreSQL by default."""
     recovery_interval: float = Field(default=60.0, gt=0)
     """Seconds between two sweeps for unprocessed inbound events."""
+    lease_ttl: float = Field(default=10.0, ge=1)
+    """Seconds a worker's lease on a polling loop (Telegram getUpdates, VK Long Poll, the Telegram
+    desk) lasts unless renewed: another worker takes over within about this after the holder dies."""
 
 
 class ServerConfig(_Section):

@@ -160,6 +160,13 @@ class ChannelHost(Protocol):
         """Keep a small value for this channel durably (in omniline's database)."""
         ...
 
+    async def exclusive(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work`` (a polling loop) in one worker process at a time: wait until this channel's
+        lease ``name`` is this process's, run ``work`` while renewing it, cancel ``work`` if the
+        lease is lost and run it afresh when it is taken again. Returns when ``work`` returns;
+        cancel it to stop (the lease is released, the next process starts at once)."""
+        ...
+
 
 # --- desks ---------------------------------------------------------------------------------------
 

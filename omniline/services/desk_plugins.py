@@ -14,11 +14,12 @@ The feed is read from the database, so a desk sees what every worker process did
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 from omniline.engine.clock import first_of
 from omniline.engine.ports import Clock, FeedCursor, FeedPage
+from omniline.services.leases import Leases
 from omniline.store.sql_store import SqlStore
 from omniline.store.state import PluginState
 
@@ -42,6 +43,7 @@ class DeskHost:
         operator_names: Mapping[str, str],
         news: asyncio.Event,
         name: str,
+        leases: Leases,
     ) -> None:
         self.clock = clock
         self.store = store
@@ -50,6 +52,8 @@ class DeskHost:
         self.lines = lines
         self.operator_names = operator_names
         self._news = news
+        self._name = name
+        self._leases = leases
         self.state = PluginState(store.state, f"desk:{name}")
         """This desk's durable values (its feed cursor, its own ids for dialogs...)."""
 
@@ -66,6 +70,16 @@ class DeskHost:
         did meanwhile), or after ``at_most`` seconds."""
         await first_of(self._news.wait(), self.clock.sleep(at_most))
         self._news.clear()
+
+    async def exclusive(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work`` (a loop that must not run twice at once: polling a group's updates,
+        writing the feed into it) in one worker process at a time: wait until this desk's lease
+        ``name`` is this process's, run ``work`` while renewing it, cancel ``work`` if the lease
+        is lost and run it afresh when it is taken again. Returns when ``work`` returns; cancel it
+        to stop (the lease is released, the next process starts at once). ``work`` should read
+        its place (a cursor, an offset) from ``state`` each time it starts: another process may
+        have moved it meanwhile."""
+        await self._leases.exclusive(f"desk:{self._name}:{name}", work)
 
     def author_name(self, author: str) -> str:
         """A message author as people read it (``operator:anna`` -> Anna's name)."""

@@ -443,3 +443,17 @@ desk_throttle = sa.Table(
 """The console's login rate limit, shared by every worker process: per login or address, the
 theoretical arrival time of the next allowed try (GCRA). Rows in the past allow a full burst and
 are deleted."""
+
+
+# --- leases -----------------------------------------------------------------------------------------
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("owner", sa.Text, nullable=False),
+    sa.Column("expires_at", Time, nullable=False),
+)
+"""Work that only one worker process may do at a time (a channel's ``getUpdates`` loop, a desk):
+per name, the process that holds it and until when. A process that stops deletes its rows; a
+dead one's row runs out and another process takes it."""

@@ -11,6 +11,7 @@ from omniline.store.dialogs import DialogRepository
 from omniline.store.executor import Executor
 from omniline.store.feed import FeedRepository
 from omniline.store.inbox import InboxRepository
+from omniline.store.leases import LeaseRepository
 from omniline.store.line_settings import LineSettingsRepository
 from omniline.store.operators import OperatorRepository
 from omniline.store.outbox import OutboxRepository
@@ -47,6 +48,8 @@ class SqlStore:
         self.presence = PresenceRepository(executor)
         self.line_settings = LineSettingsRepository(executor)
         self.crm = CrmRepository(executor)
+        # Which worker process runs the loops that one process at a time may run.
+        self.leases = LeaseRepository(executor)
 
     @property
     def dialect_name(self) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -38,6 +38,8 @@ class RecordingHost:
         self._clock = clock or SystemClock()
         self.profiles: list[Identity] = []
         self.state: dict[str, str] = {}
+        self.exclusive_names: list[str] = []
+        """The leases the channel asked for, in order."""
 
     @property
     def clock(self) -> Clock:
@@ -59,6 +61,11 @@ class RecordingHost:
 
     async def save_state(self, key: str, value: str) -> None:
         self.state[key] = value
+
+    async def exclusive(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        """One process, no one to share with: the work just runs."""
+        self.exclusive_names.append(name)
+        await work()
 
 
 class RecordingSink:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import Sequence
@@ -51,6 +53,8 @@ MAX_CALLBACK_DATA = 64
 MAX_BODY = 1024 * 1024
 STOP_GRACE = 10.0
 """Seconds a stop waits for the update being stored (polling)."""
+POLL_LEASE = "getUpdates"
+"""The lease (``ChannelHost.exclusive``) under which one worker process polls."""
 CONTACT_REQUEST = "telegram:request_contact"
 """A reply-keyboard button with this payload asks the client to share their phone number."""
 
@@ -67,6 +71,7 @@ class TelegramChannel:
         self._sink: InboundSink | None = None
         self._bot: Bot | None = None
         self._poller: UpdatePoller | None = None
+        self._polling: asyncio.Task[None] | None = None
         self._capabilities = Capabilities(
             max_text_length=settings.max_text_length,
             buttons=True,
@@ -105,18 +110,12 @@ class TelegramChannel:
         self._bot = Bot(s.token.get_secret_value(), session=session)
         if s.mode == "polling":
             self._sink = sink
-            self._poller = UpdatePoller(
-                self._bot,
-                functools.partial(self._polled, sink),
-                clock=self._host.clock,
-                timeout=s.poll_timeout,
-                request_timeout=s.request_timeout,
-                retry_delay=s.poll_retry_delay,
-                offset=self.offset,
-                log=log,
+            # Telegram answers a second getUpdates caller with 409 Conflict: with several worker
+            # processes, the one holding the lease polls; every one of them sends.
+            self._polling = asyncio.create_task(
+                self._host.exclusive(POLL_LEASE, functools.partial(self._poll, sink)),
                 name=f"telegram-poll-{self._ref}",
             )
-            self._poller.start()
             return
         if s.webhook_url is not None:
             assert s.webhook_secret is not None  # the settings insist on one in webhook mode
@@ -129,8 +128,11 @@ class TelegramChannel:
 
     async def stop(self) -> None:
         self._sink = None
-        if self._poller is not None:
-            await self._poller.stop(STOP_GRACE)
+        polling, self._polling = self._polling, None
+        if polling is not None:  # the update being stored finishes first (UpdatePoller.run)
+            polling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await polling
         if self._bot is not None:
             await self._bot.session.close()
             self._bot = None
@@ -196,6 +198,24 @@ class TelegramChannel:
                 log.info("%s: answerCallbackQuery failed: %s", self._ref, exc)
 
     # --- receiving: long polling ------------------------------------------------------------------
+
+    async def _poll(self, sink: InboundSink) -> None:
+        """The ``getUpdates`` loop, run while this process holds the lease. It starts with no
+        offset each time: Telegram then sends every update not confirmed yet, whichever process
+        confirmed the others, and one stored already comes back as a duplicate, dropped."""
+        s = self._settings
+        self._poller = UpdatePoller(
+            self.bot,
+            functools.partial(self._polled, sink),
+            clock=self._host.clock,
+            timeout=s.poll_timeout,
+            request_timeout=s.request_timeout,
+            retry_delay=s.poll_retry_delay,
+            offset=None,
+            log=log,
+            name=f"telegram-poll-{self._ref}",
+        )
+        await self._poller.run(STOP_GRACE)
 
     async def _polled(self, sink: InboundSink, raw: dict[str, Any]) -> None:
         await self._receive(sink, raw)

@@ -8,7 +8,8 @@ every desk uses (``host.dialogs``), so the dialog rules are omniline's own.
 
 Both loops keep their place in the desk's durable state (the feed cursor, the ``getUpdates``
 offset), moved only after what they read has been handled, so a restart neither loses nor repeats
-anything beyond the one item in flight.
+anything beyond the one item in flight. With several worker processes both loops run in the one
+that holds the desk's lease (``host.exclusive``), and start from the saved places when it is taken.
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ GROUP_PROBLEMS = ("not enough rights", "chat not found", "not a forum", "CHAT_AD
 """Refusals that no item can get past: the desk waits (and logs) until the group is fixed."""
 ACCEPT, SKIP = "acc", "skip"
 """Callback data of the announcements' buttons: ``acc:<dialog id>``, ``skip:<dialog id>``."""
+DESK_LEASE = "group"
+"""The lease (``DeskHost.exclusive``) under which one worker process runs the desk's loops."""
 STOP_GRACE = 10.0
 """Seconds a stop waits for the update being handled."""
 REMEMBERED = 10_000
@@ -132,7 +135,7 @@ class TelegramDesk:
         self._group = settings.group_id
         self._operator_of = {user: op for op, user in settings.operators.items()}
         self._bot: Bot | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._running: asyncio.Task[None] | None = None
         self._poller: UpdatePoller | None = None
         self._username: str | None = None
         self._topics: dict[int, int | None] = {}
@@ -168,6 +171,30 @@ class TelegramDesk:
             api=TelegramAPIServer.from_base(s.api_base_url), timeout=s.request_timeout
         )
         self._bot = Bot(s.token.get_secret_value(), session=session)
+        # One group, one writer: with several worker processes, the one holding the desk's lease
+        # runs both loops (the feed into the group, the group's updates), so nothing is shown
+        # twice and getUpdates has one caller.
+        self._running = asyncio.create_task(
+            self._host.exclusive(DESK_LEASE, self._run), name="telegram-desk"
+        )
+
+    async def stop(self) -> None:
+        running, self._running = self._running, None
+        if running is not None:  # the update being handled finishes first (UpdatePoller.run)
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+        if self._bot is not None:
+            await self._bot.session.close()
+            self._bot = None
+
+    async def _run(self) -> None:
+        """Both loops, while this process holds the desk's lease. Each time it is taken, the
+        cursor and the offset are read afresh and what memory held is dropped: another process
+        may have moved them, opened topics and answered offers meanwhile."""
+        s = self._settings
+        self._forget()
+        self._echoes.clear()
         state = self._host.state
         saved = await state.get("cursor")
         if saved:
@@ -178,7 +205,7 @@ class TelegramDesk:
             log.info("first start: following the feed from %s", self.cursor)
         offset = await state.get("offset")
         self._poller = UpdatePoller(
-            self._bot,
+            self.bot,
             self._take,
             clock=self._host.clock,
             timeout=s.poll_timeout,
@@ -188,21 +215,13 @@ class TelegramDesk:
             log=log,
             name="telegram-desk-updates",
         )
-        self._tasks = [asyncio.create_task(self._follow(), name="telegram-desk-feed")]
-        self._poller.start()
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        follow = asyncio.create_task(self._follow(), name="telegram-desk-feed")
+        try:
+            await self._poller.run(STOP_GRACE)
+        finally:
+            follow.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
-        if self._poller is not None:
-            await self._poller.stop(STOP_GRACE)
-        if self._bot is not None:
-            await self._bot.session.close()
-            self._bot = None
+                await follow
 
     # --- the feed, into the group -----------------------------------------------------------------
 

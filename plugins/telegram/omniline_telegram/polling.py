@@ -68,25 +68,20 @@ class UpdatePoller:
         self._name = name
         self.offset = offset
         """The next ``getUpdates`` offset: one past the last update handled."""
-        self._task: asyncio.Task[None] | None = None
         self._in_flight: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=self._name)
-
-    async def stop(self, grace: float) -> None:
-        """End the loop; the update being handled gets ``grace`` seconds to finish."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        flight, self._in_flight = self._in_flight, None
-        if flight is not None:
-            await asyncio.wait({flight}, timeout=grace)
-            flight.cancel()
-            with contextlib.suppress(BaseException):
-                await flight
+    async def run(self, grace: float) -> None:
+        """The loop, until cancelled; then the update being handled gets ``grace`` seconds to
+        finish (cancelled, the loop waits for it rather than leave it half done)."""
+        try:
+            await self._run()
+        finally:
+            flight, self._in_flight = self._in_flight, None
+            if flight is not None:
+                await asyncio.wait({flight}, timeout=grace)
+                flight.cancel()
+                with contextlib.suppress(BaseException):
+                    await flight
 
     async def _run(self) -> None:
         webhook_removed = False

@@ -399,3 +399,7 @@ class StandaloneHost:
 
     def author_name(self, author: str) -> str | None:
         return None
+
+    async def exclusive(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        """One process, no one to share with: the work just runs."""
+        await work()

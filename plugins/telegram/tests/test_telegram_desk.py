@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import itertools
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from omniline.model import (
     Visibility,
 )
 from omniline.plugins import InboundSink, desk_plugin
-from omniline.testing import FakeChannel, VirtualClock, fake_channel_plugin
+from omniline.testing import FakeChannel, TemporaryPostgres, VirtualClock, fake_channel_plugin
 
 ANN, BOB, STRANGER = 1001, 1002, 1999
 REF = ChannelRef(type="fake", account="test")
@@ -76,11 +76,12 @@ def desk_settings(base: str, **changes: Any) -> dict[str, Any]:
     }
 
 
-def config(database: Path, base: str, desk: dict[str, Any] | None) -> Config:
+def config(database: Path | str, base: str, desk: dict[str, Any] | None) -> Config:
+    """``database``: a SQLite file, or a PostgreSQL URL (several apps on one database)."""
     desks = [] if desk is None else [{"type": "telegram", "settings": desk_settings(base, **desk)}]
     return Config.model_validate(
         {
-            "storage": {"url": f"sqlite:///{database}"},
+            "storage": {"url": database if isinstance(database, str) else f"sqlite:///{database}"},
             "operators": [{"id": "ann", "name": "Ann"}, {"id": "bob", "name": "Bob"}],
             "lines": [
                 {
@@ -125,7 +126,7 @@ class ClientChannel(FakeChannel):
 class Scene:
     """The app with the desk (through its entry point), the client's channel and the group."""
 
-    def __init__(self, fake: FakeTelegram, base: str, database: Path) -> None:
+    def __init__(self, fake: FakeTelegram, base: str, database: Path | str) -> None:
         self.fake, self.base, self.database = fake, base, database
         self.clock = VirtualClock()
         self.updates = itertools.count(1)
@@ -678,3 +679,40 @@ async def test_operators_and_lines_must_be_known(
         scene = Scene(fake, base, tmp_path / "db.sqlite")
         with pytest.raises(ConfigError, match=message):
             await scene.start(**changes)
+
+
+async def test_one_of_two_workers_runs_the_desk_and_the_other_takes_over_when_it_stops(
+    telegram: tuple[FakeTelegram, str], temporary_postgres: TemporaryPostgres
+) -> None:
+    """Each worker's desk would show every event in the group, and both would poll getUpdates:
+    the desk's loops run in the worker holding its lease."""
+    fake, base = telegram
+    url = await asyncio.to_thread(temporary_postgres.create_database, "desk_two_workers")
+    first, second = Scene(fake, base, url), Scene(fake, base, url)
+    second.events = itertools.count(1000)  # the client's event ids stay unique across both
+    await first.start()
+    await second.start()
+    stopped = False
+    try:
+        lease = "desk:telegram:group"
+        assert await first.app.store.leases.holder(lease, now=datetime.now(UTC)) == (
+            first.app.leases.owner
+        )
+        await first.client_writes("hi there")
+        thread = fake.topic_named("Zoe · fake")
+        await asyncio.sleep(0.5)  # time enough for a second desk to show it again
+        assert fake.topic_texts(thread).count("👤 Zoe: hi there") == 1
+
+        await first.app.stop()
+        stopped = True
+        await second.client_writes("still there?")  # waits for the second desk to catch up
+        assert fake.topic_texts(thread).count("👤 Zoe: still there?") == 1
+        assert fake.topic_texts(thread).count("👤 Zoe: hi there") == 1  # its cursor, not anew
+        assert len(fake.of("createForumTopic")) == 1  # the dialog keeps its topic
+        assert await second.app.store.leases.holder(lease, now=datetime.now(UTC)) == (
+            second.app.leases.owner
+        )
+    finally:
+        if not stopped:
+            await first.app.stop()
+        await second.app.stop()

@@ -34,6 +34,8 @@ from omniline_vk.config import VkSettings
 
 TS_KEY = "long_poll_ts"
 """Where the Long Poll offset is saved, so a restart goes on from the last stored update."""
+POLL_LEASE = "long_poll"
+"""The lease (``ChannelHost.exclusive``) under which one worker process runs the Long Poll."""
 SALT_KEY = "random_id_salt"
 """Where the random salt of ``random_id`` is kept: made once per database."""
 NOT_RUNNING_RETRY = 1.0
@@ -111,7 +113,11 @@ class VkChannel:
             raise
         self._sink = sink
         if s.mode == "polling":
-            self._poller = asyncio.create_task(self._poll(), name=f"vk-poll-{self._ref.account}")
+            # With several worker processes only the one holding the lease polls (each would get
+            # every event); every one of them sends.
+            self._poller = asyncio.create_task(
+                self._host.exclusive(POLL_LEASE, self._poll), name=f"vk-poll-{self._ref.account}"
+            )
 
     async def stop(self) -> None:
         self._sink = None
@@ -244,7 +250,9 @@ class VkChannel:
         task.add_done_callback(self._background.discard)
 
     async def _poll(self) -> None:
-        """Bots Long Poll. ``ts`` moves past an answer only after all its updates are stored."""
+        """Bots Long Poll, while this process holds the lease. ``ts`` moves past an answer only
+        after all its updates are stored, and is read afresh each time the lease is taken: the
+        process that held it before may have moved it."""
         s = self._settings
         server: dict[str, Any] | None = None
         while self._client is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -317,6 +317,9 @@ class _Host:
 
     async def save_state(self, key: str, value: str) -> None:
         return None
+
+    async def exclusive(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        await work()
 
 
 async def test_polling_resumes_from_the_saved_offset_after_a_restart(
