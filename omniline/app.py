@@ -372,6 +372,7 @@ class Omniline:
             deliver=self._deliver,
             serializer=self._serializer,
             middlewares=self.middlewares,
+            takeover_after=self.config.storage.takeover_after,
         )
         self.dialogs = Dialogs(
             store,

@@ -29,6 +29,9 @@ class StorageConfig(_Section):
     crash): 0 on SQLite and 120 on PostgreSQL by default."""
     recovery_interval: float = Field(default=60.0, gt=0)
     """Seconds between two sweeps for unprocessed inbound events."""
+    takeover_after: float = Field(default=10.0, gt=0)
+    """PostgreSQL: seconds an inbound event waits for an earlier event of its dialog that another
+    worker is processing, without progress, before it processes that event itself."""
 
 
 class ServerConfig(_Section):
