@@ -107,6 +107,10 @@ def lit(value: str) -> sa.ColumnElement[str]:
     return sa.literal_column(f"'{value}'", sa.Text)
 
 
+_ALEMBIC_VERSION = sa.table("alembic_version", sa.column("version_num", sa.Text))
+"""Alembic's own table: not part of the schema's metadata, which Alembic keeps it out of."""
+
+
 def _earlier_pending(earlier: sa.FromClause, dialog_id: Any, inbox_id: Any) -> sa.ScalarSelect[Any]:
     """The first inbox row of ``dialog_id`` before ``inbox_id`` still to process (the partial
     index of pending rows finds it)."""
@@ -255,6 +259,9 @@ class Statements:
             .limit(P("limit")),
             d,
         )
+
+        # the schema revision Alembic recorded (the readiness check reads it)
+        self.schema_revision = c(sa.select(_ALEMBIC_VERSION.c.version_num), d)
 
         # clients and identities
         self.client_insert = c(
