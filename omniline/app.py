@@ -57,6 +57,7 @@ from omniline.plugins import (
     desk_plugin,
     middleware_plugin,
 )
+from omniline.readiness import Readiness
 from omniline.services.desk_plugins import DeskHost
 from omniline.services.dialogs import Dialogs
 from omniline.services.leases import Leases
@@ -268,6 +269,7 @@ class Omniline:
         self._runner: web.AppRunner | None = None
         self._store: SqlStore | None = None
         self._started = False
+        self._channels_started = False
         self.web = web.Application(
             middlewares=[forwarded_middleware(networks(config.server.trusted_proxies))]
         )
@@ -383,6 +385,7 @@ class Omniline:
             deliver=self._deliver,
             serializer=self._serializer,
             middlewares=self.middlewares,
+            takeover_after=self.config.storage.takeover_after,
         )
         self.dialogs = Dialogs(
             store,
@@ -431,6 +434,7 @@ class Omniline:
             await self._serve()
         for ref, channel in self.channels.items():
             await channel.start(self._sink_for(self._line_of[ref]))
+        self._channels_started = True
         for desk in self.desks.values():
             await desk.start()
         self._tasks.append(asyncio.create_task(self.outbox.run(), name="omniline-outbox"))
@@ -653,6 +657,8 @@ class Omniline:
             return web.json_response({"status": "ok", "pid": os.getpid()})
 
         self.web.router.add_get("/healthz", health)
+        readiness = Readiness(lambda: self._store, lambda: self._channels_started)
+        self.web.router.add_get("/readyz", readiness.handle)
         self._runner = web.AppRunner(
             self.web,
             handle_signals=False,
@@ -686,6 +692,7 @@ class Omniline:
         if not self._started:
             return
         self._started = False
+        self._channels_started = False
         if self.console is not None:
             await self.console.stop()
         if self._runner is not None:

@@ -32,6 +32,9 @@ class StorageConfig(_Section):
     lease_ttl: float = Field(default=10.0, ge=1)
     """Seconds a worker's lease on a polling loop (Telegram getUpdates, VK Long Poll, the Telegram
     desk) lasts unless renewed: another worker takes over within about this after the holder dies."""
+    takeover_after: float = Field(default=10.0, gt=0)
+    """PostgreSQL: seconds an inbound event waits for an earlier event of its dialog that another
+    worker is processing, without progress, before it processes that event itself."""
 
 
 class ServerConfig(_Section):

@@ -49,6 +49,20 @@ from omniline.store.statements import Row
 from omniline.store.timers import schedule
 
 
+class OutOfTurn(Exception):
+    """``apply`` was asked to process an event in turn, and an event of the same dialog stored
+    before it is still to process (by another worker, or left for recovery): nothing was applied.
+    """
+
+    def __init__(self, dialog_id: int, inbox_id: int, earlier_id: int) -> None:
+        super().__init__(
+            f"event {inbox_id} of dialog {dialog_id} waits for event {earlier_id} before it"
+        )
+        self.dialog_id = dialog_id
+        self.inbox_id = inbox_id
+        self.earlier_id = earlier_id
+
+
 class DialogRepository:
     """Dialogs, their messages and log. Every method is one unit of work, one transaction."""
 
@@ -118,6 +132,7 @@ class DialogRepository:
         inbox_error: str | None = None,
         guard: DialogStatus | None = None,
         known: Dialog | None = None,
+        in_turn: bool = False,
     ) -> list[Delivery]:
         """Apply a pipeline run's or an operator's actions to a dialog in one transaction, and mark
         ``inbox_id`` processed (failed, with ``inbox_error``). With ``guard``, raise
@@ -125,7 +140,10 @@ class DialogRepository:
         ``known`` is this dialog as the caller read it from the store and decided on: its identity
         is taken as the recipient instead of being read again, and ``DialogConflict`` is raised
         (nothing changes) if its holder, line or offer moved since, even in the same status.
-        Returns the new outbox deliveries, leased to the caller."""
+        With ``in_turn``, raise :class:`OutOfTurn` and change nothing while an event of the dialog
+        stored before ``inbox_id`` is still to process.
+        Returns the new outbox deliveries, leased to the caller; none when ``inbox_id`` was
+        processed already (by another run of the event), and then nothing is applied."""
         return await self._x.run(
             partial(
                 apply,
@@ -135,6 +153,7 @@ class DialogRepository:
                 inbox_error=inbox_error,
                 guard=guard,
                 known=known,
+                in_turn=in_turn,
                 now=self._clock.now(),
                 lease=self._lease,
             )
@@ -229,14 +248,17 @@ def apply(
     inbox_error: str | None = None,
     guard: DialogStatus | None,
     known: Dialog | None = None,
+    in_turn: bool = False,
     now: datetime,
     lease: float,
 ) -> list[Delivery]:
     q = tx.q
     at = ts(now)
+    if known is not None and known.id != dialog_id:
+        raise DialogError(f"dialog {known.id} was given for dialog {dialog_id}")
+    if inbox_id is not None and not _claim(tx, dialog_id, inbox_id, inbox_error, at, in_turn):
+        return []
     if known is not None:  # the caller has the dialog: read only what may have changed
-        if known.id != dialog_id:
-            raise DialogError(f"dialog {known.id} was given for dialog {dialog_id}")
         row = tx.first(q.dialog_state, {"dialog_id": dialog_id})
         if row is None:
             raise DialogError(f"dialog {dialog_id} does not exist")
@@ -262,13 +284,6 @@ def apply(
     )
     if guard is not None and status != guard.value:
         raise DialogConflict(f"dialog {dialog_id} is {status} now, not {guard.value}")
-    if inbox_id is not None:
-        # Only the first run of an event counts: a recovery sweep of another worker may run it
-        # at the same time (its row lock makes the second wait, then find it done: no answer twice).
-        status = "failed" if inbox_error is not None else "done"
-        params = {"inbox_id": inbox_id, "status": status, "error": inbox_error, "now": at}
-        if tx.run(q.inbox_done, params) == 0:
-            return []
     deliveries: list[Delivery] = []
     pending = list(actions)
     pending.reverse()
@@ -308,6 +323,27 @@ def apply(
             params = {"dialog_id": dialog_id, "operator_id": action.operator_id, "now": at}
             tx.run(q.member_insert if action.join else q.member_delete, params)
     return deliveries
+
+
+def _claim(
+    tx: Tx, dialog_id: int, inbox_id: int, error: str | None, at: float, in_turn: bool
+) -> bool:
+    """Mark the event processed, first thing in the transaction; False if it was already.
+
+    Only the first run of an event counts: a recovery sweep or a takeover by another worker may
+    run it at the same time (the row lock makes the second wait, then find it done: no answer
+    twice). Claiming before the dialog is read also means that, in turn, the read sees what every
+    earlier event of the dialog did: they were all committed before this statement began."""
+    status = "failed" if error is not None else "done"
+    params = {"inbox_id": inbox_id, "status": status, "error": error, "now": at}
+    if not in_turn:
+        return tx.run(tx.q.inbox_done, params) == 1
+    row = tx.first(tx.q.inbox_done_in_turn, {**params, "dialog_id": dialog_id})
+    if row is None:
+        return False
+    if row["earlier"] is not None:
+        raise OutOfTurn(dialog_id, inbox_id, int(row["earlier"]))
+    return True
 
 
 def _remember(tx: Tx, identity_id: int, fields: dict[str, str], at: float) -> None:

@@ -65,6 +65,17 @@ class InboxRepository:
         finished, with inbox ids above ``after_id``, oldest first."""
         return await self._x.run(partial(pending, before=before, after_id=after_id, limit=limit))
 
+    async def earlier_pending(self, dialog_id: int, inbox_id: int) -> int | None:
+        """The first event of the dialog stored before ``inbox_id`` that is still to process."""
+        return await self._x.run(partial(earlier_pending, dialog_id=dialog_id, inbox_id=inbox_id))
+
+    async def pending_of_dialog(self, dialog_id: int, *, before_id: int) -> list[PendingInbound]:
+        """The dialog's events stored before ``before_id`` that are still to process, oldest
+        first, however recent."""
+        return await self._x.run(
+            partial(pending_of_dialog, dialog_id=dialog_id, before_id=before_id)
+        )
+
     async def fail(self, inbox_id: int, error: str) -> None:
         """Mark an inbound event whose processing failed for good, so it is not replayed."""
         now = ts(self._clock.now())
@@ -193,22 +204,31 @@ def _recent_closed(
 
 
 def pending(tx: Tx, *, before: datetime, after_id: int, limit: int) -> list[PendingInbound]:
-    found = []
     params = {"before": ts(before), "after_id": after_id, "limit": limit}
-    for row in tx.rows(tx.q.inbox_pending, params):
-        found.append(
-            PendingInbound(
-                receipt=Receipt(
-                    duplicate=False,
-                    inbox_id=row["id"],
-                    dialog_id=row["dialog_id"],
-                    message_id=row["message_id"],
-                ),
-                line_id=row["line_id"],
-                event=InboundEvent.model_validate_json(row["payload"]),
-            )
-        )
-    return found
+    return [_pending_from(row) for row in tx.rows(tx.q.inbox_pending, params)]
+
+
+def earlier_pending(tx: Tx, *, dialog_id: int, inbox_id: int) -> int | None:
+    row = tx.first(tx.q.inbox_earlier_pending, {"dialog_id": dialog_id, "inbox_id": inbox_id})
+    return int(row["earlier"]) if row is not None and row["earlier"] is not None else None
+
+
+def pending_of_dialog(tx: Tx, *, dialog_id: int, before_id: int) -> list[PendingInbound]:
+    params = {"dialog_id": dialog_id, "inbox_id": before_id}
+    return [_pending_from(row) for row in tx.rows(tx.q.inbox_pending_of_dialog, params)]
+
+
+def _pending_from(row: Row) -> PendingInbound:
+    return PendingInbound(
+        receipt=Receipt(
+            duplicate=False,
+            inbox_id=row["id"],
+            dialog_id=row["dialog_id"],
+            message_id=row["message_id"],
+        ),
+        line_id=row["line_id"],
+        event=InboundEvent.model_validate_json(row["payload"]),
+    )
 
 
 def fail(tx: Tx, inbox_id: int, error: str, now: float) -> None:

@@ -8,7 +8,7 @@ from omniline.store.clients import ClientRepository
 from omniline.store.console import ConsoleRepository
 from omniline.store.crm import CrmRepository
 from omniline.store.dialogs import DialogRepository
-from omniline.store.executor import Executor
+from omniline.store.executor import Executor, Tx
 from omniline.store.feed import FeedRepository
 from omniline.store.inbox import InboxRepository
 from omniline.store.leases import LeaseRepository
@@ -61,5 +61,15 @@ class SqlStore:
         ``StoreUnavailable`` meanwhile)."""
         return self._x.available
 
+    async def schema_revision(self) -> str | None:
+        """The schema revision the database is at (None: none recorded), read through the
+        running store: one round trip, which also shows that the database answers."""
+        return await self._x.run(_schema_revision)
+
     async def close(self) -> None:
         await self._x.close()
+
+
+def _schema_revision(tx: Tx) -> str | None:
+    row = tx.first(tx.q.schema_revision, {})
+    return str(row["version_num"]) if row is not None else None

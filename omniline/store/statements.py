@@ -107,6 +107,24 @@ def lit(value: str) -> sa.ColumnElement[str]:
     return sa.literal_column(f"'{value}'", sa.Text)
 
 
+_ALEMBIC_VERSION = sa.table("alembic_version", sa.column("version_num", sa.Text))
+"""Alembic's own table: not part of the schema's metadata, which Alembic keeps it out of."""
+
+
+def _earlier_pending(earlier: sa.FromClause, dialog_id: Any, inbox_id: Any) -> sa.ScalarSelect[Any]:
+    """The first inbox row of ``dialog_id`` before ``inbox_id`` still to process (the partial
+    index of pending rows finds it)."""
+    return (
+        sa.select(sa.func.min(earlier.c.id))
+        .where(
+            earlier.c.status == lit("pending"),
+            earlier.c.dialog_id == dialog_id,
+            earlier.c.id < inbox_id,
+        )
+        .scalar_subquery()
+    )
+
+
 MESSAGE_COLUMNS = (
     messages.c.id,
     messages.c.dialog_id,
@@ -201,6 +219,32 @@ class Statements:
             .values(status=P("status"), error=P("error"), processed_at=P("now")),
             d,
         )
+        # The same, and the first event of the dialog stored before this one and still to
+        # process (NULL when there is none): processing in turn costs no statement of its own.
+        earlier = inbox.alias("earlier")
+        self.inbox_done_in_turn = c(
+            sa.update(inbox)
+            .where(inbox.c.id == P("inbox_id"), inbox.c.status == lit("pending"))
+            .values(status=P("status"), error=P("error"), processed_at=P("now"))
+            .returning(_earlier_pending(earlier, P("dialog_id"), P("inbox_id")).label("earlier")),
+            d,
+        )
+        self.inbox_earlier_pending = c(
+            sa.select(_earlier_pending(earlier, P("dialog_id"), P("inbox_id")).label("earlier")),
+            d,
+        )
+        self.inbox_pending_of_dialog = c(
+            sa.select(
+                inbox.c.id, inbox.c.dialog_id, inbox.c.message_id, inbox.c.line_id, inbox.c.payload
+            )
+            .where(
+                inbox.c.status == lit("pending"),
+                inbox.c.dialog_id == P("dialog_id"),
+                inbox.c.id < P("inbox_id"),
+            )
+            .order_by(inbox.c.id),
+            d,
+        )
         self.inbox_pending = c(
             sa.select(
                 inbox.c.id, inbox.c.dialog_id, inbox.c.message_id, inbox.c.line_id, inbox.c.payload
@@ -215,6 +259,9 @@ class Statements:
             .limit(P("limit")),
             d,
         )
+
+        # the schema revision Alembic recorded (the readiness check reads it)
+        self.schema_revision = c(sa.select(_ALEMBIC_VERSION.c.version_num), d)
 
         # clients and identities
         self.client_insert = c(

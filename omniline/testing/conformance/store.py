@@ -80,6 +80,7 @@ from omniline.model import (
     Whispered,
     Withdrawn,
 )
+from omniline.store.dialogs import OutOfTurn
 from omniline.store.sql_store import SqlStore
 from omniline.testing.clock import VirtualClock
 
@@ -1054,6 +1055,69 @@ class StoreConformance:
         )
 
         assert await store.inbox.pending(before=later(clock, 1)) == []
+
+    async def test_an_event_applied_in_turn_waits_for_an_earlier_event_of_its_dialog(
+        self, store: SqlStore, clock: VirtualClock
+    ) -> None:
+        first = await ingest(store, inbound(clock, text="one"))
+        second = await ingest(store, inbound(clock, text="two"))
+        assert first.dialog_id == second.dialog_id
+
+        with pytest.raises(OutOfTurn) as waiting:
+            await store.dialogs.apply(
+                second.dialog_id, [send("to two")], inbox_id=second.inbox_id, in_turn=True
+            )
+
+        assert waiting.value.earlier_id == first.inbox_id
+        assert await store.inbox.earlier_pending(second.dialog_id, second.inbox_id) == (
+            first.inbox_id
+        )
+        assert [p.receipt.inbox_id for p in await store.inbox.pending(before=later(clock, 1))] == [
+            first.inbox_id,
+            second.inbox_id,
+        ]
+        [taken] = await store.inbox.pending_of_dialog(first.dialog_id, before_id=second.inbox_id)
+        assert (taken.receipt.inbox_id, taken.event.message.text) == (first.inbox_id, "one")
+        await store.dialogs.apply(
+            first.dialog_id, [send("to one")], inbox_id=first.inbox_id, in_turn=True
+        )
+        assert await store.inbox.earlier_pending(second.dialog_id, second.inbox_id) is None
+        await store.dialogs.apply(
+            second.dialog_id, [send("to two")], inbox_id=second.inbox_id, in_turn=True
+        )
+        texts = [m.text for m in await store.dialogs.messages(first.dialog_id)]
+        assert texts == ["one", "two", "to one", "to two"]
+        assert await store.inbox.pending(before=later(clock, 1)) == []
+
+    async def test_in_turn_waits_for_no_event_of_another_dialog_nor_a_later_one(
+        self, store: SqlStore, clock: VirtualClock
+    ) -> None:
+        await ingest(store, inbound(clock, "ann"))
+        first = await ingest(store, inbound(clock, "bob", text="one"))
+        await ingest(store, inbound(clock, "bob", text="two"))
+
+        await store.dialogs.apply(first.dialog_id, [send()], inbox_id=first.inbox_id, in_turn=True)
+
+        assert len(await store.inbox.pending(before=later(clock, 1))) == 2
+        assert await store.inbox.pending_of_dialog(first.dialog_id, before_id=first.inbox_id) == []
+
+    async def test_an_event_already_processed_is_not_applied_again_in_turn_or_not(
+        self, store: SqlStore, clock: VirtualClock
+    ) -> None:
+        first = await ingest(store, inbound(clock, text="one"))
+        second = await ingest(store, inbound(clock, text="two"))
+        await store.dialogs.apply(first.dialog_id, [send("once")], inbox_id=first.inbox_id)
+
+        for in_turn in (True, False):
+            assert (
+                await store.dialogs.apply(
+                    first.dialog_id, [send("twice")], inbox_id=first.inbox_id, in_turn=in_turn
+                )
+                == []
+            )
+
+        texts = [m.text for m in await store.dialogs.messages(second.dialog_id)]
+        assert texts == ["one", "two", "once"]
 
     async def test_failed_inbound_event_is_no_longer_pending(
         self, store: SqlStore, clock: VirtualClock
