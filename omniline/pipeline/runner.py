@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
+from omniline import metrics
 from omniline.engine.ports import Capabilities, Clock, Delivery, Receipt
 from omniline.errors import DialogConflict
 from omniline.model import ChannelRef, Dialog, InboundEvent
@@ -116,5 +117,7 @@ class Pipeline:
                 dialog = None  # someone acted on the dialog meanwhile: decide again, afresh
                 continue
             self._deliver(deliveries)
+            waited = (self._clock.now() - event.received_at).total_seconds()
+            metrics.PIPELINE_LATENCY.labels(line_id).observe(max(waited, 0.0))
             return
         log.error("event %s: the dialog kept changing; left for recovery", receipt.inbox_id)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
 
+from omniline import metrics
 from omniline.engine.contacts import emails_in, normalized_phone
 from omniline.engine.lifecycle import check_move
 from omniline.engine.ports import (
@@ -126,7 +127,8 @@ class DialogRepository:
         is taken as the recipient instead of being read again, and ``DialogConflict`` is raised
         (nothing changes) if its holder, line or offer moved since, even in the same status.
         Returns the new outbox deliveries, leased to the caller."""
-        return await self._x.run(
+        tally = metrics.DialogTally()
+        deliveries = await self._x.run(
             partial(
                 apply,
                 dialog_id=dialog_id,
@@ -137,8 +139,11 @@ class DialogRepository:
                 known=known,
                 now=self._clock.now(),
                 lease=self._lease,
+                tally=tally,
             )
         )
+        tally.count()  # committed: count what it did
+        return deliveries
 
 
 # --- units shared with the inbox ------------------------------------------------------------------
@@ -231,9 +236,11 @@ def apply(
     known: Dialog | None = None,
     now: datetime,
     lease: float,
+    tally: metrics.DialogTally | None = None,
 ) -> list[Delivery]:
     q = tx.q
     at = ts(now)
+    tally = tally or metrics.DialogTally()
     if known is not None:  # the caller has the dialog: read only what may have changed
         if known.id != dialog_id:
             raise DialogError(f"dialog {known.id} was given for dialog {dialog_id}")
@@ -262,6 +269,7 @@ def apply(
     )
     if guard is not None and status != guard.value:
         raise DialogConflict(f"dialog {dialog_id} is {status} now, not {guard.value}")
+    tally.reset(row["line_id"])  # a unit may run again after a rollback: count its last run
     if inbox_id is not None:
         # Only the first run of an event counts: a recovery sweep of another worker may run it
         # at the same time (its row lock makes the second wait, then find it done: no answer twice).
@@ -279,8 +287,12 @@ def apply(
                 tx, action, dialog_id, client_id, identity_id, recipient, at, lease, choices
             )
             deliveries.extend(sent)
+            if sent:
+                channel = recipient.channel
+                tally.message(channel.type, channel.account, action.author)
         elif isinstance(action, LogAction):
             log_event(tx, dialog_id, action.event)
+            tally.event(action.event.kind, getattr(action.event, "reason", None))
         elif isinstance(action, StatusAction):
             check_move(action)
             routing.move(tx, dialog_id, action, at)
@@ -295,6 +307,8 @@ def apply(
             else:
                 schedule(tx, action.kind, action.key, action.due_at, dialog_id, action.data)
         elif isinstance(action, FieldsAction):
+            if action.line_id is not None:  # a transfer: what follows belongs to the new line
+                tally.line = action.line_id
             for name, value in action.model_dump(exclude_none=True).items():
                 if name == "route":
                     value = value or None
