@@ -10,6 +10,7 @@ from omniline.store.crm import CrmRepository
 from omniline.store.dialogs import DialogRepository
 from omniline.store.executor import Executor
 from omniline.store.feed import FeedRepository
+from omniline.store.gauges import GaugeRepository
 from omniline.store.inbox import InboxRepository
 from omniline.store.line_settings import LineSettingsRepository
 from omniline.store.operators import OperatorRepository
@@ -47,6 +48,7 @@ class SqlStore:
         self.presence = PresenceRepository(executor)
         self.line_settings = LineSettingsRepository(executor)
         self.crm = CrmRepository(executor)
+        self.gauges = GaugeRepository(executor)  # what /metrics reads from the database
 
     @property
     def dialect_name(self) -> str:
