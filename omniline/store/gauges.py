@@ -90,17 +90,26 @@ class _Queries:
             .where(e.dialog_id == d.id, e.kind == lit("queued"))
             .scalar_subquery()
         )
-        self.open_dialogs = c(
+        # The open dialogs first, through their own partial index: grouped straight away,
+        # SQLite (which has no statistics) would rather read every dialog ever through
+        # (line_id, status) to group without sorting. MATERIALIZED keeps the two steps apart.
+        open_ = (
             sa.select(
                 d.line_id,
                 d.status,
-                sa.func.count().label("dialogs"),
-                sa.func.min(sa.case((waiting, sa.func.coalesce(queued_at, d.opened_at)))).label(
-                    "queued_since"
-                ),
+                sa.case((waiting, sa.func.coalesce(queued_at, d.opened_at))).label("queued_since"),
             )
-            .where(OPEN)  # as the open dialogs' partial index says it, so that it is used
-            .group_by(d.line_id, d.status)
+            .where(OPEN)  # as the partial index says it, so that it is used
+            .cte("open_dialogs")
+            .prefix_with("MATERIALIZED")
+        )
+        self.open_dialogs = c(
+            sa.select(
+                open_.c.line_id,
+                open_.c.status,
+                sa.func.count().label("dialogs"),
+                sa.func.min(open_.c.queued_since).label("queued_since"),
+            ).group_by(open_.c.line_id, open_.c.status)
         )
         lo, o = line_operators.c, operators.c
 
