@@ -18,6 +18,7 @@ ends, so that the gauges of a dead worker stop counting.
 from __future__ import annotations
 
 import os
+from typing import Generic, TypeVar
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -29,54 +30,93 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 LAG_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 """Seconds a timer fires after its due time: the scheduler polls every second, so ~1 s is normal."""
 
-INBOUND_MESSAGES = Counter(
-    "omniline_inbound_messages",
-    "Messages received from clients and stored (a platform's redelivery is not counted again).",
-    ["line", "channel_type", "account"],
+M = TypeVar("M", Counter, Histogram)
+
+
+class Family(Generic[M]):
+    """A labelled metric whose children are kept by their label values: counting costs a dict
+    lookup instead of ``labels()``'s lock and checks (which cost more than the count itself, on
+    the path of every message). Label values are bounded, so the dict is too."""
+
+    __slots__ = ("_children", "metric")
+
+    def __init__(self, metric: M) -> None:
+        self.metric: M = metric
+        self._children: dict[tuple[str, ...], M] = {}
+
+    def of(self, *labels: str) -> M:
+        child = self._children.get(labels)
+        if child is None:
+            child = self._children[labels] = self.metric.labels(*labels)
+        return child
+
+
+INBOUND_MESSAGES = Family(
+    Counter(
+        "omniline_inbound_messages",
+        "Messages received from clients and stored (a platform's redelivery is not counted again).",
+        ["line", "channel_type", "account"],
+    )
 )
-OUTBOUND_MESSAGES = Counter(
-    "omniline_outbound_messages",
-    "Messages to clients stored for sending, by who wrote them (bot, operator, system).",
-    ["line", "channel_type", "account", "author"],
+OUTBOUND_MESSAGES = Family(
+    Counter(
+        "omniline_outbound_messages",
+        "Messages to clients stored for sending, by who wrote them (bot, operator, system).",
+        ["line", "channel_type", "account", "author"],
+    )
 )
-PIPELINE_LATENCY = Histogram(
-    "omniline_pipeline_latency_seconds",
-    "From receiving (and storing) an inbound message to committing its pipeline run.",
-    ["line"],
-    buckets=LATENCY_BUCKETS,
+PIPELINE_LATENCY = Family(
+    Histogram(
+        "omniline_pipeline_latency_seconds",
+        "From receiving (and storing) an inbound message to committing its pipeline run.",
+        ["line"],
+        buckets=LATENCY_BUCKETS,
+    )
 )
-DIALOG_EVENTS = Counter(
-    "omniline_dialog_events",
-    "Events written to dialogs' logs (opened, handed_off, queued, offered, accepted, skipped, "
-    "transferred, closed...).",
-    ["line", "event"],
+DIALOG_EVENTS = Family(
+    Counter(
+        "omniline_dialog_events",
+        "Events written to dialogs' logs (opened, handed_off, queued, offered, accepted, skipped, "
+        "transferred, closed...).",
+        ["line", "event"],
+    )
 )
-OFFERS = Counter("omniline_offers", "Dialogs offered to operators (one per offer).", ["line"])
-ACCEPTS = Counter("omniline_accepts", "Dialogs an operator accepted.", ["line"])
-SKIPS = Counter("omniline_skips", "Offers an operator passed on (skip).", ["line"])
-OFFER_TIMEOUTS = Counter(
-    "omniline_offer_timeouts", "Offers nobody answered within the line's time.", ["line"]
+OFFERS = Family(
+    Counter("omniline_offers", "Dialogs offered to operators (one per offer).", ["line"])
 )
-OUTBOX_DELIVERIES = Counter(
-    "omniline_outbox_deliveries",
-    "Attempts to send a message part, by outcome: sent, retry (it is tried again later), failed.",
-    ["channel_type", "account", "outcome"],
+ACCEPTS = Family(Counter("omniline_accepts", "Dialogs an operator accepted.", ["line"]))
+SKIPS = Family(Counter("omniline_skips", "Offers an operator passed on (skip).", ["line"]))
+OFFER_TIMEOUTS = Family(
+    Counter("omniline_offer_timeouts", "Offers nobody answered within the line's time.", ["line"])
 )
-TIMER_LAG = Histogram(
-    "omniline_timer_lag_seconds",
-    "How late a due timer fires (from its due time to its handler's start).",
-    ["kind"],
-    buckets=LAG_BUCKETS,
+OUTBOX_DELIVERIES = Family(
+    Counter(
+        "omniline_outbox_deliveries",
+        "Attempts to send a message part, by outcome: sent, retry (it is tried again later), failed.",
+        ["channel_type", "account", "outcome"],
+    )
 )
-TIMERS_FIRED = Counter(
-    "omniline_timers_fired",
-    "Timers fired, by outcome: done, failed (fired again after its lease).",
-    ["kind", "outcome"],
+TIMER_LAG = Family(
+    Histogram(
+        "omniline_timer_lag_seconds",
+        "How late a due timer fires (from its due time to its handler's start).",
+        ["kind"],
+        buckets=LAG_BUCKETS,
+    )
 )
-CRM_JOBS = Counter(
-    "omniline_crm_jobs",
-    "CRM jobs run, by outcome: done, retry (the CRM failed for a while), failed (for good).",
-    ["job", "outcome"],
+TIMERS_FIRED = Family(
+    Counter(
+        "omniline_timers_fired",
+        "Timers fired, by outcome: done, failed (fired again after its lease).",
+        ["kind", "outcome"],
+    )
+)
+CRM_JOBS = Family(
+    Counter(
+        "omniline_crm_jobs",
+        "CRM jobs run, by outcome: done, retry (the CRM failed for a while), failed (for good).",
+        ["job", "outcome"],
+    )
 )
 DB_CONNECTIONS_IN_USE = Gauge(
     "omniline_db_connections_in_use",
@@ -123,15 +163,15 @@ class DialogTally:
 
     def count(self) -> None:
         for line, kind, reason in self.events:
-            DIALOG_EVENTS.labels(line, kind).inc()
+            DIALOG_EVENTS.of(line, kind).inc()
             if kind == "offered":
-                OFFERS.labels(line).inc()
+                OFFERS.of(line).inc()
             elif kind == "accepted":
-                ACCEPTS.labels(line).inc()
+                ACCEPTS.of(line).inc()
             elif kind == "skipped" and reason in SKIP_REASONS:
-                SKIP_REASONS[reason].labels(line).inc()
+                SKIP_REASONS[reason].of(line).inc()
         for line, channel_type, account, author in self.sent:
-            OUTBOUND_MESSAGES.labels(line, channel_type, account, author).inc()
+            OUTBOUND_MESSAGES.of(line, channel_type, account, author).inc()
 
 
 def crm_job_kind(job: object) -> str:
@@ -169,6 +209,7 @@ __all__ = [
     "TIMERS_FIRED",
     "TIMER_LAG",
     "DialogTally",
+    "Family",
     "crm_job_kind",
     "worker_exited",
 ]

@@ -246,8 +246,8 @@ WORKER = textwrap.dedent(
     spec = importlib.util.spec_from_file_location("omniline_metrics", sys.argv[3])
     metrics = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(metrics)
-    metrics.INBOUND_MESSAGES.labels(sys.argv[1], "fake", "metrics").inc(int(sys.argv[2]))
-    metrics.PIPELINE_LATENCY.labels(sys.argv[1]).observe(0.02)
+    metrics.INBOUND_MESSAGES.of(sys.argv[1], "fake", "metrics").inc(int(sys.argv[2]))
+    metrics.PIPELINE_LATENCY.of(sys.argv[1]).observe(0.02)
     metrics.DB_POOL_SIZE.inc(5)
     """
 )

@@ -119,7 +119,7 @@ class CrmService:
         except (OSError, TimeoutError) as exc:
             log.warning("CRM job %s: the CRM is unreachable (%s)", timer.key, exc)
             outcome = await self._again(timer, data, None)
-        metrics.CRM_JOBS.labels(metrics.crm_job_kind(job), outcome).inc()
+        metrics.CRM_JOBS.of(metrics.crm_job_kind(job), outcome).inc()
 
     async def _again(self, timer: Timer, data: dict[str, JsonValue], after: float | None) -> str:
         """Schedule the job again; ``retry``, or ``failed`` when it has been tried enough."""

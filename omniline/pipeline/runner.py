@@ -118,6 +118,6 @@ class Pipeline:
                 continue
             self._deliver(deliveries)
             waited = (self._clock.now() - event.received_at).total_seconds()
-            metrics.PIPELINE_LATENCY.labels(line_id).observe(max(waited, 0.0))
+            metrics.PIPELINE_LATENCY.of(line_id).observe(max(waited, 0.0))
             return
         log.error("event %s: the dialog kept changing; left for recovery", receipt.inbox_id)

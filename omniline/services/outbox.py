@@ -110,7 +110,7 @@ class Outbox:
                 result = self._left_for_next_start(delivery)
             else:
                 result = await self._attempt(channel, delivery)
-                metrics.OUTBOX_DELIVERIES.labels(ref.type, ref.account, result.outcome).inc()
+                metrics.OUTBOX_DELIVERIES.of(ref.type, ref.account, result.outcome).inc()
             if result.outcome == "retry":
                 self._held[(ref, chat)] = (delivery.outbox_id, result)
         self._record(result)

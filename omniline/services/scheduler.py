@@ -76,11 +76,11 @@ class Scheduler:
             )
             return False
         late = (self._clock.now() - timer.due_at).total_seconds()
-        metrics.TIMER_LAG.labels(timer.kind).observe(max(late, 0.0))
+        metrics.TIMER_LAG.of(timer.kind).observe(max(late, 0.0))
         try:
             await handler(timer)
         except Exception:
-            metrics.TIMERS_FIRED.labels(timer.kind, "failed").inc()
+            metrics.TIMERS_FIRED.of(timer.kind, "failed").inc()
             log.exception(
                 "timer %s (%s/%s) failed; it fires again after its lease",
                 timer.id,
@@ -88,7 +88,7 @@ class Scheduler:
                 timer.key,
             )
             return False
-        metrics.TIMERS_FIRED.labels(timer.kind, "done").inc()
+        metrics.TIMERS_FIRED.of(timer.kind, "done").inc()
         await self._store.timers.finish(timer.id)
         return True
 

@@ -60,10 +60,10 @@ class InboxRepository:
         )
         if not receipt.duplicate:  # counted once committed, and once per event
             channel = event.identity.channel
-            metrics.INBOUND_MESSAGES.labels(line_id, channel.type, channel.account).inc()
+            metrics.INBOUND_MESSAGES.of(line_id, channel.type, channel.account).inc()
             if receipt.opened or receipt.reopened:
                 kind = "opened" if receipt.opened else "reopened"
-                metrics.DIALOG_EVENTS.labels(line_id, kind).inc()
+                metrics.DIALOG_EVENTS.of(line_id, kind).inc()
         return receipt
 
     async def pending(
