@@ -41,6 +41,7 @@ from omniline.engine.ports import (
 )
 from omniline.engine.settings import LineSettings
 from omniline.errors import ConfigError, DialogError, OmnilineError
+from omniline.exporter import Exporter
 from omniline.forwarded import forwarded_middleware, networks
 from omniline.model import ChannelRef, Identity, InboundEvent, StoredMessage
 from omniline.pipeline.builtins import BUILTINS
@@ -427,6 +428,8 @@ class Omniline:
             self.console.mount(self.web)
             self.console.start()
             self._news.append(self.console.news)
+        if self.config.server.metrics:
+            Exporter(store, self.clock, lines=self.lines, channels=self.channels).mount(self.web)
         if self.serve_http:
             # Listen before the channels start: a platform may call a webhook back while the
             # channel registers it (Viber's set_webhook does), and is refused if nobody answers.

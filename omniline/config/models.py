@@ -53,6 +53,8 @@ class ServerConfig(_Section):
     """Allocations between two collections of the youngest generation. Python's default (700) has
     the collector run every few messages; measured here, 20,000 handles ~30% more messages.
     Applied by ``omniline run`` and ``omniline demo``, not when omniline is embedded."""
+    metrics: bool = True
+    """Serve ``GET /metrics`` (Prometheus). It needs no login: keep it off the public internet."""
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -22,6 +22,7 @@ from datetime import timedelta
 
 from pydantic import JsonValue
 
+from omniline import metrics
 from omniline.crm import CRM, CrmError, CrmRecord, LeadDraft
 from omniline.engine.crm_jobs import CRM_TIMER
 from omniline.engine.distribution import render_text
@@ -94,6 +95,7 @@ class CrmService:
         """Run one CRM job; while the CRM fails for a while, try again later."""
         data = timer.data if isinstance(timer.data, dict) else {}
         job = data.get("job")
+        outcome = "done"
         try:
             if job == "sync":
                 await self._sync(data)
@@ -107,25 +109,30 @@ class CrmService:
                     await self.crm.set_responsible(record.id, str(data["operator"]))
             else:
                 log.error("unknown CRM job %r (timer %s); dropped", job, timer.key)
+                outcome = "failed"
         except CrmError as exc:
             if not exc.temporary:
                 log.error("CRM job %s failed for good: %s", timer.key, exc.reason)
-                return
-            await self._again(timer, data, exc.retry_after)
+                outcome = "failed"
+            else:
+                outcome = await self._again(timer, data, exc.retry_after)
         except (OSError, TimeoutError) as exc:
             log.warning("CRM job %s: the CRM is unreachable (%s)", timer.key, exc)
-            await self._again(timer, data, None)
+            outcome = await self._again(timer, data, None)
+        metrics.CRM_JOBS.of(metrics.crm_job_kind(job), outcome).inc()
 
-    async def _again(self, timer: Timer, data: dict[str, JsonValue], after: float | None) -> None:
+    async def _again(self, timer: Timer, data: dict[str, JsonValue], after: float | None) -> str:
+        """Schedule the job again; ``retry``, or ``failed`` when it has been tried enough."""
         attempt = int(str(data.get("attempt", 0))) + 1
         if attempt >= MAX_ATTEMPTS:
             log.error("CRM job %s gave up after %s attempts", timer.key, attempt)
-            return
+            return "failed"
         delay = max(after or 0.0, min(600.0, 2.0**attempt) * random.uniform(0.5, 1.0))
         due = self._clock.now() + timedelta(seconds=delay)
         await self._store.timers.schedule(
             CRM_TIMER, timer.key, due, dialog_id=timer.dialog_id, data={**data, "attempt": attempt}
         )
+        return "retry"
 
     async def _sync(self, data: Mapping[str, object]) -> None:
         dialog = await self._store.dialogs.get(int(str(data["dialog"])))

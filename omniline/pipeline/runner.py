@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
+from omniline import metrics
 from omniline.engine.ports import Capabilities, Clock, Delivery, Receipt
 from omniline.errors import DialogConflict
 from omniline.model import ChannelRef, Dialog, InboundEvent
@@ -150,6 +151,8 @@ class Pipeline:
                     in_turn = False
                 continue
             self._deliver(deliveries)
+            waited = (self._clock.now() - event.received_at).total_seconds()
+            metrics.PIPELINE_LATENCY.of(line_id).observe(max(waited, 0.0))
             return
         log.error("event %s: the dialog kept changing; left for recovery", receipt.inbox_id)
 

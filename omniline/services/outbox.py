@@ -15,6 +15,7 @@ import random
 from collections.abc import Mapping
 from datetime import timedelta
 
+from omniline import metrics
 from omniline.engine.clock import first_of
 from omniline.engine.ports import Channel, Clock, Delivery, OutboxResult
 from omniline.engine.ratelimit import RateLimiter
@@ -109,6 +110,7 @@ class Outbox:
                 result = self._left_for_next_start(delivery)
             else:
                 result = await self._attempt(channel, delivery)
+                metrics.OUTBOX_DELIVERIES.of(ref.type, ref.account, result.outcome).inc()
             if result.outcome == "retry":
                 self._held[(ref, chat)] = (delivery.outbox_id, result)
         self._record(result)

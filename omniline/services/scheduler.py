@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from omniline import metrics
 from omniline.engine.clock import first_of
 from omniline.engine.ports import Clock, Timer
 from omniline.store.sql_store import SqlStore
@@ -74,9 +75,12 @@ class Scheduler:
                 timer.id,
             )
             return False
+        late = (self._clock.now() - timer.due_at).total_seconds()
+        metrics.TIMER_LAG.of(timer.kind).observe(max(late, 0.0))
         try:
             await handler(timer)
         except Exception:
+            metrics.TIMERS_FIRED.of(timer.kind, "failed").inc()
             log.exception(
                 "timer %s (%s/%s) failed; it fires again after its lease",
                 timer.id,
@@ -84,6 +88,7 @@ class Scheduler:
                 timer.key,
             )
             return False
+        metrics.TIMERS_FIRED.of(timer.kind, "done").inc()
         await self._store.timers.finish(timer.id)
         return True
 

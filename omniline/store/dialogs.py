@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
 
+from omniline import metrics
 from omniline.engine.contacts import emails_in, normalized_phone
 from omniline.engine.lifecycle import check_move
 from omniline.engine.ports import (
@@ -144,7 +145,8 @@ class DialogRepository:
         stored before ``inbox_id`` is still to process.
         Returns the new outbox deliveries, leased to the caller; none when ``inbox_id`` was
         processed already (by another run of the event), and then nothing is applied."""
-        return await self._x.run(
+        tally = metrics.DialogTally()
+        deliveries = await self._x.run(
             partial(
                 apply,
                 dialog_id=dialog_id,
@@ -156,8 +158,11 @@ class DialogRepository:
                 in_turn=in_turn,
                 now=self._clock.now(),
                 lease=self._lease,
+                tally=tally,
             )
         )
+        tally.count()  # committed: count what it did
+        return deliveries
 
 
 # --- units shared with the inbox ------------------------------------------------------------------
@@ -251,11 +256,14 @@ def apply(
     in_turn: bool = False,
     now: datetime,
     lease: float,
+    tally: metrics.DialogTally | None = None,
 ) -> list[Delivery]:
     q = tx.q
     at = ts(now)
     if known is not None and known.id != dialog_id:
         raise DialogError(f"dialog {known.id} was given for dialog {dialog_id}")
+    tally = tally or metrics.DialogTally()
+    tally.reset("")  # a unit may run again after a rollback: nothing of an earlier run counts
     if inbox_id is not None and not _claim(tx, dialog_id, inbox_id, inbox_error, at, in_turn):
         return []
     if known is not None:  # the caller has the dialog: read only what may have changed
@@ -284,6 +292,7 @@ def apply(
     )
     if guard is not None and status != guard.value:
         raise DialogConflict(f"dialog {dialog_id} is {status} now, not {guard.value}")
+    tally.reset(row["line_id"])  # a unit may run again after a rollback: count its last run
     deliveries: list[Delivery] = []
     pending = list(actions)
     pending.reverse()
@@ -294,8 +303,12 @@ def apply(
                 tx, action, dialog_id, client_id, identity_id, recipient, at, lease, choices
             )
             deliveries.extend(sent)
+            if sent:
+                channel = recipient.channel
+                tally.message(channel.type, channel.account, action.author)
         elif isinstance(action, LogAction):
             log_event(tx, dialog_id, action.event)
+            tally.event(action.event.kind, getattr(action.event, "reason", None))
         elif isinstance(action, StatusAction):
             check_move(action)
             routing.move(tx, dialog_id, action, at)
@@ -310,6 +323,8 @@ def apply(
             else:
                 schedule(tx, action.kind, action.key, action.due_at, dialog_id, action.data)
         elif isinstance(action, FieldsAction):
+            if action.line_id is not None:  # a transfer: what follows belongs to the new line
+                tally.line = action.line_id
             for name, value in action.model_dump(exclude_none=True).items():
                 if name == "route":
                     value = value or None

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
+from omniline import metrics
 from omniline.store.health import Reachability, causes, connection_lost
 from omniline.store.statements import Query, Row, Statements, statements_for
 
@@ -182,6 +183,7 @@ class SqliteExecutor:
             daemon=True,
         )
         self._checkpointer.start()
+        metrics.DB_POOL_SIZE.inc()  # one connection; its in-use is a commit in flight
 
     async def run(self, unit: Unit[T]) -> T:
         if self._closed:
@@ -226,6 +228,7 @@ class SqliteExecutor:
     async def _commit(
         self, batch: list[tuple[Unit[Any], asyncio.Future[Any]]], values: list[Any]
     ) -> None:
+        metrics.DB_CONNECTIONS_IN_USE.inc()
         try:
             await asyncio.to_thread(self._conn.execute, "COMMIT")
         except sqlite3.Error as exc:
@@ -236,6 +239,7 @@ class SqliteExecutor:
         else:
             _settle([(f, True, v) for (_, f), v in zip(batch, values, strict=True)])
         finally:
+            metrics.DB_CONNECTIONS_IN_USE.dec()
             self._committing = None
             self._schedule(asyncio.get_running_loop())
 
@@ -263,6 +267,7 @@ class SqliteExecutor:
         self._stop_checkpoints.set()
         await asyncio.to_thread(self._checkpointer.join)
         self._conn.close()
+        metrics.DB_POOL_SIZE.dec()
 
 
 # --- PostgreSQL -----------------------------------------------------------------------------------
@@ -314,6 +319,11 @@ class PostgresExecutor:
 
         event.listen(pool_events, "connect", connected)
         event.listen(pool_events, "checkout", checked_out)
+        # After the check above: a connection it refuses is never counted as in use.
+        event.listen(pool_events, "checkout", lambda *_: metrics.DB_CONNECTIONS_IN_USE.inc())
+        event.listen(pool_events, "checkin", lambda *_: metrics.DB_CONNECTIONS_IN_USE.dec())
+        self._pool_size = pool_size
+        metrics.DB_POOL_SIZE.inc(pool_size)
 
     @property
     def available(self) -> bool:
@@ -357,3 +367,5 @@ class PostgresExecutor:
 
     async def close(self) -> None:
         await self._engine.dispose()
+        metrics.DB_POOL_SIZE.dec(self._pool_size)
+        self._pool_size = 0  # closed twice: counted off once

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import partial
 
+from omniline import metrics
 from omniline.engine.lifecycle import Transition, check_opening, next_status
 from omniline.engine.ports import Clock, PendingInbound, Receipt
 from omniline.engine.rating import score_of
@@ -45,7 +46,7 @@ class InboxRepository:
         otherwise a new dialog opens. A redelivery (same channel and event id) changes nothing
         and comes back ``duplicate``."""
         payload = event.model_dump_json()
-        return await self._x.run(
+        receipt = await self._x.run(
             partial(
                 ingest,
                 event=event,
@@ -57,6 +58,13 @@ class InboxRepository:
                 rating_window=rating_window,
             )
         )
+        if not receipt.duplicate:  # counted once committed, and once per event
+            channel = event.identity.channel
+            metrics.INBOUND_MESSAGES.of(line_id, channel.type, channel.account).inc()
+            if receipt.opened or receipt.reopened:
+                kind = "opened" if receipt.opened else "reopened"
+                metrics.DIALOG_EVENTS.of(line_id, kind).inc()
+        return receipt
 
     async def pending(
         self, *, before: datetime, after_id: int = 0, limit: int = 500

@@ -10,6 +10,7 @@ from omniline.store.crm import CrmRepository
 from omniline.store.dialogs import DialogRepository
 from omniline.store.executor import Executor, Tx
 from omniline.store.feed import FeedRepository
+from omniline.store.gauges import GaugeRepository
 from omniline.store.inbox import InboxRepository
 from omniline.store.leases import LeaseRepository
 from omniline.store.line_settings import LineSettingsRepository
@@ -50,6 +51,7 @@ class SqlStore:
         self.crm = CrmRepository(executor)
         # Which worker process runs the loops that one process at a time may run.
         self.leases = LeaseRepository(executor)
+        self.gauges = GaugeRepository(executor)  # what /metrics reads from the database
 
     @property
     def dialect_name(self) -> str:
