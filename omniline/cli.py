@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import importlib.metadata
+import logging
 import os
 import signal
 import sys
@@ -199,10 +200,19 @@ async def _serve(app: Omniline, on_started: str | Callable[[Omniline], str] | No
         typer.echo(on_started(app))
     elif on_started:
         typer.echo(on_started.replace("{url}", app.url))
-    typer.echo("Press Ctrl+C to stop.", err=True)
+    _note(app, "Press Ctrl+C to stop.")
     await stop.wait()
-    typer.echo("Stopping: finishing work in flight...", err=True)
+    _note(app, "Stopping: finishing work in flight...")
     await app.stop()
+
+
+def _note(app: Omniline, text: str) -> None:
+    """A word to whoever watches the terminal, on standard error. With JSON logs it is a log
+    record, so that standard error stays one JSON object per line."""
+    if app.config.log_format == "json":
+        logging.getLogger("omniline.cli").info(text)
+    else:
+        typer.echo(text, err=True)
 
 
 def _run(app: Omniline, on_started: str | Callable[[Omniline], str] | None = None) -> None:
@@ -243,7 +253,8 @@ def demo(
         raise _fail(
             f"cannot keep the demo's data in {data}: {reason}; give another folder with --data"
         ) from None
-    configure_logging(log_level or config.log_level, log_format or config.log_format)
+    config = _overridden(config, host=None, port=None, log_level=log_level, log_format=log_format)
+    configure_logging(config.log_level, config.log_format)
     app = Omniline(config, migrate=True)
 
     async def home(request: web.Request) -> web.Response:
