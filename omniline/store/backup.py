@@ -49,7 +49,7 @@ def backup_sqlite(url: str, to: Path | None = None, *, at: datetime | None = Non
             "omniline db backup copies SQLite databases; back up PostgreSQL with its own tool, "
             "pg_dump, which takes a consistent snapshot while omniline runs: "
             "pg_dump --format=custom --file=omniline.dump 'postgresql://USER@HOST:5432/DATABASE' "
-            "(restore with pg_restore --clean --dbname=... omniline.dump)"
+            "(restore with pg_restore --clean --if-exists --dbname=... omniline.dump)"
         )
     database = _sqlite_file(parsed, create=False)
     target = _target(database, to, at or datetime.now(UTC))
