@@ -32,29 +32,33 @@ from omniline.store.sql_store import SqlStore
 T = TypeVar("T")
 
 
-def _typer(help: str, **options: str | bool) -> typer.Typer:
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
+# rich_markup_mode=None everywhere: typer's rich help writes every flag as if it took a value
+# (``--help <bool>``); click's plain help writes flags as flags (``--x / --no-x``), and reads the
+# same in a pipe.
+
+cli = typer.Typer(
+    name="omniline",
+    help="Customer contact center over messengers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings=HELP_OPTIONS,
+    rich_markup_mode=None,
+)
+
+
+def _group(help: str) -> typer.Typer:
     return typer.Typer(
-        help=help,
-        no_args_is_help=True,
-        context_settings={"help_option_names": ["-h", "--help"]},
-        # Typer's rich help writes every flag as if it took a value (``--help <bool>``); click's
-        # plain help writes flags as flags (``--x / --no-x``), and reads the same in a pipe.
-        rich_markup_mode=None,
-        **options,  # type: ignore[arg-type]
+        help=help, no_args_is_help=True, context_settings=HELP_OPTIONS, rich_markup_mode=None
     )
 
 
-cli = _typer(
-    "Customer contact center over messengers.",
-    name="omniline",
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-db = _typer("The database: its schema, and backups.")
+db = _group("The database: its schema, and backups.")
 cli.add_typer(db, name="db")
-accounts = _typer("Console and API accounts.")
+accounts = _group("Console and API accounts.")
 cli.add_typer(accounts, name="accounts")
-lines_cli = _typer("Lines.")
+lines_cli = _group("Lines.")
 cli.add_typer(lines_cli, name="lines")
 
 CONFIG_ENV = "OMNILINE_CONFIG"
@@ -410,9 +414,9 @@ def check_config(config: ConfigOption = None) -> None:
 @db.command("upgrade")
 def db_upgrade(config: ConfigOption = None) -> None:
     """Migrate the database to this omniline's schema."""
-    config = _config_path(config)
     from omniline.store import head_revision, upgrade
 
+    config = _config_path(config)
     cfg = _load(config)
     try:
         before = asyncio.run(upgrade(cfg.storage.url))
@@ -428,10 +432,10 @@ def db_upgrade(config: ConfigOption = None) -> None:
 @db.command("current")
 def db_current(config: ConfigOption = None) -> None:
     """Show the database's schema revision."""
-    config = _config_path(config)
     from omniline.store import current_revision, head_revision
     from omniline.store.database import known_revision
 
+    config = _config_path(config)
     cfg = _load(config)
     try:
         current = asyncio.run(current_revision(cfg.storage.url))
