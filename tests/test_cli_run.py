@@ -106,11 +106,12 @@ class Running:
 
 
 @contextmanager
-def omniline_run(folder: Path, *args: str, port: int, host: str = "127.0.0.1") -> Iterator[Running]:
+def omniline(folder: Path, *args: str, port: int, host: str = "127.0.0.1") -> Iterator[Running]:
+    """``python -m omniline ARGS`` in ``folder``, once it answers ``/healthz``."""
     out, err = folder / "stdout.txt", folder / "stderr.txt"
     with out.open("wb") as stdout, err.open("wb") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "omniline", "run", *args],
+            [sys.executable, "-m", "omniline", *args],
             cwd=folder,
             stdout=stdout,
             stderr=stderr,
@@ -130,7 +131,7 @@ def test_run_options_override_the_config_and_it_prints_where_things_are(tmp_path
     config_file(tmp_path, more=TELEGRAM)  # ./omniline.yaml, found without -c
     port = free_port()
     args = ["--host", "127.0.0.1", "--port", str(port), "--log-level", "info"]
-    with omniline_run(tmp_path, *args, "--log-format", "json", port=port) as running:
+    with omniline(tmp_path, "run", *args, "--log-format", "json", port=port) as running:
         base = running.base
         printed = running.wait_until(
             lambda: "Webhook" in running.out.read_text() and running.out.read_text(),
@@ -149,6 +150,18 @@ def test_run_options_override_the_config_and_it_prints_where_things_are(tmp_path
     assert any(r["level"] == "INFO" for r in records)  # --log-level over the file's WARNING
     for secret in (WEBHOOK_SECRET, TOKEN):
         assert secret not in printed and secret not in logged
+
+
+def test_demo_logs_one_json_object_per_line_when_asked(tmp_path: Path) -> None:
+    port = free_port()
+    args = ["--data", str(tmp_path / "demo"), "--port", str(port), "--log-format", "json"]
+    with omniline(tmp_path, "demo", *args, "--log-level", "INFO", port=port) as running:
+        running.wait_until(lambda: "Console logins" in running.out.read_text(), "the demo's text")
+        assert running.stop() == 0
+    records = [json.loads(line) for line in running.err.read_text().splitlines()]
+    assert {"logger": "omniline.cli", "message": "Stopping: finishing work in flight..."} in [
+        {"logger": r["logger"], "message": r["message"]} for r in records
+    ]
 
 
 # --- db backup, and the restore the docs describe -------------------------------------------------
@@ -175,7 +188,7 @@ def test_a_backup_taken_while_omniline_runs_restores_with_its_dialogs_and_messag
 ) -> None:
     config = config_file(tmp_path)
     port = free_port()
-    with omniline_run(tmp_path, "-c", str(config), *here(port), port=port) as running:
+    with omniline(tmp_path, "run", "-c", str(config), *here(port), port=port) as running:
         token = running.post("/channels/webchat/site/api/visitors", {})["token"]
         say(running, token, "before the backup")
         before = running.wait_until(
@@ -200,7 +213,7 @@ def test_a_backup_taken_while_omniline_runs_restores_with_its_dialogs_and_messag
         leftover.unlink(missing_ok=True)
     shutil.copyfile(written, database)
     port = free_port()
-    with omniline_run(tmp_path, "-c", str(config), *here(port), port=port) as running:
+    with omniline(tmp_path, "run", "-c", str(config), *here(port), port=port) as running:
         restored = visitor_history(running, token)
         assert restored[: len(before)] == before and "before the backup" in restored
         assert "after the backup" not in restored
