@@ -39,6 +39,7 @@ from omniline.engine.ports import (
 )
 from omniline.engine.settings import LineSettings
 from omniline.errors import ConfigError, DialogError, OmnilineError
+from omniline.forwarded import forwarded_middleware, networks
 from omniline.model import ChannelRef, Identity, InboundEvent, StoredMessage
 from omniline.pipeline.builtins import BUILTINS
 from omniline.pipeline.line import Line
@@ -258,7 +259,9 @@ class Omniline:
         self._runner: web.AppRunner | None = None
         self._store: SqlStore | None = None
         self._started = False
-        self.web = web.Application()
+        self.web = web.Application(
+            middlewares=[forwarded_middleware(networks(config.server.trusted_proxies))]
+        )
         self.pipeline: Pipeline
         self.outbox: Outbox
         self.dialogs: Dialogs
