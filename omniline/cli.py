@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib.metadata
+import logging
 import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from aiohttp import web
 
 from omniline.app import Omniline
+from omniline.channels.webhook import WebhookChannel, mount_path
 from omniline.config import Config, load_config
+from omniline.config.loader import SECRET_KEY
 from omniline.engine.stats import NO_OPERATOR, Durations, Figures, Statistics
 from omniline.errors import OmnilineError
 from omniline.logs import configure_logging
+from omniline.model import ChannelRef
 from omniline.plugins import installed, load
 from omniline.store import parse_url
 from omniline.store.sql_store import SqlStore
@@ -27,28 +32,128 @@ from omniline.workers import SupervisorLink, inherited_sockets, options_given, s
 
 T = TypeVar("T")
 
+
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
+# rich_markup_mode=None everywhere: typer's rich help writes every flag as if it took a value
+# (``--help <bool>``); click's plain help writes flags as flags (``--x / --no-x``), and reads the
+# same in a pipe.
+
 cli = typer.Typer(
     name="omniline",
     help="Customer contact center over messengers.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings=HELP_OPTIONS,
+    rich_markup_mode=None,
 )
-db = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+
+def _group(help: str) -> typer.Typer:
+    return typer.Typer(
+        help=help, no_args_is_help=True, context_settings=HELP_OPTIONS, rich_markup_mode=None
+    )
+
+
+db = _group("The database: its schema, and backups.")
 cli.add_typer(db, name="db")
-accounts = typer.Typer(help="Console and API accounts.", no_args_is_help=True)
+accounts = _group("Console and API accounts.")
 cli.add_typer(accounts, name="accounts")
-lines_cli = typer.Typer(help="Lines.", no_args_is_help=True)
+lines_cli = _group("Lines.")
 cli.add_typer(lines_cli, name="lines")
 
+CONFIG_ENV = "OMNILINE_CONFIG"
+CONFIG_FILE = "omniline.yaml"
+
 ConfigOption = Annotated[
-    Path, typer.Option("--config", "-c", help="The YAML configuration file.", show_default=False)
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        metavar="FILE",
+        help=f"The YAML configuration file. Without it: the file ${CONFIG_ENV} names, else "
+        f"./{CONFIG_FILE}.",
+        show_default=False,
+    ),
 ]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LogLevelOption = Annotated[
+    LogLevel | None,
+    typer.Option(
+        "--log-level",
+        metavar="LEVEL",
+        case_sensitive=False,
+        help="DEBUG, INFO, WARNING or ERROR; overrides log_level (default INFO).",
+        show_default=False,
+    ),
+]
+LogFormatOption = Annotated[
+    Literal["human", "json"] | None,
+    typer.Option(
+        "--log-format",
+        metavar="FORMAT",
+        help="human (a line per record) or json (an object per line); overrides log_format "
+        "(default human).",
+        show_default=False,
+    ),
+]
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("omniline")
+    except importlib.metadata.PackageNotFoundError:  # run from a folder, not installed
+        return "unknown (not installed)"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"omniline {_version()}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print omniline's version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    pass
 
 
 def _fail(message: str) -> typer.Exit:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     return typer.Exit(code=1)
+
+
+def _config_path(given: Path | None) -> Path:
+    """The configuration file: ``-c``, else the one ``OMNILINE_CONFIG`` names, else
+    ``./omniline.yaml``. Only a file that is there is taken from the last two."""
+    if given is not None:
+        return given
+    named = os.environ.get(CONFIG_ENV, "")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise _fail(
+                f"{CONFIG_ENV} names {path}, which is not a file: set {CONFIG_ENV} to a "
+                "configuration file, or give one with -c FILE"
+            )
+        return path
+    here = Path(CONFIG_FILE)
+    if here.is_file():
+        return here
+    raise _fail(
+        f"no configuration file: none given with -c/--config, {CONFIG_ENV} is not set, and "
+        f"there is no {CONFIG_FILE} in {Path.cwd()}; give one with -c FILE or "
+        f"{CONFIG_ENV}=FILE (omniline demo runs without one)"
+    )
 
 
 def _load(path: Path) -> Config:
@@ -85,7 +190,9 @@ def _with_store(cfg: Config, work: Callable[[SqlStore], Awaitable[T]]) -> T:
 
 
 async def _serve(
-    app: Omniline, on_started: str | None = None, supervisor: SupervisorLink | None = None
+    app: Omniline,
+    on_started: str | Callable[[Omniline], str] | None = None,
+    supervisor: SupervisorLink | None = None,
 ) -> None:
     """Run until SIGINT or SIGTERM (or, as a worker, until its supervisor is gone), then stop
     gracefully."""
@@ -99,19 +206,32 @@ async def _serve(
         gc.collect()
         gc.freeze()
     gc.set_threshold(server.gc_threshold, 20, 100)
-    if on_started:
+    if callable(on_started):
+        typer.echo(on_started(app))
+    elif on_started:
         typer.echo(on_started.replace("{url}", app.url))
     if supervisor is not None:
         supervisor.ready(stop)
     else:
-        typer.echo("Press Ctrl+C to stop.", err=True)
+        _note(app, "Press Ctrl+C to stop.")
     await stop.wait()
-    typer.echo("Stopping: finishing work in flight...", err=True)
+    _note(app, "Stopping: finishing work in flight...")
     await app.stop()
 
 
+def _note(app: Omniline, text: str) -> None:
+    """A word to whoever watches the terminal, on standard error. With JSON logs it is a log
+    record, so that standard error stays one JSON object per line."""
+    if app.config.log_format == "json":
+        logging.getLogger("omniline.cli").info(text)
+    else:
+        typer.echo(text, err=True)
+
+
 def _run(
-    app: Omniline, on_started: str | None = None, supervisor: SupervisorLink | None = None
+    app: Omniline,
+    on_started: str | Callable[[Omniline], str] | None = None,
+    supervisor: SupervisorLink | None = None,
 ) -> None:
     try:
         asyncio.run(_serve(app, on_started, supervisor))
@@ -123,13 +243,19 @@ def _run(
 
 @cli.command()
 def demo(
-    data: Annotated[Path, typer.Option(help="Folder for the demo's database.")] = Path(
-        "omniline-demo"
-    ),
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8080,
+    data: Annotated[
+        Path, typer.Option(metavar="DIR", help="Folder for the demo's database.")
+    ] = Path("omniline-demo"),
+    host: Annotated[str, typer.Option(metavar="HOST", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(metavar="PORT", help="Port to listen on.", min=0, max=65535)
+    ] = 8080,
+    log_level: LogLevelOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
-    """Run a demo line with the web chat on embedded defaults (no tokens needed)."""
+    """Run a demo: web chat and console, no tokens needed.
+
+    A demo line with a bot, two operators and a supervisor, on embedded defaults."""
     from omniline.demo import DEMO_OPERATORS, DEMO_SUPERVISOR, demo_config, demo_credentials
 
     try:
@@ -144,7 +270,8 @@ def demo(
         raise _fail(
             f"cannot keep the demo's data in {data}: {reason}; give another folder with --data"
         ) from None
-    configure_logging(config.log_level)
+    config = _overridden(config, host=None, port=None, log_level=log_level, log_format=log_format)
+    configure_logging(config.log_level, config.log_format)
     app = Omniline(config, migrate=True)
 
     async def home(request: web.Request) -> web.Response:
@@ -187,13 +314,92 @@ def _check(path: Path, cfg: Config) -> int:
         raise _fail(str(exc)) from None
 
 
+def _overridden(
+    cfg: Config,
+    *,
+    host: str | None,
+    port: int | None,
+    log_level: str | None,
+    log_format: str | None,
+) -> Config:
+    """The config with what the command line gives instead (typer has checked the values)."""
+    server = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    top = {k: v for k, v in (("log_level", log_level), ("log_format", log_format)) if v}
+    return cfg.model_copy(update={"server": cfg.server.model_copy(update=server), **top})
+
+
+def _started(app: Omniline) -> str:
+    """What ``run`` prints once it listens: where the console is, each web chat's widget tag,
+    and the webhook endpoints of the channels that have them."""
+    url = app.url
+    said = [f"omniline is running at {url}"]
+    if app.config.console.enabled:
+        said.append(f"  Operator console:  {url}/console/")
+    for line in app.config.lines:
+        for cc in line.channels:
+            ref = ChannelRef(type=cc.type, account=cc.account)
+            channel = app.channels.get(ref)
+            base = f"{url}{mount_path(ref)}"
+            if cc.type == "webchat":
+                script = f'<script src="{base}/widget.js" async></script>'
+                said.append(f"  Widget tag ({ref}):  {script}")
+            elif isinstance(channel, WebhookChannel):
+                said.extend(
+                    f"  Webhook ({ref}):  {method} {base}{path}"
+                    for method, path in _webhook_paths(channel, cc.settings)
+                )
+    return "\n".join(said)
+
+
+def _webhook_paths(channel: WebhookChannel, settings: dict[str, Any]) -> list[tuple[str, str]]:
+    """The channel's POST routes with a fixed path, but none whose path holds a value that may be
+    a secret (under a key like ``token`` or ``secret``, or long enough to be one): a plugin may
+    put a secret in a webhook's path, and what ``run`` prints ends up in logs."""
+    values = [v for v in _leaves(settings, secret=False) if len(v) >= 4]
+    found = []
+    for route in channel.routes():
+        if not isinstance(route, web.RouteDef) or route.method != "POST":
+            continue
+        if "{" in route.path or any(v in route.path for v in values):
+            continue
+        found.append((route.method, route.path))
+    return found
+
+
+def _leaves(value: object, *, secret: bool) -> list[str]:
+    """The values in settings that may be secrets."""
+    if isinstance(value, dict):
+        return [
+            leaf
+            for k, v in value.items()
+            for leaf in _leaves(v, secret=secret or bool(SECRET_KEY.search(str(k))))
+        ]
+    if isinstance(value, list | tuple):
+        return [leaf for v in value for leaf in _leaves(v, secret=secret)]
+    text = str(value)
+    return [text] if secret or len(text) >= 16 else []
+
+
 @cli.command()
 def run(
     ctx: typer.Context,
-    config: ConfigOption,
+    config: ConfigOption = None,
+    host: Annotated[
+        str | None,
+        typer.Option(metavar="HOST", help="Address to listen on; overrides server.host."),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            metavar="PORT", min=0, max=65535, help="Port to listen on; overrides server.port."
+        ),
+    ] = None,
+    log_level: LogLevelOption = None,
+    log_format: LogFormatOption = None,
     workers: Annotated[
         int,
         typer.Option(
+            metavar="N",
             min=1,
             help="Worker processes serving the one port, kept running by this one (PostgreSQL "
             "only; see docs/workers.md). 1: serve in this process.",
@@ -203,9 +409,11 @@ def run(
     supervisor_fd: Annotated[int | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Run omniline with a configuration file."""
+    config = _config_path(config)
     cfg = _load(config)
     _check(config, cfg)
-    configure_logging(cfg.log_level)
+    cfg = _overridden(cfg, host=host, port=port, log_level=log_level, log_format=log_format)
+    configure_logging(cfg.log_level, cfg.log_format)
     if workers > 1 and supervisor_fd is None:
         try:
             supervise(
@@ -224,12 +432,16 @@ def run(
         app = Omniline(cfg, listen_sockets=inherited_sockets(listen_fd or []))
     except OmnilineError as exc:
         raise _fail(f"{config}: {exc}") from None
-    _run(app, None if link else "omniline is running at {url}", link)
+    _run(app, None if link else _started, link)
 
 
 @cli.command("check-config")
-def check_config(config: ConfigOption) -> None:
-    """Validate a configuration file (and the plugins it names) without starting."""
+def check_config(config: ConfigOption = None) -> None:
+    """Check a configuration file without starting.
+
+    Validates the file, imports the lines' bots and loads the plugins it names with their
+    settings; does not connect to the database."""
+    config = _config_path(config)
     cfg = _load(config)
     plugins = _check(config, cfg)
     channels = sum(len(line.channels) for line in cfg.lines)
@@ -239,10 +451,11 @@ def check_config(config: ConfigOption) -> None:
 
 
 @db.command("upgrade")
-def db_upgrade(config: ConfigOption) -> None:
+def db_upgrade(config: ConfigOption = None) -> None:
     """Migrate the database to this omniline's schema."""
     from omniline.store import head_revision, upgrade
 
+    config = _config_path(config)
     cfg = _load(config)
     try:
         before = asyncio.run(upgrade(cfg.storage.url))
@@ -256,11 +469,12 @@ def db_upgrade(config: ConfigOption) -> None:
 
 
 @db.command("current")
-def db_current(config: ConfigOption) -> None:
+def db_current(config: ConfigOption = None) -> None:
     """Show the database's schema revision."""
     from omniline.store import current_revision, head_revision
     from omniline.store.database import known_revision
 
+    config = _config_path(config)
     cfg = _load(config)
     try:
         current = asyncio.run(current_revision(cfg.storage.url))
@@ -276,10 +490,39 @@ def db_current(config: ConfigOption) -> None:
     typer.echo(f"{current or 'empty'}: {state}")
 
 
+@db.command("backup")
+def db_backup(
+    config: ConfigOption = None,
+    to: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="PATH",
+            help="The backup file, or a folder to write it in. Default: next to the database, "
+            "named after it and the time (omniline-20260131T180000Z.db).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Back up a SQLite database, safe while omniline runs.
+
+    Uses SQLite's online backup, and prints where it wrote. For PostgreSQL, use pg_dump."""
+    from omniline.store.backup import backup_sqlite
+
+    config = _config_path(config)
+    cfg = _load(config)
+    try:
+        done = backup_sqlite(cfg.storage.url, to)
+    except OmnilineError as exc:
+        raise _fail(str(exc)) from None
+    revision = f" (schema revision {done.revision})" if done.revision else ""
+    typer.echo(f"backed up the database to {done.path}{revision}")
+
+
 @accounts.command("hash-password")
 def accounts_hash_password() -> None:
-    """Print an argon2 hash of a password (asked for, not echoed), for ``password_hash`` in the
-    config's ``accounts``."""
+    """Print an argon2 hash of a password, for password_hash in the config.
+
+    The password is asked for twice and not echoed."""
     from omniline.console.accounts import hash_password
 
     password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -290,11 +533,16 @@ def accounts_hash_password() -> None:
 
 @accounts.command("token")
 def accounts_token(
-    config: ConfigOption,
-    account: Annotated[str, typer.Option(help="The account's login.", show_default=False)],
-    name: Annotated[str, typer.Option(help="What the token is for.", show_default=False)],
+    account: Annotated[
+        str, typer.Option(metavar="LOGIN", help="The account's login.", show_default=False)
+    ],
+    name: Annotated[
+        str, typer.Option(metavar="TEXT", help="What the token is for.", show_default=False)
+    ],
+    config: ConfigOption = None,
 ) -> None:
     """Create an API token for an account (printed once; revoke it through the API)."""
+    config = _config_path(config)
     from omniline.console.accounts import Accounts
     from omniline.engine.clock import SystemClock
 
@@ -310,11 +558,14 @@ def accounts_token(
 
 @lines_cli.command("reset")
 def lines_reset(
-    config: ConfigOption,
-    line: Annotated[str, typer.Argument(help="The line's id.", show_default=False)],
+    line: Annotated[str, typer.Argument(metavar="LINE", help="The line's id.", show_default=False)],
+    config: ConfigOption = None,
 ) -> None:
-    """Drop a line's settings changed at run time (in the console or the API): it runs on the
-    config file's settings again, in running processes too within seconds."""
+    """Drop a line's settings changed at run time.
+
+    Changes made in the console or through the API are dropped: the line runs on the config
+    file's settings again, in running processes too within seconds."""
+    config = _config_path(config)
     from omniline.engine.clock import SystemClock
     from omniline.services.line_changes import LineChanges
 
@@ -529,10 +780,11 @@ def _report(
 
 @cli.command()
 def stats(
-    config: ConfigOption,
+    config: ConfigOption = None,
     since: Annotated[
         str | None,
         typer.Option(
+            metavar="WHEN",
             help="Start of the range: a date or date and time (ISO, UTC unless it has an offset). "
             "Default: 7 days before --until.",
             show_default=False,
@@ -541,16 +793,21 @@ def stats(
     until: Annotated[
         str | None,
         typer.Option(
+            metavar="WHEN",
             help="End of the range, not included; a date alone takes in that whole day. "
             "Default: now.",
             show_default=False,
         ),
     ] = None,
     line: Annotated[
-        str | None, typer.Option(help="Only this line's dialogs.", show_default=False)
+        str | None,
+        typer.Option(metavar="LINE", help="Only this line's dialogs.", show_default=False),
     ] = None,
 ) -> None:
-    """Statistics of the dialogs opened in a time range, and the operators' active dialogs now."""
+    """Statistics of dialogs, by line and by operator.
+
+    Of the dialogs opened in a time range, and the operators' active dialogs now."""
+    config = _config_path(config)
     from omniline.store.stats import read_statistics
 
     cfg = _load(config)
