@@ -8,6 +8,7 @@ from datetime import datetime
 
 from omniline.engine.ports import Capabilities, Clock, Delivery, Receipt
 from omniline.errors import DialogConflict
+from omniline.log_context import log_context
 from omniline.model import ChannelRef, Dialog, InboundEvent
 from omniline.pipeline.builtins import BUILTINS
 from omniline.pipeline.context import MessageContext
@@ -52,15 +53,18 @@ class Pipeline:
         self.serializer.submit(receipt.dialog_id, lambda: self._guarded(event, receipt, line_id))
 
     async def _guarded(self, event: InboundEvent, receipt: Receipt, line_id: str) -> None:
-        try:
-            await self._run(event, receipt, line_id)
-        except Exception:
-            log.exception(
-                "event %s could not be processed; it stays stored and is tried again by recovery",
-                receipt.inbox_id,
-            )
-        finally:
-            self._in_flight.discard(receipt.inbox_id)
+        channel, dialog_id = event.identity.channel, receipt.dialog_id
+        with log_context(fresh=True, dialog_id=dialog_id, line_id=line_id, channel=channel):
+            try:
+                await self._run(event, receipt, line_id)
+            except Exception:
+                log.exception(
+                    "event %s could not be processed; it stays stored and is tried again by "
+                    "recovery",
+                    receipt.inbox_id,
+                )
+            finally:
+                self._in_flight.discard(receipt.inbox_id)
 
     async def recover(self, *, before: datetime) -> int:
         """Submit every stored event received before ``before`` whose run never finished (after a

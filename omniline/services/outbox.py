@@ -19,6 +19,7 @@ from omniline.engine.clock import first_of
 from omniline.engine.ports import Channel, Clock, Delivery, OutboxResult
 from omniline.engine.ratelimit import RateLimiter
 from omniline.errors import DeliveryError
+from omniline.log_context import log_context
 from omniline.model import ChannelRef
 from omniline.pipeline.serializer import KeyedSerializer
 from omniline.store.sql_store import SqlStore
@@ -78,10 +79,17 @@ class Outbox:
         return limiter
 
     async def _send(self, delivery: Delivery) -> None:
-        try:
-            await self._deliver(delivery)
-        finally:
-            self._queued.discard(delivery.outbox_id)
+        operator = delivery.author.partition("operator:")[2] or None  # bot, system: no operator
+        with log_context(
+            fresh=True,
+            dialog_id=delivery.dialog_id,
+            channel=delivery.recipient.channel,
+            operator_id=operator,
+        ):
+            try:
+                await self._deliver(delivery)
+            finally:
+                self._queued.discard(delivery.outbox_id)
 
     async def _deliver(self, delivery: Delivery) -> None:
         ref = delivery.recipient.channel

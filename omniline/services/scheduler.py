@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from omniline.engine.clock import first_of
 from omniline.engine.ports import Clock, Timer
+from omniline.log_context import log_context
 from omniline.store.sql_store import SqlStore
 
 log = logging.getLogger("omniline.scheduler")
@@ -74,16 +75,17 @@ class Scheduler:
                 timer.id,
             )
             return False
-        try:
-            await handler(timer)
-        except Exception:
-            log.exception(
-                "timer %s (%s/%s) failed; it fires again after its lease",
-                timer.id,
-                timer.kind,
-                timer.key,
-            )
-            return False
+        with log_context(fresh=True, dialog_id=timer.dialog_id):
+            try:
+                await handler(timer)
+            except Exception:
+                log.exception(
+                    "timer %s (%s/%s) failed; it fires again after its lease",
+                    timer.id,
+                    timer.kind,
+                    timer.key,
+                )
+                return False
         await self._store.timers.finish(timer.id)
         return True
 
