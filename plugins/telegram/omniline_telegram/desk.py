@@ -22,8 +22,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TypeAlias, TypeVar
 
 from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRetryAfter
 from aiogram.methods import (
     AnswerCallbackQuery,
@@ -77,6 +75,7 @@ from omniline_telegram.desk_texts import (
 )
 from omniline_telegram.inbound import attachments_of, update_model
 from omniline_telegram.polling import RawUpdate, UpdatePoller
+from omniline_telegram.session import token_safe_bot
 
 log = logging.getLogger("omniline.console.telegram")
 
@@ -164,10 +163,7 @@ class TelegramDesk:
 
     async def start(self) -> None:
         s = self._settings
-        session = AiohttpSession(
-            api=TelegramAPIServer.from_base(s.api_base_url), timeout=s.request_timeout
-        )
-        self._bot = Bot(s.token.get_secret_value(), session=session)
+        self._bot = token_safe_bot(s.token.get_secret_value(), s.api_base_url, s.request_timeout)
         state = self._host.state
         saved = await state.get("cursor")
         if saved:
