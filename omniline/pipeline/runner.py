@@ -120,5 +120,6 @@ class Pipeline:
                 dialog = None  # someone acted on the dialog meanwhile: decide again, afresh
                 continue
             self._deliver(deliveries)
+            log.debug("event %s processed: %d to send", receipt.inbox_id, len(deliveries))
             return
         log.error("event %s: the dialog kept changing; left for recovery", receipt.inbox_id)

@@ -169,10 +169,12 @@ class Outbox:
         try:
             platform_id = await channel.send(delivery)
         except DeliveryError as exc:
+            log.info("sending outbox row %s failed: %s", delivery.outbox_id, exc.reason)
             return self._failure(delivery, exc.reason, exc.permanent, exc.retry_after)
         except Exception as exc:
             log.warning("sending outbox row %s failed: %r", delivery.outbox_id, exc, exc_info=True)
             return self._failure(delivery, f"{type(exc).__name__}: {exc}", False, None)
+        log.debug("outbox row %s sent (attempt %d)", delivery.outbox_id, delivery.attempt)
         return OutboxResult(
             outbox_id=delivery.outbox_id, outcome="sent", platform_message_id=platform_id
         )
