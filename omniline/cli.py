@@ -183,7 +183,7 @@ def run(config: ConfigOption) -> None:
     """Run omniline with a configuration file."""
     cfg = _load(config)
     _check(config, cfg)
-    configure_logging(cfg.log_level)
+    configure_logging(cfg.log_level, cfg.log_format)
     try:
         app = Omniline(cfg)
     except OmnilineError as exc:

@@ -198,6 +198,8 @@ class Config(_Section):
     """Logins to the console and the API, written to the database at start (more can be made
     through the API)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["human", "json"] = "human"
+    """``json``: one JSON object per line (see docs/reliability.md, Logs)."""
 
     @model_validator(mode="after")
     def _unique(self) -> Config:
