@@ -248,3 +248,6 @@ def configure_logging(level: str, log_format: LogFormat = "human") -> None:
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # urllib3 (under VK's client) logs every request's URL with its query at DEBUG: the long
+    # poll's key and signed upload addresses would be in the log.
+    logging.getLogger("urllib3").setLevel(max(logging.INFO, root.level))
