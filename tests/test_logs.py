@@ -404,6 +404,7 @@ def test_json_lines_say_which_dialog_line_and_channel(json_log: RunLog) -> None:
         assert record["dialog_id"] == dialog_id
         assert record["line_id"] == "support"
         assert record["channel"] == f"{channel_type}/{ACCOUNT}"
+        assert "operator_id" not in record  # a client's message: no operator's ids carried over
 
 
 # --- the pieces, in this process ------------------------------------------------------------------
