@@ -43,6 +43,7 @@ from omniline.engine.settings import LineSettings
 from omniline.errors import ConfigError, DialogError, OmnilineError
 from omniline.exporter import Exporter
 from omniline.forwarded import forwarded_middleware, networks
+from omniline.logs import config_secrets, hide_secrets
 from omniline.model import ChannelRef, Identity, InboundEvent, StoredMessage
 from omniline.pipeline.builtins import BUILTINS
 from omniline.pipeline.line import Line
@@ -53,6 +54,7 @@ from omniline.pipeline.runner import Pipeline
 from omniline.pipeline.serializer import KeyedSerializer
 from omniline.plugins import (
     Plugin,
+    PluginKind,
     channel_plugin,
     crm_plugin,
     desk_plugin,
@@ -233,6 +235,7 @@ class Omniline:
         self._crm_overrides = dict(crm_plugins or {})
         self._middleware_overrides = dict(middleware_plugins or {})
         self._config_middlewares_placed = False
+        hide_secrets(config_secrets(config, self._plugin))  # never in the log, whatever logs it
         self.crm: CrmService | None = None
         """The line's CRM work (None when the config says ``crm: {type: none}``)."""
         self.desks: dict[str, Desk] = {}
@@ -300,6 +303,15 @@ class Omniline:
     def middleware_plugin(self, middleware_type: str) -> Plugin[Any, Middleware]:
         found = self._middleware_overrides.get(middleware_type)
         return found if found is not None else middleware_plugin(middleware_type)
+
+    def _plugin(self, kind: PluginKind, name: str) -> Plugin[Any, Any]:
+        if kind is PluginKind.CHANNEL:
+            return self.channel_plugin(name)
+        if kind is PluginKind.DESK:
+            return self.desk_plugin(name)
+        if kind is PluginKind.MIDDLEWARE:
+            return self.middleware_plugin(name)
+        return self._crm_overrides.get(name) or crm_plugin(name)
 
     def _notify(self) -> None:
         self._wake_local()

@@ -207,7 +207,8 @@ class Config(_Section):
     through the API)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["human", "json"] = "human"
-    """``human``: one line per record; ``json``: one JSON object per line, for collectors."""
+    """``human``: one line per record; ``json``: one JSON object per line, for collectors (see
+    docs/reliability.md, Logs)."""
 
     @model_validator(mode="after")
     def _unique(self) -> Config:

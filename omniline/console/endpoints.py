@@ -27,6 +27,7 @@ from omniline.console.accounts import Accounts
 from omniline.console.schemas import ErrorBody, ErrorDetail, FieldError
 from omniline.engine.validation import error_location, error_message
 from omniline.errors import DialogError, StoreUnavailable
+from omniline.log_context import log_context
 from omniline.model.account import Account, Role, Session
 
 log = logging.getLogger("omniline.console")
@@ -236,16 +237,22 @@ class Api:
                 self.check_csrf(request, session)
                 if not account.at_least(endpoint.role):
                     raise forbidden(f"this needs the {endpoint.role.value} role")
-            query = _parse_query(endpoint.query, request) if endpoint.query else None
-            body = await _parse_body(endpoint.body, request) if endpoint.body else None
-            call = Call(request=request, caller=account, session=session, body=body, query=query)
-            answer = await endpoint.handler(call)
-            if answer is None:
-                response = web.Response(status=204)
-            else:
-                response = web.json_response(text=answer.model_dump_json(), status=endpoint.status)
-            _session_cookie(request, response)
-            return response
+            operator = account.operator_id if account is not None else None
+            with log_context(fresh=True, operator_id=operator):  # what it does, in its name
+                query = _parse_query(endpoint.query, request) if endpoint.query else None
+                body = await _parse_body(endpoint.body, request) if endpoint.body else None
+                call = Call(
+                    request=request, caller=account, session=session, body=body, query=query
+                )
+                answer = await endpoint.handler(call)
+                if answer is None:
+                    response = web.Response(status=204)
+                else:
+                    response = web.json_response(
+                        text=answer.model_dump_json(), status=endpoint.status
+                    )
+                _session_cookie(request, response)
+                return response
 
         return handle
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from omniline import metrics
 from omniline.engine.ports import Capabilities, Clock, Delivery, Receipt
 from omniline.errors import DialogConflict
+from omniline.log_context import log_context
 from omniline.model import ChannelRef, Dialog, InboundEvent
 from omniline.pipeline.builtins import BUILTINS
 from omniline.pipeline.context import MessageContext
@@ -72,15 +73,18 @@ class Pipeline:
             self._taken_over.discard(receipt.inbox_id)
             self._in_flight.discard(receipt.inbox_id)
             return
-        try:
-            await self._run(event, receipt, line_id, in_turn=self._in_turn)
-        except Exception:
-            log.exception(
-                "event %s could not be processed; it stays stored and is tried again by recovery",
-                receipt.inbox_id,
-            )
-        finally:
-            self._in_flight.discard(receipt.inbox_id)
+        channel, dialog_id = event.identity.channel, receipt.dialog_id
+        with log_context(fresh=True, dialog_id=dialog_id, line_id=line_id, channel=channel):
+            try:
+                await self._run(event, receipt, line_id, in_turn=self._in_turn)
+            except Exception:
+                log.exception(
+                    "event %s could not be processed; it stays stored and is tried again by "
+                    "recovery",
+                    receipt.inbox_id,
+                )
+            finally:
+                self._in_flight.discard(receipt.inbox_id)
 
     async def recover(self, *, before: datetime) -> int:
         """Submit every stored event received before ``before`` whose run never finished (after a
@@ -153,6 +157,7 @@ class Pipeline:
             self._deliver(deliveries)
             waited = (self._clock.now() - event.received_at).total_seconds()
             metrics.PIPELINE_LATENCY.of(line_id).observe(max(waited, 0.0))
+            log.debug("event %s processed: %d to send", receipt.inbox_id, len(deliveries))
             return
         log.error("event %s: the dialog kept changing; left for recovery", receipt.inbox_id)
 

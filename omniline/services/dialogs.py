@@ -39,6 +39,7 @@ from omniline.engine.ports import (
 from omniline.engine.rating import rating_question
 from omniline.engine.rendering import fill_parts
 from omniline.errors import DialogConflict, DialogError
+from omniline.log_context import log_context, log_fields
 from omniline.model import (
     Accepted,
     BackToBot,
@@ -131,25 +132,29 @@ class Dialogs:
         the dialog as it is."""
 
         async def attempt(dialog: Dialog) -> list[Delivery]:
-            decided = decide(dialog)
-            if inspect.isawaitable(decided):
-                decided = await decided
-            actions = fill_parts(decided, self._capabilities(dialog.identity.channel))
-            if not actions:
-                return []
-            deliveries = await self._store.dialogs.apply(
-                dialog_id, actions, guard=dialog.status, known=dialog
-            )
-            self._deliver(deliveries)
-            return deliveries
+            with log_context(line_id=dialog.line_id, channel=dialog.identity.channel):
+                decided = decide(dialog)
+                if inspect.isawaitable(decided):
+                    decided = await decided
+                actions = fill_parts(decided, self._capabilities(dialog.identity.channel))
+                if not actions:
+                    return []
+                deliveries = await self._store.dialogs.apply(
+                    dialog_id, actions, guard=dialog.status, known=dialog
+                )
+                self._deliver(deliveries)
+                return deliveries
+
+        operator = log_fields().get("operator_id")  # the caller's (an operator's API call)
 
         async def job() -> list[Delivery]:
-            if known is not None and known.id == dialog_id:
-                try:
-                    return await attempt(known)
-                except DialogError:
-                    pass  # refused on what may be an older read: decide on the dialog as it is
-            return await attempt(await self.get(dialog_id))
+            with log_context(fresh=True, dialog_id=dialog_id, operator_id=operator):
+                if known is not None and known.id == dialog_id:
+                    try:
+                        return await attempt(known)
+                    except DialogError:
+                        pass  # refused on an older read, perhaps: decide on the dialog as it is
+                return await attempt(await self.get(dialog_id))
 
         result: Any = await self._serializer.submit(dialog_id, job)
         deliveries: list[Delivery] = result

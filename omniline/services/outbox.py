@@ -20,6 +20,7 @@ from omniline.engine.clock import first_of
 from omniline.engine.ports import Channel, Clock, Delivery, OutboxResult
 from omniline.engine.ratelimit import RateLimiter
 from omniline.errors import DeliveryError
+from omniline.log_context import log_context
 from omniline.model import ChannelRef
 from omniline.pipeline.serializer import KeyedSerializer
 from omniline.store.sql_store import SqlStore
@@ -79,10 +80,17 @@ class Outbox:
         return limiter
 
     async def _send(self, delivery: Delivery) -> None:
-        try:
-            await self._deliver(delivery)
-        finally:
-            self._queued.discard(delivery.outbox_id)
+        operator = delivery.author.partition("operator:")[2] or None  # bot, system: no operator
+        with log_context(
+            fresh=True,
+            dialog_id=delivery.dialog_id,
+            channel=delivery.recipient.channel,
+            operator_id=operator,
+        ):
+            try:
+                await self._deliver(delivery)
+            finally:
+                self._queued.discard(delivery.outbox_id)
 
     async def _deliver(self, delivery: Delivery) -> None:
         ref = delivery.recipient.channel
@@ -163,10 +171,12 @@ class Outbox:
         try:
             platform_id = await channel.send(delivery)
         except DeliveryError as exc:
+            log.info("sending outbox row %s failed: %s", delivery.outbox_id, exc.reason)
             return self._failure(delivery, exc.reason, exc.permanent, exc.retry_after)
         except Exception as exc:
             log.warning("sending outbox row %s failed: %r", delivery.outbox_id, exc, exc_info=True)
             return self._failure(delivery, f"{type(exc).__name__}: {exc}", False, None)
+        log.debug("outbox row %s sent (attempt %d)", delivery.outbox_id, delivery.attempt)
         return OutboxResult(
             outbox_id=delivery.outbox_id, outcome="sent", platform_message_id=platform_id
         )

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from omniline import metrics
 from omniline.engine.clock import first_of
 from omniline.engine.ports import Clock, Timer
+from omniline.log_context import log_context
 from omniline.store.sql_store import SqlStore
 
 log = logging.getLogger("omniline.scheduler")
@@ -77,17 +78,18 @@ class Scheduler:
             return False
         late = (self._clock.now() - timer.due_at).total_seconds()
         metrics.TIMER_LAG.of(timer.kind).observe(max(late, 0.0))
-        try:
-            await handler(timer)
-        except Exception:
-            metrics.TIMERS_FIRED.of(timer.kind, "failed").inc()
-            log.exception(
-                "timer %s (%s/%s) failed; it fires again after its lease",
-                timer.id,
-                timer.kind,
-                timer.key,
-            )
-            return False
+        with log_context(fresh=True, dialog_id=timer.dialog_id):
+            try:
+                await handler(timer)
+            except Exception:
+                metrics.TIMERS_FIRED.of(timer.kind, "failed").inc()
+                log.exception(
+                    "timer %s (%s/%s) failed; it fires again after its lease",
+                    timer.id,
+                    timer.kind,
+                    timer.key,
+                )
+                return False
         metrics.TIMERS_FIRED.of(timer.kind, "done").inc()
         await self._store.timers.finish(timer.id)
         return True

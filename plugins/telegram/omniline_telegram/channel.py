@@ -10,8 +10,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
@@ -43,6 +41,7 @@ from omniline.plugins import (
 )
 from omniline_telegram.inbound import Ignored, event_from_update, update_id_of, update_kind
 from omniline_telegram.polling import ALLOWED_UPDATES, UpdatePoller
+from omniline_telegram.session import token_safe_bot
 from omniline_telegram.settings import TelegramSettings
 
 log = logging.getLogger("omniline.channel.telegram")
@@ -104,10 +103,7 @@ class TelegramChannel:
 
     async def start(self, sink: InboundSink) -> None:
         s = self._settings
-        session = AiohttpSession(
-            api=TelegramAPIServer.from_base(s.api_base_url), timeout=s.request_timeout
-        )
-        self._bot = Bot(s.token.get_secret_value(), session=session)
+        self._bot = token_safe_bot(s.token.get_secret_value(), s.api_base_url, s.request_timeout)
         if s.mode == "polling":
             self._sink = sink
             # Telegram answers a second getUpdates caller with 409 Conflict: with several worker

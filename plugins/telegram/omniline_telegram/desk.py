@@ -23,8 +23,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TypeAlias, TypeVar
 
 from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRetryAfter
 from aiogram.methods import (
     AnswerCallbackQuery,
@@ -78,6 +76,7 @@ from omniline_telegram.desk_texts import (
 )
 from omniline_telegram.inbound import attachments_of, update_model
 from omniline_telegram.polling import RawUpdate, UpdatePoller
+from omniline_telegram.session import token_safe_bot
 
 log = logging.getLogger("omniline.console.telegram")
 
@@ -167,10 +166,7 @@ class TelegramDesk:
 
     async def start(self) -> None:
         s = self._settings
-        session = AiohttpSession(
-            api=TelegramAPIServer.from_base(s.api_base_url), timeout=s.request_timeout
-        )
-        self._bot = Bot(s.token.get_secret_value(), session=session)
+        self._bot = token_safe_bot(s.token.get_secret_value(), s.api_base_url, s.request_timeout)
         # One group, one writer: with several worker processes, the one holding the desk's lease
         # runs both loops (the feed into the group, the group's updates), so nothing is shown
         # twice and getUpdates has one caller.

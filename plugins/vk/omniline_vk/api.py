@@ -57,8 +57,12 @@ class VkClient:
 
     async def get_json(self, url: str, params: dict[str, Any], limit: float) -> dict[str, Any]:
         def fetch() -> dict[str, Any]:
-            response = self.session.get(url, params=params, timeout=limit)
-            response.raise_for_status()
+            try:
+                response = self.session.get(url, params=params, timeout=limit)
+                response.raise_for_status()
+            except requests.RequestException as exc:
+                # requests prints the URL with its query, and the long poll's key is in it
+                raise requests.RequestException(f"{type(exc).__name__} from {url}") from None
             return cast(dict[str, Any], response.json())
 
         return await asyncio.to_thread(fetch)
