@@ -332,23 +332,31 @@ def _started(app: Omniline) -> str:
     """What ``run`` prints once it listens: where the console is, each web chat's widget tag,
     and the webhook endpoints of the channels that have them."""
     url = app.url
-    said = [f"omniline is running at {url}"]
-    if app.config.console.enabled:
-        said.append(f"  Operator console:  {url}/console/")
+    said = [f"omniline is running at {url}", *_places(app.config, url)]
     for line in app.config.lines:
         for cc in line.channels:
             ref = ChannelRef(type=cc.type, account=cc.account)
             channel = app.channels.get(ref)
-            base = f"{url}{mount_path(ref)}"
-            if cc.type == "webchat":
-                script = f'<script src="{base}/widget.js" async></script>'
-                said.append(f"  Widget tag ({ref}):  {script}")
-            elif isinstance(channel, WebhookChannel):
+            if cc.type != "webchat" and isinstance(channel, WebhookChannel):
                 said.extend(
-                    f"  Webhook ({ref}):  {method} {base}{path}"
+                    f"  Webhook ({ref}):  {method} {url}{mount_path(ref)}{path}"
                     for method, path in _webhook_paths(channel, cc.settings)
                 )
     return "\n".join(said)
+
+
+def _places(cfg: Config, url: str) -> list[str]:
+    """Where the console is and each web chat's widget tag, at ``url``."""
+    said = []
+    if cfg.console.enabled:
+        said.append(f"  Operator console:  {url}/console/")
+    for line in cfg.lines:
+        for cc in line.channels:
+            if cc.type == "webchat":
+                ref = ChannelRef(type=cc.type, account=cc.account)
+                script = f'<script src="{url}{mount_path(ref)}/widget.js" async></script>'
+                said.append(f"  Widget tag ({ref}):  {script}")
+    return said
 
 
 def _webhook_paths(channel: WebhookChannel, settings: dict[str, Any]) -> list[tuple[str, str]]:
@@ -422,6 +430,7 @@ def run(
                 workers,
                 worker_args=options_given(ctx, {"config", "workers", "listen_fd", "supervisor_fd"}),
                 announce=typer.echo,
+                places=lambda url: _places(cfg, url),
             )
         except OmnilineError as exc:
             raise _fail(str(exc)) from None

@@ -358,11 +358,13 @@ def supervise(
     *,
     worker_args: Sequence[str] = (),
     announce: Callable[[str], None] = print,
+    places: Callable[[str], Sequence[str]] = lambda url: (),
     stop_timeout: float = STOP_TIMEOUT,
 ) -> None:
     """Run ``count`` workers of ``config`` on one port until SIGTERM or SIGINT (``omniline run
     --workers``). ``worker_args`` go to every worker's ``omniline run`` after ``-c``: the command
-    line's overrides other than the address. Raises ``OmnilineError`` with what to do when it
+    line's overrides other than the address. ``places`` gives the lines printed under the
+    address once every worker started (where the console is...), from the public URL. Raises ``OmnilineError`` with what to do when it
     cannot start or its workers keep dying at start."""
     if parse_url(config.storage.url).get_backend_name() != "postgresql":
         raise ConfigError(
@@ -385,7 +387,13 @@ def supervise(
         worker_args=worker_args,
         stop_timeout=stop_timeout,
         on_started=lambda: announce(
-            f"omniline is running at {url} with {count} workers (supervisor pid {os.getpid()})"
+            "\n".join(
+                [
+                    f"omniline is running at {url} with {count} workers "
+                    f"(supervisor pid {os.getpid()})",
+                    *places(url),
+                ]
+            )
         ),
     )
     try:

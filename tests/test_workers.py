@@ -102,6 +102,9 @@ class Supervised:
         found = re.search(r"running at (http://\S+) with 2 workers", line)
         assert found, f"no URL announced: {line!r}\n{self.log()}"
         self.base = found.group(1)
+        tag = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), DEADLINE)
+        widget = f'<script src="{self.base}/channels/webchat/site/widget.js" async></script>'
+        assert tag.strip() == f"Widget tag (webchat/site):  {widget}", tag
         return self.base
 
     async def wait_for_log(self, pattern: str) -> re.Match[str]:
