@@ -282,42 +282,43 @@ def worker_config(url: str, port: int, operators: int) -> dict[str, Any]:
 
 
 class Workers:
-    """N worker processes on one database; the load is spread over ``urls``.
-
-    Until ``omniline run --workers N`` is in, these are N ``omniline run`` processes, each on its
-    own port (for the measurement the same as N processes behind one port). Switching is this
-    one method: start one ``Server([... "run", "--workers", str(count)])``, make ``urls`` its one
-    URL and ``pids`` its children (``children_of(server.proc.pid)``).
-    """
+    """N worker processes on one database, as a user runs them: ``omniline run --workers N``
+    (one port, a supervisor keeping N workers), or plain ``omniline run`` for one."""
 
     def __init__(self, folder: Path, url: str, count: int, operators: int) -> None:
-        self.servers: list[Server] = []
-        for n in range(count):
-            port = free_port()
-            config = folder / f"worker-{count}-{n}.yaml"
-            config.write_text(yaml.safe_dump(worker_config(url, port, operators)))
-            self.servers.append(
-                Server(
-                    [PYTHON, "-m", "omniline", "run", "-c", str(config)],
-                    f"http://127.0.0.1:{port}",
-                    folder / f"worker-{count}-{n}.log",
-                )
-            )
+        port = free_port()
+        config = folder / f"worker-{count}.yaml"
+        config.write_text(yaml.safe_dump(worker_config(url, port, operators)))
+        command = [PYTHON, "-m", "omniline", "run", "-c", str(config)]
+        self.count = count
+        self.server = Server(
+            command + (["--workers", str(count)] if count > 1 else []),
+            f"http://127.0.0.1:{port}",
+            folder / f"worker-{count}.log",
+        )
 
     @property
     def urls(self) -> list[str]:
-        return [s.url for s in self.servers]
+        return [self.server.url]
 
     @property
     def pids(self) -> list[int]:
-        return [s.proc.pid for s in self.servers]
+        """The processes that do the work: the workers, not their supervisor."""
+        if self.count == 1:
+            return [self.server.proc.pid]
+        return children_of(self.server.proc.pid)
 
     async def ready(self) -> None:
-        await asyncio.gather(*(s.wait_ready() for s in self.servers))
+        await self.server.wait_ready()
+        # The supervisor says so once every worker has started.
+        end = time.monotonic() + 120
+        while self.count > 1 and f"with {self.count} workers" not in self.server.log.read_text():
+            if self.server.proc.poll() is not None or time.monotonic() > end:
+                raise RuntimeError(f"the workers did not start:\n{self.server.log.read_text()}")
+            await asyncio.sleep(0.1)
 
     def stop(self) -> None:
-        for server in self.servers:
-            server.stop()
+        self.server.stop()
 
 
 def visitor_token(visitor: str) -> str:
@@ -328,7 +329,7 @@ def visitor_token(visitor: str) -> str:
 
 def posts(urls: list[str], tag: str, visitors: int, *, new_each: bool = False) -> Request:
     """Web-chat messages: client ``w`` writes as visitor ``w % visitors`` to worker ``w %
-    len(urls)`` (one visitor's messages stay on one worker), or as a new visitor every time."""
+    len(urls)``, or as a new visitor every time."""
     tokens = [visitor_token(f"v{v}") for v in range(visitors)]
 
     async def post(session: aiohttp.ClientSession, w: int, n: int) -> bool:

@@ -370,6 +370,9 @@ class Omniline:
                 self._wakeup = None
             if self.line_changes is not None:
                 await self.line_changes.stop()
+            leases: Leases | None = getattr(self, "leases", None)  # made part-way through
+            if leases is not None:
+                await leases.stop()
             await self._store.close()
             self._store = None
             raise
