@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import sqlite3
 import time
@@ -120,7 +121,7 @@ async def test_readyz_says_channels_starting_until_they_started_while_healthz_is
     try:
         body = await until(port, 503)
         assert body == {"status": "not ready", "reasons": ["channels starting"]}
-        assert await probe(port, "/healthz") == (200, {"status": "ok"})
+        assert await probe(port, "/healthz") == (200, {"status": "ok", "pid": os.getpid()})
         assert not starting.done()
 
         GatedChannel.gate.set()
@@ -193,7 +194,7 @@ async def test_readyz_is_503_during_a_database_outage_and_ready_again_after(
             [reason] = body["reasons"]
             assert reason.startswith("the database does not answer"), reason
             assert answered_in < 5, "the probe waited on the database past its timeout"
-            assert await probe(port, "/healthz") == (200, {"status": "ok"})
+            assert await probe(port, "/healthz") == (200, {"status": "ok", "pid": os.getpid()})
 
             await asyncio.to_thread(temporary_postgres.resume)
             paused = False
